@@ -1,0 +1,29 @@
+"""The `assay` command. Sub-commands live in assay.commands.*; this file only wires them."""
+
+from __future__ import annotations
+
+import typer
+
+from assay.obs.logging import configure_logging
+
+app = typer.Typer(
+    name="assay",
+    help=(
+        "Train and serve a breast-cancer diagnostic classifier, and run an LLM-ensemble bias "
+        "study - on Kubeflow Pipelines/KServe, or on this machine with embedded defaults."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    log_json: bool = typer.Option(False, "--log-json", help="Write logs as JSON lines."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+) -> None:
+    configure_logging(level=log_level, json=log_json)
+
+
+# Sub-commands register themselves below (one line each).

@@ -1,0 +1,1 @@
+"""One module per `assay` sub-command; each imports its heavy dependencies lazily."""

@@ -1,0 +1,43 @@
+"""Typed settings read from the environment once and passed explicitly.
+
+Nothing here reads the environment at import time: call ``Settings()`` (or a section such as
+``MinioSettings()``) where a command starts, then pass the object down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+def default_registry_uri() -> str:
+    """The file:// registry under the current directory's ``.assay/registry``."""
+    return "file://" + str(Path(".assay/registry").absolute())
+
+
+class MinioSettings(BaseSettings):
+    """Connection to MinIO (or any S3-compatible store) for s3:// registry roots."""
+
+    model_config = SettingsConfigDict(env_prefix="MINIO_", extra="ignore")
+
+    endpoint: str = Field("localhost:9000", description="host:port of the S3 API")
+    access_key: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    secure: bool = Field(False, description="use https")
+    region: str | None = None
+
+
+class Settings(BaseSettings):
+    """Process-wide settings; every field can be set through an ``ASSAY_*`` variable."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore")
+
+    registry: str = Field(default_factory=default_registry_uri, description="registry root URI")
+    cache: str = Field("memory://", description="LLM response cache: memory:// or redis://...")
+    log_json: bool = Field(False, description="emit JSON log lines instead of console lines")
+    log_level: str = "info"
+    seed: int = 42
+    ray_address: str | None = Field(
+        None, validation_alias="RAY_ADDRESS", description="Ray cluster; local Ray when unset"
+    )

@@ -1,0 +1,1 @@
+"""Observability: structured logging setup and Prometheus metric definitions."""
