@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+
 def default_registry_uri() -> str:
     """The file:// registry under the current directory's ``.assay/registry``."""
     return "file://" + str(Path(".assay/registry").absolute())
