@@ -1,0 +1,83 @@
+"""A registry in a local folder (``file://``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+from assay.errors import RegistryError
+from assay.registry.base import CARD_FILE, MODEL_FILE, Registry
+
+
+class FileRegistry(Registry):
+    """Versions are published by renaming a fully written staging folder into place.
+
+    ``os.rename`` of a directory onto an existing non-empty directory fails, so two writers
+    can never publish the same version; the loser retries with the next number.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path).absolute()
+        self.root = "file://" + str(self.path)
+
+    def _list_keys(self, prefix: str) -> list[str]:
+        base = self.path / prefix if prefix else self.path
+        if not base.is_dir():
+            return []
+        return [
+            file.relative_to(self.path).as_posix()
+            for file in base.rglob("*")
+            if file.is_file()
+            and not any(p.startswith(".") for p in file.relative_to(self.path).parts)
+        ]
+
+    def _read_bytes(self, key: str) -> bytes | None:
+        try:
+            return (self.path / key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def _write_small(self, key: str, data: bytes) -> None:
+        target = self.path / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def _publish_version(self, name: str, version: str, model_dir: Path, card: bytes) -> bool:
+        model_root = self.path / name
+        final = model_root / version
+        if final.exists():
+            return False
+        staging = model_root / f".staging-{version}-{uuid.uuid4().hex[:8]}"
+        staging.mkdir(parents=True)
+        try:
+            shutil.copyfile(model_dir / MODEL_FILE, staging / MODEL_FILE)
+            (staging / CARD_FILE).write_bytes(card)  # last: marks the version complete
+            try:
+                os.rename(staging, final)
+            except OSError:
+                if final.exists():
+                    return False
+                raise
+        except OSError as exc:
+            raise RegistryError(f"Could not write {final}: {exc.strerror or exc}.") from exc
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return True
+
+    def _fetch(self, key: str, dest: Path) -> None:
+        source = self.path / key
+        if not source.is_file():
+            raise RegistryError(f"Registry file {source} is missing.")
+        shutil.copyfile(source, dest)

@@ -1,0 +1,33 @@
+"""Fixtures for registry tests: a tiny model folder shaped like the exported model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+
+def make_model_dir(path: Path, estimator: str = "random_forest", payload: bytes = b"model") -> Path:
+    """A folder holding model.joblib (opaque bytes; the registry never unpickles) and a card."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "model.joblib").write_bytes(payload)
+    card = {
+        "model_name": "wdbc-classifier",
+        "estimator": estimator,
+        "threshold": 0.31,
+        "metrics": {"roc_auc": 0.993, "sensitivity": 0.98},
+    }
+    (path / "model-card.json").write_text(json.dumps(card))
+    return path
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    return make_model_dir(tmp_path / "model")
+
+
+@pytest.fixture
+def make_model() -> Callable[..., Path]:
+    return make_model_dir
