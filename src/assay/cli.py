@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+import assay.commands.models
 from assay.obs.logging import configure_logging
 
 app = typer.Typer(
@@ -27,3 +28,4 @@ def _root(
 
 
 # Sub-commands register themselves below (one line each).
+app.add_typer(assay.commands.models.app, name="models")

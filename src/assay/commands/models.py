@@ -1,0 +1,125 @@
+"""`assay models list|show|promote`: browse the model registry and move the production alias."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from assay.commands._common import user_errors
+
+app = typer.Typer(
+    name="models",
+    help="Browse the model registry: list versions, show a model card, promote to production.",
+    no_args_is_help=True,
+)
+console = Console()
+
+REGISTRY_HELP = (
+    "Registry root: file:///path, a folder, or s3://bucket/prefix (MinIO settings from "
+    "MINIO_ENDPOINT, MINIO_ACCESS_KEY, MINIO_SECRET_KEY, MINIO_SECURE). "
+    "Default: ASSAY_REGISTRY or ./.assay/registry."
+)
+KEY_METRICS = ("roc_auc", "sensitivity", "specificity")
+
+RegistryOption = typer.Option(None, "--registry", envvar="ASSAY_REGISTRY", help=REGISTRY_HELP)
+
+
+@app.command("list")
+@user_errors
+def list_models(
+    name: str | None = typer.Argument(
+        None, help="Model name; omit to list every model in the registry."
+    ),
+    registry: str | None = RegistryOption,
+) -> None:
+    """List versions with their aliases, estimator, threshold and key CV metrics."""
+    from assay.registry import open_registry
+
+    reg = open_registry(registry)
+    names = [name] if name else reg.models()
+    if not names:
+        console.print(f"Registry {reg.root} holds no models yet; run `assay train` first.")
+        return
+    table = Table(title=f"Models in {reg.root}")
+    for column in ("model", "version", "aliases", "estimator", "threshold", *KEY_METRICS):
+        table.add_column(column, justify="right" if column in KEY_METRICS else "left")
+    table.add_column("registered")
+    for model in names:
+        versions = reg.versions(model)
+        if not versions:
+            reg.resolve(model)  # raises the "no model named ..." sentence
+        by_version: dict[str, list[str]] = {}
+        for alias, version in reg.aliases(model).items():
+            by_version.setdefault(version, []).append(alias)
+        for version in versions:
+            card = reg.card(model, version)
+            table.add_row(*_row(model, version, by_version.get(version, []), card))
+    console.print(table)
+
+
+@app.command("show")
+@user_errors
+def show(
+    name: str = typer.Argument(..., help="Model name, e.g. wdbc-classifier."),
+    ref: str = typer.Argument("latest", help="Version (v3) or alias (latest, production)."),
+    registry: str | None = RegistryOption,
+) -> None:
+    """Print a version's model card as JSON."""
+    from assay.registry import open_registry
+
+    reg = open_registry(registry)
+    card = reg.card(name, ref)
+    console.print_json(json.dumps(card))
+    console.print(f"[dim]{reg.uri(name, ref)}[/]")
+
+
+@app.command("promote")
+@user_errors
+def promote(
+    name: str = typer.Argument(..., help="Model name, e.g. wdbc-classifier."),
+    ref: str = typer.Argument(..., help="Version (v3) or alias (latest) to promote."),
+    alias: str = typer.Option("production", "--alias", help="Alias to move."),
+    registry: str | None = RegistryOption,
+) -> None:
+    """Point the production alias (or --alias) at an existing version."""
+    from assay.registry import open_registry
+
+    reg = open_registry(registry)
+    version = reg.resolve(name, ref)
+    previous = reg.aliases(name).get(alias)
+    reg.set_alias(name, alias, version)
+    moved = f" (was {previous})" if previous and previous != version else ""
+    console.print(f"{name}: {alias} -> {version}{moved}")
+
+
+def _row(model: str, version: str, aliases: list[str], card: dict[str, Any]) -> list[str]:
+    metrics = card.get("metrics") or {}
+    return [
+        model,
+        version,
+        ", ".join(sorted(aliases)),
+        str(card.get("estimator", "")),
+        _fmt(card.get("threshold")),
+        *(_fmt(_metric(metrics, key)) for key in KEY_METRICS),
+        str(card.get("registered_at", "")),
+    ]
+
+
+def _metric(metrics: dict[str, Any], key: str) -> Any:
+    """Cards may hold a plain number or a summary like {"mean": ..., "std": ...}."""
+    value = metrics.get(key)
+    if value is None:
+        value = metrics.get(f"{key}_mean")
+    if isinstance(value, dict):
+        value = value.get("mean")
+    return value
+
+
+def _fmt(value: Any) -> str:
+    return (
+        f"{value:.4f}" if isinstance(value, int | float) else ("" if value is None else str(value))
+    )
