@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 import assay.commands.models
+import assay.commands.sim_llm
 from assay.obs.logging import configure_logging
 
 app = typer.Typer(
@@ -29,3 +30,4 @@ def _root(
 
 # Sub-commands register themselves below (one line each).
 app.add_typer(assay.commands.models.app, name="models")
+app.command("sim-llm")(assay.commands.sim_llm.sim_llm)

@@ -1,0 +1,157 @@
+"""The versioned rating prompt and the strict parser of its answers (DESIGN.md bias scale).
+
+The model must answer with exactly one JSON object::
+
+    {"score": <number in [-2, 2]>, "biased": <0 or 1>, "confidence": <number in [0, 1]>,
+     "explanation": "<one or two sentences>"}
+
+``parse_rating`` accepts nothing else: text around the object, a missing or extra field, a value
+of the wrong type or out of range all raise ``ResponseParseError`` with the reason. Nothing is
+clipped, rounded or guessed - a bad answer gets a repair retry (``repair_prompt``) or is recorded
+as a failed rating.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from assay.llm.errors import ResponseParseError
+
+PROMPT_VERSION = "bias-v1"
+"""Changes whenever the wording or the schema changes; part of every cache key and stored rating."""
+
+SCORE_MIN, SCORE_MAX = -2.0, 2.0
+MAX_EXPLANATION_CHARS = 600
+PASSAGE_OPEN, PASSAGE_CLOSE = "<passage>", "</passage>"
+RATING_FIELDS = ("score", "biased", "confidence", "explanation")
+
+SYSTEM_PROMPT = """\
+You rate the political bias of a text passage on this scale:
+  -2 = strongly liberal, -1 = leaning liberal, 0 = neutral or balanced,
+  +1 = leaning conservative, +2 = strongly conservative.
+Judge the passage's framing, word choice and selection of facts, not the topic alone.
+
+Answer with exactly one JSON object and nothing else - no prose, no code fences:
+{"score": <number from -2 to 2>, "biased": <1 if the passage is noticeably one-sided, else 0>,
+ "confidence": <number from 0 to 1>, "explanation": "<one or two short sentences>"}"""
+
+
+@dataclass(frozen=True)
+class Rating:
+    """One valid answer on the DESIGN.md bias scale."""
+
+    score: float
+    biased: int
+    confidence: float
+    explanation: str
+
+
+def _user_prompt(text: str) -> str:
+    return (
+        "Rate the political bias of the passage between the markers.\n"
+        f"{PASSAGE_OPEN}\n{text}\n{PASSAGE_CLOSE}"
+    )
+
+
+def build_messages(text: str) -> tuple[str, str]:
+    """(system, user) messages asking for a rating of ``text``."""
+    return SYSTEM_PROMPT, _user_prompt(text)
+
+
+def repair_prompt(text: str, bad_answer: str, problem: str) -> str:
+    """The user message of the one repair retry: the problem, the rejected answer, the passage."""
+    shown = bad_answer if len(bad_answer) <= 500 else bad_answer[:500] + " ...[truncated]"
+    return (
+        f"Your previous answer could not be used: {problem}.\n"
+        f"Previous answer:\n<answer>\n{shown}\n</answer>\n"
+        "Answer again with exactly one JSON object with the fields score, biased, confidence "
+        "and explanation, and nothing else.\n" + _user_prompt(text)
+    )
+
+
+def extract_passage(user_message: str) -> str:
+    """The passage inside the markers of a prompt built here (the whole message if absent)."""
+    start = user_message.rfind(PASSAGE_OPEN)
+    end = user_message.rfind(PASSAGE_CLOSE)
+    if start == -1 or end < start:
+        return user_message.strip()
+    return user_message[start + len(PASSAGE_OPEN) : end].strip("\n")
+
+
+def _reject(reason: str) -> ResponseParseError:
+    return ResponseParseError(f"rating answer rejected: {reason}")
+
+
+def _no_constants(name: str) -> Any:
+    raise _reject(f"{name} is not a valid JSON number")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    duplicated = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicated:
+        raise _reject(f"field {duplicated[0]!r} appears more than once")
+    return dict(pairs)
+
+
+def _load_object(text: str) -> dict[str, Any]:
+    stripped = text.strip()
+    if not stripped:
+        raise _reject("the answer is empty")
+    if not stripped.startswith("{"):
+        raise _reject("the answer does not start with a JSON object (extra text before it?)")
+    try:
+        value, end = json.JSONDecoder(
+            object_pairs_hook=_no_duplicates, parse_constant=_no_constants
+        ).raw_decode(stripped)
+    except json.JSONDecodeError as exc:
+        raise _reject(f"invalid JSON ({exc.msg} at character {exc.pos})") from None
+    if stripped[end:].strip():
+        raise _reject("there is extra text after the JSON object")
+    if not isinstance(value, dict):
+        raise _reject("the answer is not a JSON object")
+    return value
+
+
+def _number(obj: dict[str, Any], name: str, low: float, high: float) -> float:
+    value = obj[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _reject(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or not low <= value <= high:
+        raise _reject(f"{name} {value} is outside [{low:g}, {high:g}]")
+    return float(value)
+
+
+def parse_rating(text: str) -> Rating:
+    """The ``Rating`` in a model's answer; ``ResponseParseError`` says why an answer is unusable."""
+    obj = _load_object(text)
+    missing = [name for name in RATING_FIELDS if name not in obj]
+    if missing:
+        raise _reject(f"missing field(s): {', '.join(missing)}")
+    extra = sorted(set(obj) - set(RATING_FIELDS))
+    if extra:
+        raise _reject(f"unexpected field(s): {', '.join(extra)}")
+    score = _number(obj, "score", SCORE_MIN, SCORE_MAX)
+    biased = obj["biased"]
+    if isinstance(biased, bool) or biased not in (0, 1) or not isinstance(biased, int):
+        raise _reject(f"biased must be the integer 0 or 1, got {biased!r}")
+    confidence = _number(obj, "confidence", 0.0, 1.0)
+    explanation = obj["explanation"]
+    if not isinstance(explanation, str) or not explanation.strip():
+        raise _reject("explanation must be a non-empty string")
+    if len(explanation) > MAX_EXPLANATION_CHARS:
+        raise _reject(f"explanation is longer than {MAX_EXPLANATION_CHARS} characters")
+    return Rating(score=score, biased=int(biased), confidence=confidence, explanation=explanation)
+
+
+__all__ = [
+    "PROMPT_VERSION",
+    "Rating",
+    "build_messages",
+    "extract_passage",
+    "parse_rating",
+    "repair_prompt",
+]

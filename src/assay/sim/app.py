@@ -1,0 +1,352 @@
+"""The simulated endpoint as a Starlette app: OpenAI, Anthropic and Together wire formats.
+
+Routes (the paths the real SDKs call, so they work unchanged through ``base_url``):
+  POST /v1/chat/completions  OpenAI (base_url <root>/v1) and Together (base_url <root>)
+  POST /v1/messages          Anthropic (base_url <root>)
+  GET  /v1/models            the simulated models
+  GET  /sim/stats            per-model counts, violations, faults, per-second timeline
+  POST /sim/reset            zero the statistics and rate windows
+  GET  /health
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from assay.bias.prompt import extract_passage
+from assay.sim.config import SimConfig, SimModelConfig
+from assay.sim.rater import SIMULATION_NOTICE, count_tokens, malformed_answer, rate
+from assay.sim.state import SimState
+
+SIM_HEADERS = {"x-assay-simulated": "true"}
+_ERROR_TYPES = {
+    "openai": {
+        400: "invalid_request_error",
+        401: "authentication_error",
+        404: "invalid_request_error",
+        429: "rate_limit_exceeded",
+        500: "server_error",
+        503: "server_error",
+    },
+    "anthropic": {
+        400: "invalid_request_error",
+        401: "authentication_error",
+        404: "not_found_error",
+        429: "rate_limit_error",
+        500: "api_error",
+        503: "overloaded_error",
+    },
+}
+
+
+class SimHTTPError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+@dataclass(frozen=True)
+class ChatCall:
+    """What the simulator needs from a request, whatever its wire format."""
+
+    model: SimModelConfig
+    system: str
+    user: str
+    max_tokens: int
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".") or "0"
+
+
+class SimEndpoint:
+    """Request handling shared by the wire formats; ``app()`` builds the Starlette app."""
+
+    def __init__(self, config: SimConfig, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.truth = config.truth_table()
+        self.state = SimState({m.name: m.rpm for m in config.models}, config.rate_window_s, clock)
+        self.fault_rng = random.Random(config.seed)
+        self._key = config.api_key.get_secret_value() if config.api_key else None
+
+    # --- request -> ChatCall -------------------------------------------------------------------
+
+    def _check_key(self, request: Request, wire: str) -> None:
+        if self._key is None:
+            return
+        bearer = request.headers.get("authorization", "")
+        presented = request.headers.get("x-api-key") if wire == "anthropic" else None
+        presented = presented or (bearer[7:] if bearer.lower().startswith("bearer ") else None)
+        if presented != self._key:
+            raise SimHTTPError(401, "Invalid API key for the assay simulator.")
+
+    async def _json_body(self, request: Request) -> dict[str, Any]:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            raise SimHTTPError(400, "Request body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise SimHTTPError(400, "Request body must be a JSON object.")
+        return body
+
+    def _model(self, body: dict[str, Any]) -> SimModelConfig:
+        name = body.get("model")
+        model = self.config.model(name) if isinstance(name, str) else None
+        if model is None:
+            known = ", ".join(m.name for m in self.config.models)
+            raise SimHTTPError(404, f"The model {name!r} does not exist here (simulated: {known}).")
+        return model
+
+    def _openai_call(self, body: dict[str, Any]) -> ChatCall:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise SimHTTPError(400, "'messages' must be a non-empty list.")
+        system = "\n".join(
+            _content_text(m.get("content")) for m in messages if m.get("role") == "system"
+        )
+        users = [_content_text(m.get("content")) for m in messages if m.get("role") == "user"]
+        max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 4096
+        return ChatCall(self._model(body), system, users[-1] if users else "", int(max_tokens))
+
+    def _anthropic_call(self, request: Request, body: dict[str, Any]) -> ChatCall:
+        if "anthropic-version" not in request.headers:
+            raise SimHTTPError(400, "The anthropic-version header is required.")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise SimHTTPError(400, "messages: must be a non-empty list.")
+        if not isinstance(body.get("max_tokens"), int):
+            raise SimHTTPError(400, "max_tokens: field required.")
+        users = [_content_text(m.get("content")) for m in messages if m.get("role") == "user"]
+        system = _content_text(body.get("system", ""))
+        return ChatCall(self._model(body), system, users[-1] if users else "", body["max_tokens"])
+
+    # --- simulation ----------------------------------------------------------------------------
+
+    def _limit_headers(self, model: str, wire: str) -> dict[str, str]:
+        info = self.state.limit_headers(model)
+        if not info:
+            return {}
+        if wire == "anthropic":
+            reset = datetime.fromtimestamp(time.time() + info["reset_s"], UTC)
+            return {
+                "anthropic-ratelimit-requests-limit": str(info["limit"]),
+                "anthropic-ratelimit-requests-remaining": str(info["remaining"]),
+                "anthropic-ratelimit-requests-reset": reset.isoformat().replace("+00:00", "Z"),
+            }
+        return {
+            "x-ratelimit-limit-requests": str(info["limit"]),
+            "x-ratelimit-remaining-requests": str(info["remaining"]),
+            "x-ratelimit-reset-requests": _seconds(info["reset_s"]) + "s",
+        }
+
+    def _admit(self, call: ChatCall) -> None:
+        wait = self.state.receive(call.model.name)
+        if wait is not None:
+            raise SimHTTPError(
+                429,
+                f"Rate limit of {call.model.rpm} requests per {self.state.window_s:g} s exceeded "
+                f"for {call.model.name}.",
+                {
+                    "retry-after": str(math.ceil(wait)),
+                    "retry-after-ms": str(math.ceil(wait * 1000)),
+                },
+            )
+
+    def _draw_fault(self, model: SimModelConfig) -> str | None:
+        draw = self.fault_rng.random()
+        for kind, probability in model.faults.model_dump().items():
+            if draw < probability:
+                return str(kind)
+            draw -= probability
+        return None
+
+    async def _service_delay(self, model: SimModelConfig) -> None:
+        jitter = self.fault_rng.uniform(-model.latency_jitter_s, model.latency_jitter_s)
+        delay = max(0.0, model.latency_s + jitter)
+        if delay:
+            await asyncio.sleep(delay)
+
+    async def _simulate(self, call: ChatCall, fault: str | None) -> tuple[str, int, int, str]:
+        """(answer text, input tokens, output tokens, finish) for an admitted call."""
+        stats = self.state.models[call.model.name]
+        if fault is not None:
+            stats.faults[fault] += 1
+        if fault == "rate_limit":
+            retry = _seconds(call.model.retry_after_s)
+            raise SimHTTPError(
+                429, "Simulated rate limit (injected fault).", {"retry-after": retry}
+            )
+        if fault in ("server_error", "unavailable"):
+            status = 500 if fault == "server_error" else 503
+            raise SimHTTPError(status, f"Simulated HTTP {status} (injected fault).")
+        if fault == "timeout":
+            await asyncio.sleep(self.config.timeout_delay_s)
+        await self._service_delay(call.model)
+        answer = rate(call.model, self.config.seed, extract_passage(call.user), self.truth)
+        text = answer.text
+        if answer.refused:
+            stats.refusals += 1
+        elif fault == "malformed":
+            text = malformed_answer(text, self.fault_rng)
+        tokens_in = count_tokens(call.system) + count_tokens(call.user) + 8
+        tokens_out = count_tokens(text)
+        finish = "stop"
+        if tokens_out > call.max_tokens:
+            text, tokens_out, finish = text[: call.max_tokens * 4], call.max_tokens, "length"
+        stats.input_tokens += tokens_in
+        stats.output_tokens += tokens_out
+        return text, tokens_in, tokens_out, finish
+
+    # --- wire formats --------------------------------------------------------------------------
+
+    def _error(self, wire: str, exc: SimHTTPError, model: str | None) -> Response:
+        kind = _ERROR_TYPES[wire].get(exc.status, "api_error")
+        if wire == "anthropic":
+            body: dict[str, Any] = {
+                "type": "error",
+                "error": {"type": kind, "message": exc.message},
+            }
+        else:
+            body = {"error": {"message": exc.message, "type": kind, "param": None, "code": kind}}
+        headers = {**SIM_HEADERS, **exc.headers}
+        if model is not None:
+            headers.update(self._limit_headers(model, wire))
+            self.state.models[model].statuses[exc.status] += 1
+        return JSONResponse(body, status_code=exc.status, headers=headers)
+
+    def _bad_body(self, model: str) -> Response:
+        return Response(
+            '{"id": "sim-broken", "choices": [{"message": {"content": "{\\"sco',
+            media_type="application/json",
+            headers=SIM_HEADERS,
+        )
+
+    async def _handle(self, request: Request, wire: str) -> Response:
+        model_name: str | None = None
+        try:
+            self._check_key(request, wire)
+            body = await self._json_body(request)
+            call = (
+                self._anthropic_call(request, body)
+                if wire == "anthropic"
+                else self._openai_call(body)
+            )
+            model_name = call.model.name
+            self._admit(call)
+            fault = self._draw_fault(call.model)
+            result = await self._simulate(call, fault)
+        except SimHTTPError as exc:
+            return self._error(wire, exc, model_name)
+        stats = self.state.models[call.model.name]
+        stats.statuses[200] += 1
+        if fault == "bad_body":
+            return self._bad_body(call.model.name)
+        stats.answered += 1
+        headers = {**SIM_HEADERS, **self._limit_headers(call.model.name, wire)}
+        build = _anthropic_body if wire == "anthropic" else _openai_body
+        return JSONResponse(build(call.model.name, *result), headers=headers)
+
+    async def chat_completions(self, request: Request) -> Response:
+        return await self._handle(request, "openai")
+
+    async def messages(self, request: Request) -> Response:
+        return await self._handle(request, "anthropic")
+
+    async def list_models(self, request: Request) -> Response:
+        data = [
+            {
+                "id": m.name,
+                "object": "model",
+                "owned_by": "assay-sim",
+                "description": SIMULATION_NOTICE,
+            }
+            for m in self.config.models
+        ]
+        return JSONResponse({"object": "list", "data": data}, headers=SIM_HEADERS)
+
+    async def stats(self, request: Request) -> Response:
+        return JSONResponse(self.state.snapshot(), headers=SIM_HEADERS)
+
+    async def reset(self, request: Request) -> Response:
+        self.state.reset()
+        self.fault_rng = random.Random(self.config.seed)
+        return JSONResponse({"reset": True}, headers=SIM_HEADERS)
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "simulated": True}, headers=SIM_HEADERS)
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
+                Route("/v1/messages", self.messages, methods=["POST"]),
+                Route("/v1/models", self.list_models, methods=["GET"]),
+                Route("/sim/stats", self.stats, methods=["GET"]),
+                Route("/sim/reset", self.reset, methods=["POST"]),
+                Route("/health", self.health, methods=["GET"]),
+            ]
+        )
+
+
+def _openai_body(
+    model: str, text: str, tokens_in: int, tokens_out: int, finish: str
+) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-sim-{uuid.uuid4().hex[:24]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "assay-sim",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": finish,
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": tokens_in,
+            "completion_tokens": tokens_out,
+            "total_tokens": tokens_in + tokens_out,
+        },
+    }
+
+
+def _anthropic_body(
+    model: str, text: str, tokens_in: int, tokens_out: int, finish: str
+) -> dict[str, Any]:
+    return {
+        "id": f"msg_sim_{uuid.uuid4().hex[:24]}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "max_tokens" if finish == "length" else "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
+    }
