@@ -1,0 +1,122 @@
+"""The exported model: a plain scikit-learn Pipeline (scaler -> column selection -> classifier).
+
+SMOTE is a training-time step only, so the served pipeline holds no imbalanced-learn object and
+loads with scikit-learn + joblib alone. It accepts an [n, 30] float array in FEATURE_NAMES order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+MODEL_FILE = "model.joblib"
+CARD_FILE = "model-card.json"
+
+
+def serving_pipeline(
+    fitted_preprocessor: Any, classifier: Any, X_train: NDArray[np.float64]
+) -> Any:
+    """Assemble the served Pipeline from a fitted preprocessor (its scaler and RFE mask).
+
+    ``X_train`` (raw, [n, 30]) only fixes the ColumnTransformer's input width; nothing is learned
+    from it beyond what the preprocessor already learned.
+    """
+    import numpy as np
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    scaler = fitted_preprocessor.named_steps["scaler"]
+    selected = [int(i) for i in np.flatnonzero(fitted_preprocessor.named_steps["rfe"].support_)]
+    select = ColumnTransformer([("selected", "passthrough", selected)], remainder="drop")
+    select.fit(scaler.transform(np.asarray(X_train[:2], dtype=np.float64)))
+    return Pipeline([("scaler", scaler), ("select", select), ("classifier", classifier)])
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for dist in ("scikit-learn", "numpy", "scipy", "joblib", "imbalanced-learn", "assay"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:  # pragma: no cover
+            continue
+    return out
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """JSON (sorted keys, NaN written as null) via temp file + rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_finite(payload), indent=2, sort_keys=True, allow_nan=False)
+    _atomic_write_bytes(path, (text + "\n").encode())
+
+
+def _finite(value: Any) -> Any:
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        return _finite(value.item())
+    return value
+
+
+def save_model(model_dir: Path, pipeline: Any, card: dict[str, Any]) -> Path:
+    """Write model.joblib, then model-card.json last (a folder is complete once the card exists)."""
+    import joblib
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    tmp = model_dir / (MODEL_FILE + ".tmp")
+    joblib.dump(pipeline, tmp)
+    os.replace(tmp, model_dir / MODEL_FILE)
+    write_json(model_dir / CARD_FILE, card)
+    return model_dir
+
+
+def model_card(
+    *,
+    model_name: str,
+    estimator: str,
+    feature_names: list[str],
+    selected_features: list[str],
+    threshold: float,
+    metrics: dict[str, float],
+    data_hash: str,
+    seed: int,
+    protocol: str,
+    best_params: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "model_name": model_name,
+        "estimator": estimator,
+        "feature_names": feature_names,
+        "selected_features": selected_features,
+        "threshold": threshold,
+        "positive_class": "malignant",
+        "positive_label": 1,
+        "metrics": metrics,
+        "data_hash": data_hash,
+        "seed": seed,
+        "library_versions": library_versions(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "protocol": protocol,
+        "best_params": best_params,
+    }

@@ -1,0 +1,78 @@
+"""Fold definitions: repeated stratified outer folds, nested inner folds, the single 80/20 split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from assay.classify.seeds import derive_seed
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+SINGLE_SPLIT_ID = "single-80-20"
+SINGLE_SPLIT_TEST_SIZE = 0.2
+SINGLE_SPLIT_RANDOM_STATE = 42  # the split behind the widely quoted "AdaBoost 99.12%"
+FULL_DATA_ID = "full"
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Row positions (into the full data set) of one training/validation split."""
+
+    fold_id: str
+    repeat: int
+    train: NDArray[np.intp]
+    test: NDArray[np.intp]
+
+
+def outer_folds(y: NDArray[np.int64], folds: int, repeats: int, seed: int) -> list[Fold]:
+    """Repeated stratified k-fold; repeat r is shuffled with a state derived from (seed, r)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    out: list[Fold] = []
+    for repeat in range(repeats):
+        splitter = StratifiedKFold(
+            n_splits=folds, shuffle=True, random_state=derive_seed(seed, "outer", repeat)
+        )
+        for index, (train, test) in enumerate(splitter.split(y, y)):
+            out.append(Fold(f"r{repeat}f{index}", repeat, train, test))
+    return out
+
+
+def inner_folds(outer: Fold, y: NDArray[np.int64], n_splits: int, seed: int) -> list[Fold]:
+    """Stratified folds of the outer training rows only (positions still index the full data)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    y_train = y[outer.train]
+    splitter = StratifiedKFold(
+        n_splits=n_splits, shuffle=True, random_state=derive_seed(seed, "inner", outer.fold_id)
+    )
+    return [
+        Fold(f"{outer.fold_id}/i{index}", outer.repeat, outer.train[tr], outer.train[te])
+        for index, (tr, te) in enumerate(splitter.split(y_train, y_train))
+    ]
+
+
+def single_split(y: NDArray[np.int64]) -> Fold:
+    """One stratified 80/20 split with random_state=42, as in the literature it is compared to."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    positions = np.arange(len(y))
+    train, test = train_test_split(
+        positions,
+        test_size=SINGLE_SPLIT_TEST_SIZE,
+        stratify=y,
+        random_state=SINGLE_SPLIT_RANDOM_STATE,
+    )
+    return Fold(SINGLE_SPLIT_ID, -1, np.sort(train), np.sort(test))
+
+
+def full_data(y: NDArray[np.int64]) -> Fold:
+    """All rows as training rows: the final refit (no validation rows)."""
+    import numpy as np
+
+    positions = np.arange(len(y))
+    return Fold(FULL_DATA_ID, -1, positions, positions[:0])

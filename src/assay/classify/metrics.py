@@ -1,0 +1,194 @@
+"""Clinical metrics (malignant = positive), their summaries with CIs, and the clinical threshold.
+
+Confusion-matrix metrics return 0.0 when their denominator is empty (e.g. PPV with no positive
+predictions), like scikit-learn's ``zero_division=0``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+METRIC_NAMES = (
+    "roc_auc",
+    "pr_auc",
+    "accuracy",
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+    "f1",
+    "mcc",
+    "brier",
+)
+LOWER_IS_BETTER = frozenset({"brier"})
+DEFAULT_THRESHOLD = 0.5
+CI_LEVEL = 0.95
+CI_METHOD = (
+    "Nadeau-Bengio corrected resampled t interval over the k x r outer-fold scores: "
+    "mean +- t(kr-1, 0.975) * sqrt((1/(kr) + n_test/n_train) * s^2), clipped to [0, 1]"
+)
+
+
+@dataclass(frozen=True)
+class Confusion:
+    tn: int
+    fp: int
+    fn: int
+    tp: int
+
+    @classmethod
+    def from_predictions(cls, y_true: ArrayLike, y_pred: ArrayLike) -> Confusion:
+        import numpy as np
+
+        t = np.asarray(y_true).astype(bool)
+        p = np.asarray(y_pred).astype(bool)
+        return cls(
+            tn=int(np.sum(~t & ~p)),
+            fp=int(np.sum(~t & p)),
+            fn=int(np.sum(t & ~p)),
+            tp=int(np.sum(t & p)),
+        )
+
+    def matrix(self) -> list[list[int]]:
+        """[[tn, fp], [fn, tp]]: rows = true benign/malignant, columns = predicted."""
+        return [[self.tn, self.fp], [self.fn, self.tp]]
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num / den) if den else 0.0
+
+
+def confusion_metrics(c: Confusion) -> dict[str, float]:
+    """accuracy, sensitivity, specificity, PPV, NPV, F1, MCC of one confusion matrix."""
+    total = c.tn + c.fp + c.fn + c.tp
+    sensitivity = _ratio(c.tp, c.tp + c.fn)
+    ppv = _ratio(c.tp, c.tp + c.fp)
+    mcc_den = math.sqrt((c.tp + c.fp) * (c.tp + c.fn) * (c.tn + c.fp) * (c.tn + c.fn))
+    return {
+        "accuracy": _ratio(c.tp + c.tn, total),
+        "sensitivity": sensitivity,
+        "specificity": _ratio(c.tn, c.tn + c.fp),
+        "ppv": ppv,
+        "npv": _ratio(c.tn, c.tn + c.fn),
+        "f1": _ratio(2 * c.tp, 2 * c.tp + c.fp + c.fn),
+        "mcc": _ratio(c.tp * c.tn - c.fp * c.fn, mcc_den),
+    }
+
+
+def brier_score(y_true: ArrayLike, p_malignant: ArrayLike) -> float:
+    import numpy as np
+
+    t = np.asarray(y_true, dtype=float)
+    p = np.asarray(p_malignant, dtype=float)
+    return float(np.mean((p - t) ** 2))
+
+
+def score_all(
+    y_true: ArrayLike, p_malignant: ArrayLike, threshold: float = DEFAULT_THRESHOLD
+) -> dict[str, float]:
+    """Every metric in METRIC_NAMES; threshold metrics call malignant when p >= threshold."""
+    import numpy as np
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    t = np.asarray(y_true)
+    p = np.asarray(p_malignant, dtype=float)
+    both = len(np.unique(t)) == 2
+    out = {
+        "roc_auc": float(roc_auc_score(t, p)) if both else float("nan"),
+        "pr_auc": float(average_precision_score(t, p)) if both else float("nan"),
+    }
+    out.update(confusion_metrics(Confusion.from_predictions(t, p >= threshold)))
+    out["brier"] = brier_score(t, p)
+    return {name: out[name] for name in METRIC_NAMES}
+
+
+def oriented(metric: str, value: float) -> float:
+    """Higher is better for every metric after this (Brier is negated)."""
+    return -value if metric in LOWER_IS_BETTER else value
+
+
+def summarize(
+    values: Sequence[float], n_train: float, n_test: float, clip: bool = True
+) -> dict[str, float]:
+    """mean, std (ddof=1) and the corrected 95% CI of per-fold scores (see CI_METHOD)."""
+    import numpy as np
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        nan = float("nan")
+        return {"mean": nan, "std": nan, "ci_low": nan, "ci_high": nan, "n": 0}
+    mean = float(v.mean())
+    if len(v) < 2:
+        return {"mean": mean, "std": 0.0, "ci_low": mean, "ci_high": mean, "n": len(v)}
+    std = float(v.std(ddof=1))
+    ratio = n_test / n_train if n_train else 0.0
+    half = float(stats.t.ppf(0.5 + CI_LEVEL / 2, len(v) - 1)) * math.sqrt(
+        (1.0 / len(v) + ratio) * std**2
+    )
+    low, high = mean - half, mean + half
+    if clip:
+        low, high = max(0.0, low), min(1.0, high)
+    return {"mean": mean, "std": std, "ci_low": low, "ci_high": high, "n": len(v)}
+
+
+def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 95)) -> dict[str, float]:
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    if len(v) == 0:
+        return {f"p{int(q)}": float("nan") for q in qs}
+    return {f"p{int(q)}": float(np.percentile(v, q)) for q in qs}
+
+
+@dataclass(frozen=True)
+class ClinicalThreshold:
+    threshold: float
+    target_sensitivity: float
+    sensitivity: float
+    specificity: float
+    specificity_at_default: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "threshold": self.threshold,
+            "target_sensitivity": self.target_sensitivity,
+            "sensitivity": self.sensitivity,
+            "specificity": self.specificity,
+            "specificity_at_0_5": self.specificity_at_default,
+            "specificity_cost": self.specificity_at_default - self.specificity,
+        }
+
+
+def choose_threshold(
+    y_true: ArrayLike, p_malignant: ArrayLike, target_sensitivity: float
+) -> ClinicalThreshold:
+    """The highest threshold whose sensitivity (p >= t is malignant) reaches the target.
+
+    The highest such threshold keeps the most specificity; it is one of the malignant scores.
+    """
+    import numpy as np
+
+    t = np.asarray(y_true).astype(bool)
+    p = np.asarray(p_malignant, dtype=float)
+    positives = np.sort(p[t])[::-1]
+    if len(positives) == 0:
+        raise ValueError("choose_threshold needs at least one malignant row")
+    needed = max(1, math.ceil(target_sensitivity * len(positives) - 1e-9))
+    threshold = float(positives[needed - 1])
+    at = confusion_metrics(Confusion.from_predictions(t, p >= threshold))
+    default = confusion_metrics(Confusion.from_predictions(t, p >= DEFAULT_THRESHOLD))
+    return ClinicalThreshold(
+        threshold=threshold,
+        target_sensitivity=target_sensitivity,
+        sensitivity=at["sensitivity"],
+        specificity=at["specificity"],
+        specificity_at_default=default["specificity"],
+    )

@@ -1,0 +1,129 @@
+"""The report's figures (matplotlib, Agg backend), each written as a PNG and returned as bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assay.classify.evaluate import pooled_oof
+from assay.classify.models import MODELS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DPI = 110
+
+
+def _figure(width: float = 6.4, height: float = 4.8, ncols: int = 1) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(1, ncols, figsize=(width, height), dpi=DPI)
+
+
+def _save(fig: Any, path: Path) -> bytes:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    tmp.replace(path)
+    return path.read_bytes()
+
+
+def roc_curves(oof: pd.DataFrame, order: list[str], selected: str, path: Path) -> bytes:
+    """Pooled out-of-fold ROC curve of every model (the selected one drawn thick)."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig, (ax, zoom) = _figure(11.0, 4.8, ncols=2)
+    for key in order:
+        y, p = pooled_oof(oof, key)
+        fpr, tpr, _ = roc_curve(y, p)
+        auc = roc_auc_score(y, p)
+        style = {"lw": 2.6, "zorder": 3} if key == selected else {"lw": 1.0, "alpha": 0.8}
+        dashes = {"ls": "--"} if MODELS[key].baseline else {}
+        for axis in (ax, zoom):
+            axis.plot(fpr, tpr, label=f"{MODELS[key].label} ({auc:.4f})", **style, **dashes)
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+    ax.set(
+        xlabel="1 - specificity (false positive rate)",
+        ylabel="sensitivity (true positive rate)",
+        title="ROC, pooled out-of-fold (AUC in legend)",
+    )
+    zoom.set(xlim=(0, 0.2), ylim=(0.8, 1.0), xlabel="false positive rate", title="zoom: top-left")
+    ax.legend(loc="lower right", fontsize=7)
+    for axis in (ax, zoom):
+        axis.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def confusion_matrix(matrix: list[list[int]], threshold: float, path: Path) -> bytes:
+    fig, ax = _figure(4.8, 4.2)
+    ax.imshow(matrix, cmap="Blues")
+    labels = ["benign", "malignant"]
+    total = sum(sum(r) for r in matrix)
+    for i in range(2):
+        for j in range(2):
+            value = matrix[i][j]
+            ax.text(
+                j,
+                i,
+                f"{value}\n({value / total:.1%})",
+                ha="center",
+                va="center",
+                color="white" if value > total / 3 else "black",
+                fontsize=12,
+            )
+    ax.set_xticks([0, 1], labels)
+    ax.set_yticks([0, 1], labels)
+    ax.set(
+        xlabel="predicted",
+        ylabel="true",
+        title=f"Selected model at threshold {threshold:.3f}\n(pooled out-of-fold)",
+    )
+    return _save(fig, path)
+
+
+def calibration(oof: pd.DataFrame, keys: list[str], path: Path) -> bytes:
+    from sklearn.calibration import calibration_curve
+
+    fig, ax = _figure(6.0, 5.0)
+    ax.plot([0, 1], [0, 1], color="grey", ls=":", label="perfectly calibrated")
+    for key in keys:
+        y, p = pooled_oof(oof, key)
+        frac, mean_pred = calibration_curve(y, p, n_bins=10, strategy="quantile")
+        ax.plot(mean_pred, frac, marker="o", ms=3, label=MODELS[key].label)
+    ax.set(
+        xlabel="mean predicted P(malignant)",
+        ylabel="observed fraction malignant",
+        title="Calibration, pooled out-of-fold (10 quantile bins)",
+    )
+    ax.legend(fontsize=7, loc="upper left")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def leaderboard(summaries: dict[str, Any], order: list[str], metric: str, path: Path) -> bytes:
+    """Mean and 95% CI of the selection metric per model."""
+    fig, ax = _figure(7.0, 0.45 * len(order) + 1.4)
+    means = [summaries[k]["cv"][metric]["mean"] for k in order]
+    lows = [summaries[k]["cv"][metric]["ci_low"] for k in order]
+    highs = [summaries[k]["cv"][metric]["ci_high"] for k in order]
+    ys = list(range(len(order)))[::-1]
+    ax.errorbar(
+        means,
+        ys,
+        xerr=[
+            [m - lo for m, lo in zip(means, lows, strict=True)],
+            [hi - m for m, hi in zip(means, highs, strict=True)],
+        ],
+        fmt="o",
+        capsize=3,
+    )
+    ax.set_yticks(ys, [MODELS[k].label for k in order], fontsize=8)
+    ax.set(xlabel=f"{metric} (mean, 95% CI over outer folds)", title="Leaderboard")
+    ax.grid(alpha=0.3, axis="x")
+    return _save(fig, path)

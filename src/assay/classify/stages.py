@@ -1,0 +1,233 @@
+"""The classifier's pipeline stages: folder in, folder out. Each is what ONE KFP component calls.
+
+* ``run_vif``        dataset CSV -> ``vif.csv``
+* ``run_training``   dataset CSV -> ``cv/`` tables + ``model/{model.joblib, model-card.json}``
+* ``run_evaluation`` training folder + vif.csv -> ``metrics.json``, ``report.html``, PNGs
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assay.classify import tables
+from assay.obs.logging import get_logger
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from assay.classify.config import TrainConfig
+
+log = get_logger("assay.classify.stages")
+
+VIF_CSV = "vif.csv"
+CV_DIR = "cv"
+MODEL_DIR = "model"
+METRICS_JSON = "metrics.json"
+REPORT_HTML = "report.html"
+
+
+def run_vif(dataset_csv: Path, out_dir: Path) -> pd.DataFrame:
+    """VIF of every feature on the (training) data set; writes ``out_dir/vif.csv``."""
+    from assay.classify.vif import compute_vif
+    from assay.data.wdbc import read_dataset_csv
+
+    ds = read_dataset_csv(Path(dataset_csv))
+    table = compute_vif(ds.X)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / (VIF_CSV + ".tmp")
+    table.to_csv(tmp, index=False, float_format="%.6g")
+    tmp.replace(out_dir / VIF_CSV)
+    log.info("vif computed", features=len(table), max_vif=float(table["vif"].max()))
+    return table
+
+
+def run_training(
+    dataset_csv: Path,
+    config: TrainConfig,
+    out_dir: Path,
+    *,
+    executor: str = "ray",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Nested CV on Ray, selection, clinical threshold, final refit on all rows, export.
+
+    Writes ``out_dir/cv/{units.jsonl, oof.csv, folds.csv, latency.csv, single_split.csv,
+    summary.json}`` and ``out_dir/model/{model.joblib, model-card.json}``; returns a summary.
+    ``executor="inline"`` runs every unit in this process (tests that spy on the steps).
+    """
+    import numpy as np
+
+    from assay.classify.cv import NestedCV
+    from assay.classify.evaluate import clinical_threshold, select_model, summarize_all
+    from assay.classify.executor import make_executor
+    from assay.classify.protocol import protocol
+    from assay.data.wdbc import read_dataset_csv
+
+    started = time.perf_counter()
+    ds = read_dataset_csv(Path(dataset_csv))
+    out_dir = Path(out_dir)
+    cv_dir = out_dir / CV_DIR
+    cv_dir.mkdir(parents=True, exist_ok=True)
+    units_log = cv_dir / tables.UNITS_JSONL
+    units_log.write_text("")
+    X = ds.X.to_numpy(dtype=np.float64)
+    y = ds.y.to_numpy(dtype=np.int64)
+    log.info("training started", rows=len(y), models=config.model_keys(), **_cv_shape(config))
+
+    runner = NestedCV(X, y, config, make_executor(executor, config.workers), progress=progress)
+    results = runner.run(on_result=lambda r: tables.append_unit(units_log, r))
+    single_id = runner.single.fold_id if runner.single else None
+    cv_results = [r for r in results if r.fold_id != single_id]
+    single_results = [r for r in results if r.fold_id == single_id]
+    tables.write_tables(cv_dir, cv_results, single_results)
+    cv_seconds = time.perf_counter() - started
+
+    folds = tables.read_table(cv_dir, tables.FOLDS_CSV)
+    latency = tables.read_table(cv_dir, tables.LATENCY_CSV)
+    oof = tables.read_table(cv_dir, tables.OOF_CSV)
+    summaries = summarize_all(folds, latency)
+    selected = select_model(summaries, config.selection_metric)
+    threshold = clinical_threshold(oof, selected, config.target_sensitivity)
+    final = runner.refit_final(selected)
+    selected_features = [str(ds.X.columns[i]) for i in final.selected]
+
+    card_metrics = {m: s["mean"] for m, s in summaries[selected]["cv"].items()}
+    card_metrics["clinical_sensitivity_oof"] = threshold.sensitivity
+    card_metrics["clinical_specificity_oof"] = threshold.specificity
+    proto = protocol(config, runner.candidates)
+    summary: dict[str, Any] = {
+        "config": config.model_dump(),
+        "protocol": proto,
+        "data": _data_facts(ds),
+        "selected_model": selected,
+        "clinical_threshold": threshold.as_dict(),
+        "final_model": {
+            "estimator": selected,
+            "best_params": final.best_params,
+            "inner_scores": final.candidate_scores,
+            "selected_features": selected_features,
+            "selected_indices": final.selected,
+        },
+        "timings": {
+            "cv_seconds": cv_seconds,
+            "total_seconds": time.perf_counter() - started,
+            "workers": runner.executor.workers,
+        },
+    }
+    _save_model(
+        out_dir / MODEL_DIR,
+        final.pipeline,
+        ds,
+        config,
+        selected,
+        selected_features,
+        threshold.threshold,
+        card_metrics,
+        proto["text"],
+        final.best_params,
+    )
+    summary["timings"]["total_seconds"] = time.perf_counter() - started
+    _write_json(cv_dir / tables.SUMMARY_JSON, summary)
+    log.info(
+        "training finished",
+        selected=selected,
+        roc_auc=summaries[selected]["cv"]["roc_auc"]["mean"],
+        threshold=threshold.threshold,
+        seconds=round(summary["timings"]["total_seconds"], 1),
+    )
+    return {
+        "selected_model": selected,
+        "threshold": threshold.threshold,
+        "metrics": card_metrics,
+        "model_dir": str(out_dir / MODEL_DIR),
+        "data_hash": ds.data_hash,
+        "seconds": summary["timings"]["total_seconds"],
+    }
+
+
+def _cv_shape(config: TrainConfig) -> dict[str, int]:
+    return {
+        "folds": config.folds,
+        "repeats": config.repeats,
+        "inner_folds": config.inner_folds,
+        "tuning_iter": config.tuning_iter,
+    }
+
+
+def _data_facts(ds: Any) -> dict[str, Any]:
+    return {
+        "source": ds.source,
+        "data_hash": ds.data_hash,
+        "rows": len(ds.y),
+        "malignant": int(ds.y.sum()),
+        "benign": int((ds.y == 0).sum()),
+    }
+
+
+def _save_model(
+    model_dir: Path,
+    pipeline: Any,
+    ds: Any,
+    config: TrainConfig,
+    selected: str,
+    selected_features: list[str],
+    threshold: float,
+    metrics: dict[str, float],
+    protocol_text: str,
+    best_params: dict[str, Any],
+) -> None:
+    from assay.classify.export import model_card, save_model
+    from assay.data.wdbc import FEATURE_NAMES
+
+    card = model_card(
+        model_name=config.model_name,
+        estimator=selected,
+        feature_names=list(FEATURE_NAMES),
+        selected_features=selected_features,
+        threshold=threshold,
+        metrics=metrics,
+        data_hash=ds.data_hash,
+        seed=config.seed,
+        protocol=protocol_text,
+        best_params=best_params,
+    )
+    save_model(model_dir, pipeline, card)
+    log.info("model exported", path=str(model_dir), estimator=selected)
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    from assay.classify.export import write_json
+
+    write_json(path, payload)
+
+
+def run_evaluation(train_dir: Path, vif_csv: Path, out_dir: Path) -> dict[str, Any]:
+    """metrics.json, a self-contained report.html and the plot PNGs from a training folder.
+
+    Returns {"selected_model", "scalar_metrics", "roc_curve", "confusion_matrix"} for the
+    pipeline's Metrics/ClassificationMetrics artifacts.
+    """
+    import pandas as pd
+
+    from assay.classify.report import build_metrics, write_report
+
+    train_dir, out_dir = Path(train_dir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cv_dir = train_dir / CV_DIR
+    summary = json.loads((cv_dir / tables.SUMMARY_JSON).read_text())
+    vif = pd.read_csv(vif_csv) if vif_csv and Path(vif_csv).exists() else pd.DataFrame()
+    metrics, frames = build_metrics(cv_dir, summary, vif)
+    _write_json(out_dir / METRICS_JSON, metrics)
+    write_report(out_dir, metrics, frames)
+    log.info("evaluation written", out=str(out_dir), selected=metrics["selected_model"])
+    selected = metrics["selected_model"]
+    return {
+        "selected_model": selected,
+        "scalar_metrics": metrics["scalar_metrics"],
+        "roc_curve": metrics["roc_curve"],
+        "confusion_matrix": metrics["confusion_matrix"],
+    }
