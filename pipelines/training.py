@@ -1,0 +1,101 @@
+"""The classifier training pipeline: wiring only (each step is a component in components/).
+
+load_data -> compute_vif -> train_models -> evaluate_models -> register_model
+
+In a cluster the steps read their environment from ConfigMap ``assay-pipeline-env``
+(ASSAY_REGISTRY, MINIO_ENDPOINT/SECURE/REGION, RAY_ADDRESS) and Secret ``minio-credentials``
+(manifests/base); kfp.local ignores both, so local runs use the caller's environment.
+"""
+
+from kfp import dsl, kubernetes
+
+from components.compute_vif import compute_vif
+from components.evaluate_models import evaluate_models
+from components.load_data import load_data
+from components.register_model import register_model
+from components.train_models import train_models
+
+PIPELINE_ENV_CONFIG_MAP = "assay-pipeline-env"
+MINIO_SECRET = "minio-credentials"
+MINIO_SECRET_TO_ENV = {
+    "AWS_ACCESS_KEY_ID": "MINIO_ACCESS_KEY",
+    "AWS_SECRET_ACCESS_KEY": "MINIO_SECRET_KEY",
+}
+CONFIG_MAP_TO_ENV = {
+    key: key
+    for key in ("ASSAY_REGISTRY", "MINIO_ENDPOINT", "MINIO_SECURE", "MINIO_REGION", "RAY_ADDRESS")
+}
+
+
+def _cluster_env(task: dsl.PipelineTask, *, secrets: bool) -> dsl.PipelineTask:
+    kubernetes.use_config_map_as_env(
+        task, PIPELINE_ENV_CONFIG_MAP, CONFIG_MAP_TO_ENV, optional=True
+    )
+    if secrets:
+        kubernetes.use_secret_as_env(task, MINIO_SECRET, MINIO_SECRET_TO_ENV, optional=True)
+    return task
+
+
+@dsl.pipeline(
+    name="assay-training",
+    description=(
+        "WDBC diagnostic classifier: validate data, VIF, 8 ensembles + baseline under repeated "
+        "stratified CV with nested tuning (Ray), clinical threshold, report, registry."
+    ),
+)
+def training_pipeline(
+    data: str = "",
+    target: str = "diagnosis",
+    impute: str = "none",
+    k_features: int = 15,
+    folds: int = 5,
+    repeats: int = 5,
+    tuning_iter: int = 4,
+    seed: int = 42,
+    models: str = "",
+    workers: int = 0,
+    target_sensitivity: float = 0.98,
+    registry: str = "",
+    model_name: str = "wdbc-classifier",
+    deploy: bool = False,
+) -> str:
+    """data: "" = bundled WDBC, else a CSV path or s3://bucket/key.csv. models: comma-separated
+    keys ("" = all). workers: Ray CPU cap (0 = all). registry: root URI ("" = ASSAY_REGISTRY of
+    the step, s3://assay-models/registry in the cluster). Returns the registered version."""
+    loaded = load_data(data=data, target=target, impute=impute)
+    loaded.set_display_name("Load + validate data")
+    _cluster_env(loaded, secrets=True)
+
+    vif = compute_vif(dataset=loaded.outputs["dataset"])
+    vif.set_display_name("VIF table")
+
+    trained = train_models(
+        dataset=loaded.outputs["dataset"],
+        k_features=k_features,
+        folds=folds,
+        repeats=repeats,
+        tuning_iter=tuning_iter,
+        seed=seed,
+        models=models,
+        workers=workers,
+        target_sensitivity=target_sensitivity,
+        model_name=model_name,
+    )
+    trained.set_display_name("Train with CV (Ray)")
+    trained.set_cpu_request("1").set_memory_request("2G").set_memory_limit("8G")
+    _cluster_env(trained, secrets=False)
+
+    evaluated = evaluate_models(
+        training=trained.outputs["training"], vif_table=vif.outputs["vif_table"]
+    )
+    evaluated.set_display_name("Evaluate + report")
+
+    registered = register_model(
+        model=trained.outputs["model"], registry=registry, model_name=model_name
+    )
+    registered.set_display_name("Register model")
+    registered.set_caching_options(False)  # every run registers a new version
+    registered.after(evaluated)  # only register what has a report
+    _cluster_env(registered, secrets=True)
+
+    return registered.outputs["version"]

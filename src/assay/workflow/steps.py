@@ -1,0 +1,270 @@
+"""What each training-pipeline component does, as plain functions.
+
+Each KFP component in ``components/`` imports assay inside its body and calls exactly one
+function from here. Artifacts are passed in duck-typed (anything with ``.path``/``.metadata``
+and, for metrics, ``log_metric``/``log_roc_curve``/``log_confusion_matrix``), so these functions
+run in unit tests without kfp.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from assay.errors import DataValidationError
+from assay.obs.logging import get_logger
+
+log = get_logger(__name__)
+
+MAX_ROC_POINTS = 200
+
+
+class ArtifactLike(Protocol):
+    path: str
+    metadata: dict[str, Any]
+
+
+class MetricsLike(ArtifactLike, Protocol):
+    def log_metric(self, metric: str, value: float) -> None: ...
+
+
+class ClassificationMetricsLike(ArtifactLike, Protocol):
+    def log_roc_curve(self, fpr: list[float], tpr: list[float], threshold: list[float]) -> None: ...
+
+    def log_confusion_matrix(self, categories: list[str], matrix: list[list[int]]) -> None: ...
+
+
+# -- load + validate -------------------------------------------------------------------------
+def load_data_step(data: str, target: str, impute: str, dataset: ArtifactLike) -> dict[str, Any]:
+    """Load WDBC (``data == ""``), a CSV path or an ``s3://bucket/key`` CSV; validate; write it."""
+    from assay.data.wdbc import load_dataset, write_dataset_csv
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = _local_copy(data, Path(tmp)) if data else None
+        ds = load_dataset(source, target=target, impute=_impute(impute))
+    write_dataset_csv(ds, Path(dataset.path))
+    summary = {
+        "source": data or ds.source,
+        "rows": len(ds.y),
+        "malignant": int(ds.y.sum()),
+        "benign": int(len(ds.y) - ds.y.sum()),
+        "data_hash": ds.data_hash,
+    }
+    dataset.metadata.update(summary)
+    log.info("data loaded", **summary)
+    return summary
+
+
+def _impute(value: str) -> Any:
+    if value not in ("none", "median"):
+        raise DataValidationError(f"impute must be 'none' or 'median', not {value!r}.")
+    return value
+
+
+def _local_copy(data: str, tmp: Path) -> Path:
+    """Local paths pass through; ``s3://bucket/key`` is downloaded with the MINIO_* settings."""
+    if not data.startswith("s3://"):
+        return Path(data)
+    bucket, _, key = data[len("s3://") :].partition("/")
+    if not bucket or not key:
+        raise DataValidationError(f"Data location {data!r} must look like s3://bucket/path.csv.")
+    from assay.registry.s3 import _make_client
+
+    dest = tmp / Path(key).name
+    try:
+        _make_client(None).fget_object(bucket, key, str(dest))
+    except Exception as exc:
+        raise DataValidationError(f"Could not download the data file {data}: {exc}") from exc
+    return dest
+
+
+# -- VIF ------------------------------------------------------------------------------------
+def vif_step(dataset: ArtifactLike, vif_table: ArtifactLike) -> None:
+    """Write the VIF table (analysis only, not a filter) as ``vif_table.path/vif.csv``."""
+    from assay.classify.stages import run_vif
+
+    table = run_vif(Path(dataset.path), Path(vif_table.path))
+    vif_table.metadata["features"] = len(table)
+
+
+# -- training -------------------------------------------------------------------------------
+def train_step(
+    dataset: ArtifactLike,
+    training: ArtifactLike,
+    model: ArtifactLike,
+    *,
+    k_features: int,
+    folds: int,
+    repeats: int,
+    tuning_iter: int,
+    seed: int,
+    models: str,
+    workers: int,
+    target_sensitivity: float,
+    model_name: str,
+) -> dict[str, Any]:
+    """Cross-validate, select, threshold and refit (on Ray); expose the model folder as Model."""
+    from assay.classify.stages import run_training
+
+    config = train_config(
+        k_features=k_features,
+        folds=folds,
+        repeats=repeats,
+        tuning_iter=tuning_iter,
+        seed=seed,
+        models=models,
+        workers=workers,
+        target_sensitivity=target_sensitivity,
+        model_name=model_name,
+    )
+    out_dir = Path(training.path)
+    summary = run_training(Path(dataset.path), config, out_dir)
+    shutil.copytree(out_dir / "model", Path(model.path), dirs_exist_ok=True)
+    card = json.loads((Path(model.path) / "model-card.json").read_text())
+    model.metadata.update(
+        {
+            "framework": "scikit-learn",
+            "estimator": card.get("estimator"),
+            "threshold": card.get("threshold"),
+            "data_hash": card.get("data_hash"),
+        }
+    )
+    return dict(summary)
+
+
+def train_config(
+    *,
+    k_features: int,
+    folds: int,
+    repeats: int,
+    tuning_iter: int,
+    seed: int,
+    models: str,
+    workers: int,
+    target_sensitivity: float,
+    model_name: str,
+) -> Any:
+    """Pipeline parameters (flat, KFP-friendly) -> TrainConfig. ``models=""``: all; ``workers=0``:
+    all cores."""
+    from pydantic import ValidationError
+
+    from assay.classify.config import TrainConfig
+    from assay.errors import UsageError
+
+    keys = [m.strip() for m in models.split(",") if m.strip()]
+    try:
+        return TrainConfig.model_validate(
+            {
+                "k_features": k_features,
+                "folds": folds,
+                "repeats": repeats,
+                "tuning_iter": tuning_iter,
+                "seed": seed,
+                "models": keys or None,
+                "workers": workers or None,
+                "target_sensitivity": target_sensitivity,
+                "model_name": model_name,
+            }
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "training option"
+        raise UsageError(f"Invalid {where}: {first['msg']}.") from exc
+
+
+# -- evaluation -----------------------------------------------------------------------------
+def evaluate_step(
+    training: ArtifactLike,
+    vif_table: ArtifactLike,
+    evaluation: ArtifactLike,
+    metrics: MetricsLike,
+    classification_metrics: ClassificationMetricsLike,
+    report: ArtifactLike,
+    summary: ArtifactLike,
+) -> dict[str, Any]:
+    """Build metrics.json/report.html/PNGs and log them as KFP metrics, ROC, confusion matrix."""
+    from assay.classify.stages import run_evaluation
+
+    out_dir = Path(evaluation.path)
+    result = run_evaluation(Path(training.path), Path(vif_table.path) / "vif.csv", out_dir)
+    log_evaluation(result, metrics, classification_metrics)
+    shutil.copyfile(out_dir / "report.html", report.path)
+    Path(summary.path).write_text(markdown_summary(result))
+    return dict(result)
+
+
+def log_evaluation(
+    result: dict[str, Any], metrics: MetricsLike, classification_metrics: ClassificationMetricsLike
+) -> None:
+    """Scalars to Metrics; ROC curve and confusion matrix to ClassificationMetrics."""
+    for name, value in sorted(result.get("scalar_metrics", {}).items()):
+        if isinstance(value, int | float) and math.isfinite(value):
+            metrics.log_metric(name, float(value))
+    roc = result.get("roc_curve")
+    if roc:
+        fpr, tpr, thresholds = thin_roc(roc["fpr"], roc["tpr"], roc["thresholds"])
+        classification_metrics.log_roc_curve(fpr, tpr, thresholds)
+    confusion = result.get("confusion_matrix")
+    if confusion:
+        matrix = [[int(v) for v in row] for row in confusion["matrix"]]
+        classification_metrics.log_confusion_matrix(list(confusion["labels"]), matrix)
+
+
+def thin_roc(
+    fpr: list[float], tpr: list[float], thresholds: list[float], max_points: int = MAX_ROC_POINTS
+) -> tuple[list[float], list[float], list[float]]:
+    """Finite thresholds clipped to [0, 1] (sklearn starts at +inf) and at most ``max_points``."""
+    n = len(fpr)
+    if not n == len(tpr) == len(thresholds):
+        raise ValueError("fpr, tpr and thresholds must have the same length")
+    step = max(1, math.ceil(n / max_points))
+    keep = sorted({*range(0, n, step), n - 1}) if n else []
+    clipped = [min(1.0, max(0.0, float(t))) if math.isfinite(t) else 1.0 for t in thresholds]
+    return [float(fpr[i]) for i in keep], [float(tpr[i]) for i in keep], [clipped[i] for i in keep]
+
+
+def markdown_summary(result: dict[str, Any]) -> str:
+    """A short Markdown card for the KFP dashboard: mean [95% CI] per metric, then the rest."""
+    scalars: dict[str, Any] = result.get("scalar_metrics", {})
+    lines = [f"# Selected model: `{result.get('selected_model', '?')}`", ""]
+    lines += ["| metric | mean | 95% CI |", "|---|---|---|"]
+    shown: set[str] = set()
+    for key in sorted(scalars):
+        if key.endswith("_mean"):
+            base = key[: -len("_mean")]
+            low, high = scalars.get(f"{base}_ci_low"), scalars.get(f"{base}_ci_high")
+            ci = f"{_num(low)} - {_num(high)}" if low is not None and high is not None else ""
+            lines.append(f"| {base} | {_num(scalars[key])} | {ci} |")
+            shown |= {key, f"{base}_ci_low", f"{base}_ci_high", f"{base}_std"}
+    rest = [key for key in sorted(scalars) if key not in shown]
+    if rest:
+        lines += ["", "| value | |", "|---|---|"]
+        lines += [f"| {key} | {_num(scalars[key])} |" for key in rest]
+    confusion = result.get("confusion_matrix")
+    if confusion:
+        (tn, fp), (fn, tp) = confusion["matrix"]
+        lines += [
+            "",
+            f"Confusion matrix at the clinical threshold: TN {tn}, FP {fp}, FN {fn}, TP {tp}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else str(value)
+
+
+# -- registration ---------------------------------------------------------------------------
+def register_step(model: ArtifactLike, registry: str, model_name: str) -> tuple[str, str]:
+    """Register the model folder; return ``(version, version URI)``."""
+    from assay.registry import open_registry
+
+    reg = open_registry(registry or None)
+    version = reg.register(model_name, Path(model.path))
+    uri = reg.uri(model_name, version)
+    log.info("model registered", model=model_name, version=version, uri=uri)
+    return version, uri
