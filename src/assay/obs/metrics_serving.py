@@ -1,0 +1,163 @@
+"""Prometheus metrics of the inference servers (classifier and bias scorer).
+
+The names and labels are a contract with the alert rules in ``manifests/``: keep them.
+
+- ``predictions_total{model,version,prediction}``  rows predicted, by predicted label
+- ``prediction_latency_seconds``                   histogram of request latency inside the model
+- ``model_confidence``                             histogram of per-row confidence (0.5 ... 1.0)
+- ``inference_errors_total{reason}``               rejected or failed requests, by reason
+- ``model_info{model,version,estimator,threshold}`` 1 for the model version being served
+
+Nothing is registered at import time: call :func:`serving_metrics` (one set per registry).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+BIAS_SCORE_BUCKETS = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)
+
+
+@dataclass(frozen=True)
+class ServingMetrics:
+    predictions: Counter
+    latency: Histogram
+    confidence: Histogram
+    errors: Counter
+    model_info: Gauge
+
+    def set_model_info(
+        self, model: str, version: str, estimator: str, threshold: float, previous: Any = None
+    ) -> tuple[str, str, str, str]:
+        """Point ``model_info`` at the served version (dropping ``previous`` label values)."""
+        if previous is not None:
+            with contextlib.suppress(KeyError):
+                self.model_info.remove(*previous)
+        labels = (model, version, estimator, f"{threshold:.6g}")
+        self.model_info.labels(*labels).set(1)
+        return labels
+
+    def count_error(self, reason: str) -> None:
+        self.errors.labels(reason=reason).inc()
+
+
+@dataclass(frozen=True)
+class BiasScorerMetrics:
+    """The bias scorer's extra series (it also uses :class:`ServingMetrics`)."""
+
+    rater_score: Histogram
+    rater_unavailable: Counter
+
+
+_lock = threading.Lock()
+_serving: dict[int, ServingMetrics] = {}
+_bias: dict[int, BiasScorerMetrics] = {}
+
+
+def _registry(registry: CollectorRegistry | None) -> CollectorRegistry:
+    if registry is not None:
+        return registry
+    from prometheus_client import REGISTRY
+
+    return REGISTRY
+
+
+def serving_metrics(registry: CollectorRegistry | None = None) -> ServingMetrics:
+    """The serving metrics registered on ``registry`` (default: the process registry), once."""
+    from prometheus_client import Counter, Gauge, Histogram
+
+    reg = _registry(registry)
+    with _lock:
+        if id(reg) not in _serving:
+            _serving[id(reg)] = ServingMetrics(
+                predictions=Counter(
+                    "predictions",
+                    "Rows predicted, by model, model version and predicted label.",
+                    ["model", "version", "prediction"],
+                    registry=reg,
+                ),
+                latency=Histogram(
+                    "prediction_latency_seconds",
+                    "Time from a validated request to its response inside the model server.",
+                    buckets=LATENCY_BUCKETS,
+                    registry=reg,
+                ),
+                confidence=Histogram(
+                    "model_confidence",
+                    "Per-row confidence of the served model (max(p, 1 - p) for the classifier).",
+                    buckets=CONFIDENCE_BUCKETS,
+                    registry=reg,
+                ),
+                errors=Counter(
+                    "inference_errors",
+                    "Requests rejected or failed, by reason.",
+                    ["reason"],
+                    registry=reg,
+                ),
+                model_info=Gauge(
+                    "model_info",
+                    "1 for the model version being served.",
+                    ["model", "version", "estimator", "threshold"],
+                    registry=reg,
+                ),
+            )
+        return _serving[id(reg)]
+
+
+def bias_scorer_metrics(registry: CollectorRegistry | None = None) -> BiasScorerMetrics:
+    """The bias scorer's rater series on ``registry`` (default: the process registry), once."""
+    from prometheus_client import Counter, Histogram
+
+    reg = _registry(registry)
+    with _lock:
+        if id(reg) not in _bias:
+            _bias[id(reg)] = BiasScorerMetrics(
+                rater_score=Histogram(
+                    "bias_rater_score",
+                    "Bias scores (-2 ... +2) returned by each rater.",
+                    ["rater"],
+                    buckets=BIAS_SCORE_BUCKETS,
+                    registry=reg,
+                ),
+                rater_unavailable=Counter(
+                    "bias_rater_unavailable",
+                    "Requests a rater could not answer (error, open breaker, budget).",
+                    ["rater"],
+                    registry=reg,
+                ),
+            )
+        return _bias[id(reg)]
+
+
+def observe_many(histogram: Histogram, values: Sequence[float] | Any) -> None:
+    """Observe every value of a (numpy) array in one pass instead of one lock per value.
+
+    Uses prometheus_client's per-bucket values (non-cumulative counts plus a sum); falls back
+    to one ``observe`` per value if that layout ever changes.
+    """
+    import numpy as np
+
+    array = np.asarray(values, dtype=np.float64).ravel()
+    if array.size == 0:
+        return
+    try:
+        bounds = np.asarray(histogram._upper_bounds, dtype=np.float64)
+        buckets, total = histogram._buckets, histogram._sum
+    except AttributeError:  # pragma: no cover - depends on prometheus_client internals
+        for value in array:
+            histogram.observe(float(value))
+        return
+    counts = np.bincount(np.searchsorted(bounds, array, side="left"), minlength=len(bounds))
+    for index, count in enumerate(counts[: len(bounds)]):
+        if count:
+            buckets[index].inc(int(count))
+    total.inc(float(array.sum()))
