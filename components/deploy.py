@@ -31,5 +31,6 @@ def deploy_inference_service(
         canary_traffic_percent=canary_traffic_percent,
     )
     result = deploy_model(spec, timeout_s=float(timeout_s))
-    print(f"{result.action} {result.namespace}/{result.name} -> {result.storage_uri} ({result.url})")
+    where = f"{result.namespace}/{result.name}"
+    print(f"{result.action} {where} -> {result.storage_uri} ({result.url})")
     return result.url or ""
