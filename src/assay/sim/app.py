@@ -238,7 +238,7 @@ class SimEndpoint:
             self.state.models[model].statuses[exc.status] += 1
         return JSONResponse(body, status_code=exc.status, headers=headers)
 
-    def _bad_body(self, model: str) -> Response:
+    def _bad_body(self) -> Response:
         return Response(
             '{"id": "sim-broken", "choices": [{"message": {"content": "{\\"sco',
             media_type="application/json",
@@ -264,7 +264,7 @@ class SimEndpoint:
         stats = self.state.models[call.model.name]
         stats.statuses[200] += 1
         if fault == "bad_body":
-            return self._bad_body(call.model.name)
+            return self._bad_body()
         stats.answered += 1
         headers = {**SIM_HEADERS, **self._limit_headers(call.model.name, wire)}
         build = _anthropic_body if wire == "anthropic" else _openai_body
