@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import typer
 
+import assay.commands.compile
 import assay.commands.models
 import assay.commands.sim_llm
+import assay.commands.submit
+import assay.commands.train
 from assay.obs.logging import configure_logging
 
 app = typer.Typer(
@@ -31,3 +34,6 @@ def _root(
 # Sub-commands register themselves below (one line each).
 app.add_typer(assay.commands.models.app, name="models")
 app.command("sim-llm")(assay.commands.sim_llm.sim_llm)
+app.command("train")(assay.commands.train.train)
+app.command("compile")(assay.commands.compile.compile_pipelines)
+app.command("submit")(assay.commands.submit.submit)

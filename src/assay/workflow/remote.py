@@ -6,8 +6,11 @@ tested; the calls are the documented kfp 2 SDK ones (``Client.create_run_from_pi
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,7 @@ def compile_pipelines(out_dir: Path, names: list[str] | None = None) -> dict[str
     written: dict[str, Path] = {}
     for name in names or sorted(PIPELINES):
         target = out_dir / f"{name}.yaml"
-        tmp = target.with_suffix(".yaml.tmp")
+        tmp = out_dir / f".{name}.tmp.yaml"
         compiler.Compiler().compile(get_pipeline(name), str(tmp))
         tmp.replace(target)
         written[name] = target
@@ -75,14 +78,15 @@ def submit_pipeline(
     pipeline = get_pipeline(pipeline_name)
     client_kwargs = client_arguments(host, namespace, token)
     try:
-        client = kfp.Client(**client_kwargs)
-        result = client.create_run_from_pipeline_func(
-            pipeline,
-            arguments=dict(arguments),
-            run_name=run_name or default_run_name(pipeline_name),
-            experiment_name=experiment,
-            namespace=namespace,
-        )
+        with _quiet_sdk():
+            client = kfp.Client(**client_kwargs)
+            result = client.create_run_from_pipeline_func(
+                pipeline,
+                arguments=dict(arguments),
+                run_name=run_name or default_run_name(pipeline_name),
+                experiment_name=experiment,
+                namespace=namespace,
+            )
     except Exception as exc:  # the SDK raises urllib3/ApiException/ValueError variants
         raise PipelineRunError(
             f"Could not submit pipeline {pipeline_name!r} to Kubeflow Pipelines at "
@@ -96,9 +100,66 @@ def submit_pipeline(
     }
 
 
+@contextlib.contextmanager
+def _quiet_sdk() -> Iterator[None]:
+    """kfp.Client warns about server versions and urllib3 logs each retry; one sentence is
+    enough for the user when the endpoint is down."""
+    pool_logger = logging.getLogger("urllib3.connectionpool")
+    level = pool_logger.level
+    pool_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        pool_logger.setLevel(level)
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     chain = f"{text} {exc.__cause__ or exc.__context__ or ''}"
     if any(sign in chain for sign in ("Max retries", "Connection refused", "refused")):
         return "the endpoint is unreachable (connection refused); check --host and that it is up."
     return text[:300]
+
+
+def load_compiled(path: Path) -> Any:
+    """Load a compiled pipeline YAML with the kfp SDK (raises if it is not valid IR)."""
+    from kfp import components
+
+    return components.load_component_from_file(str(path))
+
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def parse_parameters(pipeline_name: str, pairs: list[str]) -> dict[str, Any]:
+    """``["repeats=3", "deploy=true"]`` -> typed arguments checked against the pipeline inputs."""
+    from pipelines import get_pipeline
+
+    inputs = get_pipeline(pipeline_name).component_spec.inputs or {}
+    arguments: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(f"--param {pair!r} must look like NAME=VALUE.")
+        if name not in inputs:
+            known = ", ".join(sorted(inputs))
+            raise UsageError(f"Pipeline {pipeline_name!r} has no parameter {name!r} ({known}).")
+        arguments[name] = _coerce(name, raw, str(inputs[name].type))
+    return arguments
+
+
+def _coerce(name: str, raw: str, kind: str) -> Any:
+    expected = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false"}
+    try:
+        if kind == "Integer":
+            return int(raw)
+        if kind == "Float":
+            return float(raw)
+        if kind == "Boolean":
+            return _BOOLEANS[raw.strip().lower()]
+    except (ValueError, KeyError):
+        raise UsageError(f"Parameter {name!r} must be {expected[kind]}, not {raw!r}.") from None
+    return raw

@@ -173,7 +173,8 @@ def train_config(
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "training option"
-        raise UsageError(f"Invalid {where}: {first['msg']}.") from exc
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise UsageError(f"Invalid {where}: {message}.") from exc
 
 
 # -- evaluation -----------------------------------------------------------------------------

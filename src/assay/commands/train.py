@@ -1,0 +1,243 @@
+"""`assay train`: run the training pipeline locally through kfp.local, or on Kubeflow.
+
+Every option maps one-to-one to a parameter of ``pipelines/training.py``; the local runner
+executes that very pipeline (kfp.local, SubprocessRunner), not a parallel code path.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from assay.commands._common import user_errors
+
+console = Console()
+err_console = Console(stderr=True)
+
+STEP_TITLES = {
+    "load-data": "Load + validate data",
+    "compute-vif": "VIF table",
+    "train-models": "Train with CV (Ray)",
+    "evaluate-models": "Evaluate + report",
+    "register-model": "Register model",
+}
+
+
+class Runner(StrEnum):
+    local = "local"
+    kfp = "kfp"
+
+
+class Impute(StrEnum):
+    none = "none"
+    median = "median"
+
+
+@user_errors
+def train(
+    data: str | None = typer.Option(
+        None,
+        "--data",
+        help=(
+            "CSV with the 30 WDBC feature names (scikit-learn spelling, any order) and a target "
+            "column (M/B, malignant/benign or 1/0); an id column is ignored. Default: the WDBC "
+            "data bundled with scikit-learn. With --runner kfp: a path in the image or "
+            "s3://bucket/key.csv."
+        ),
+    ),
+    target: str = typer.Option("diagnosis", "--target", help="Name of the label column."),
+    impute: Impute = typer.Option(
+        Impute.none, "--impute", help="Missing values: 'none' (an error) or 'median'."
+    ),
+    k_features: int = typer.Option(15, "--k-features", help="Features kept by RFE (1-30)."),
+    folds: int = typer.Option(5, "--folds", help="Outer stratified CV folds."),
+    repeats: int = typer.Option(5, "--repeats", help="Repeats of the outer k-fold CV."),
+    tuning_iter: int = typer.Option(
+        4, "--tuning-iter", help="Hyper-parameter candidates per model in the nested search."
+    ),
+    models: str = typer.Option(
+        "",
+        "--models",
+        help=(
+            "Comma-separated model keys (random_forest, extra_trees, adaboost, "
+            "gradient_boosting, hist_gradient_boosting, bagging, soft_voting, stacking, "
+            "logistic_regression). Default: all."
+        ),
+    ),
+    seed: int = typer.Option(42, "--seed", help="Seed: same seed, same results."),
+    workers: int = typer.Option(
+        0, "--workers", help="Cap on Ray CPUs (0 = all cores; RAY_ADDRESS selects a cluster)."
+    ),
+    target_sensitivity: float = typer.Option(
+        0.98, "--target-sensitivity", help="Sensitivity the clinical threshold must reach."
+    ),
+    registry: str | None = typer.Option(
+        None,
+        "--registry",
+        envvar="ASSAY_REGISTRY",
+        help=(
+            "Registry root: file:///path, a folder, or s3://bucket/prefix (MINIO_ENDPOINT, "
+            "MINIO_ACCESS_KEY, MINIO_SECRET_KEY, MINIO_SECURE). Default: ./.assay/registry "
+            "locally; the cluster's ASSAY_REGISTRY with --runner kfp."
+        ),
+    ),
+    model_name: str = typer.Option(
+        "wdbc-classifier", "--model-name", help="Name of the model in the registry."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Run folder for metrics, report and plots (default runs/<timestamp>)."
+    ),
+    runner: Runner = typer.Option(
+        Runner.local,
+        "--runner",
+        help="'local': kfp.local on this machine; 'kfp': submit to a Kubeflow Pipelines --host.",
+    ),
+    host: str | None = typer.Option(
+        None, "--host", envvar="KFP_HOST", help="Kubeflow Pipelines API URL (--runner kfp)."
+    ),
+    experiment: str = typer.Option(
+        "assay", "--experiment", help="Kubeflow experiment name (--runner kfp)."
+    ),
+    run_name: str | None = typer.Option(None, "--run-name", help="Kubeflow run name."),
+    namespace: str | None = typer.Option(
+        None, "--namespace", help="Kubeflow namespace (multi-user deployments)."
+    ),
+    deploy: bool = typer.Option(
+        False,
+        "--deploy/--no-deploy",
+        help="--runner kfp only: after registering, roll the InferenceService to the new version.",
+    ),
+) -> None:
+    """Train the diagnostic classifier by running the training pipeline.
+
+    Steps: validate data, VIF table, 8 ensembles + a baseline under repeated stratified CV with
+    nested tuning on Ray, clinical threshold, report, registration of a new model version.
+    Locally the pipeline runs through kfp.local; --runner kfp sends it to Kubeflow.
+    """
+    from assay.workflow.training import TrainingParams
+
+    params = TrainingParams(
+        data=data or "",
+        target=target,
+        impute=impute.value,
+        k_features=k_features,
+        folds=folds,
+        repeats=repeats,
+        tuning_iter=tuning_iter,
+        seed=seed,
+        models=models,
+        workers=workers,
+        target_sensitivity=target_sensitivity,
+        registry=registry or "",
+        model_name=model_name,
+        deploy=deploy,
+    )
+    check_params(params, local=runner is Runner.local)
+    if runner is Runner.kfp:
+        _submit(params, host, experiment, run_name, namespace)
+    else:
+        _run_local(params, out)
+
+
+def check_params(params: Any, *, local: bool) -> None:
+    """Fail in this process, with one sentence, before any pipeline step starts."""
+    from assay.errors import UsageError
+    from assay.registry import open_registry
+    from assay.workflow.steps import train_config
+
+    train_config(
+        k_features=params.k_features,
+        folds=params.folds,
+        repeats=params.repeats,
+        tuning_iter=params.tuning_iter,
+        seed=params.seed,
+        models=params.models,
+        workers=params.workers,
+        target_sensitivity=params.target_sensitivity,
+        model_name=params.model_name,
+    )
+    if not local:
+        return
+    if params.deploy:
+        raise UsageError("--deploy needs a cluster: use it with --runner kfp --host URL.")
+    if params.data and not params.data.startswith("s3://"):
+        from assay.data.wdbc import load_dataset
+
+        path = Path(params.data).expanduser().absolute()
+        load_dataset(path, target=params.target, impute=params.impute)  # DataValidationError
+        params.data = str(path)
+    params.registry = open_registry(params.registry or None).root
+
+
+def _run_local(params: Any, out: Path | None) -> None:
+    from assay.workflow.training import default_run_dir, run_training_locally
+
+    run_dir = (out or default_run_dir()).absolute()
+    err_console.print(f"Running pipeline [bold]assay-training[/] with kfp.local into {run_dir}")
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+    ) as progress:
+        bars: dict[str, Any] = {}
+
+        def on_task(event: str, name: str) -> None:
+            title = STEP_TITLES.get(name, name)
+            if event == "start":
+                bars[name] = progress.add_task(title, total=1)
+            elif name in bars:
+                progress.update(bars[name], completed=1, description=f"[green]{title}")
+
+        result = run_training_locally(params, run_dir, on_task=on_task)
+    _print_result(result)
+
+
+def _print_result(result: Any) -> None:
+    metrics_file = result.run_dir / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    scalars = metrics.get("scalar_metrics", {})
+    console.print(f"[bold]Selected model:[/] {metrics.get('selected_model')}")
+    if "roc_auc_mean" in scalars:
+        console.print(
+            f"  ROC-AUC {scalars['roc_auc_mean']:.4f} "
+            f"(95% CI {scalars.get('roc_auc_ci_low', float('nan')):.4f}-"
+            f"{scalars.get('roc_auc_ci_high', float('nan')):.4f})"
+        )
+    threshold = metrics.get("clinical_threshold", {})
+    if threshold:
+        console.print(
+            f"  clinical threshold {threshold.get('threshold', float('nan')):.4f}: sensitivity "
+            f"{threshold.get('sensitivity', float('nan')):.4f}, specificity "
+            f"{threshold.get('specificity', float('nan')):.4f}"
+        )
+    console.print(f"[bold]Run folder:[/] {result.run_dir}")
+    for name in ("metrics.json", "report.html", "model"):
+        if name in result.files:
+            console.print(f"  {name:<13}{result.files[name]}")
+    console.print(f"  {'pipeline log':<13}{result.run_dir / 'pipeline.log'}")
+    if result.version:
+        console.print(f"[bold]Registered:[/] {result.version}  {result.model_uri}")
+
+
+def _submit(
+    params: Any, host: str | None, experiment: str, run_name: str | None, namespace: str | None
+) -> None:
+    from assay.errors import UsageError
+    from assay.workflow.training import submit_training
+
+    if not host:
+        raise UsageError(
+            "--runner kfp needs --host URL (or KFP_HOST) of the Kubeflow Pipelines API."
+        )
+    submitted = submit_training(
+        params, host=host, experiment=experiment, run_name=run_name, namespace=namespace
+    )
+    console.print(f"Submitted run {submitted['run_id']} to experiment {submitted['experiment']}")
+    console.print(submitted["url"])
