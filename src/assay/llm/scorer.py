@@ -1,0 +1,106 @@
+"""The local (no-Ray) path: rate ONE passage with every rater, in this process.
+
+The bias-scorer server builds one ``EnsembleRuntime`` at load time and awaits
+``score_passage`` per request; the limiter buckets, breakers, SDK clients, retry policy and cache
+live in the runtime and are shared by every request the server handles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from assay.llm.cache import Cache, MemoryCache
+from assay.llm.clock import Clock
+from assay.llm.ensemble import Ensemble
+from assay.llm.errors import FatalError
+from assay.llm.ratelimit import LocalLimiter, bank_for
+from assay.llm.rater import RaterRunner, build_runners
+from assay.llm.router import ProviderFactory, sdk_provider
+from assay.obs.metrics_llm import LLMMetrics, llm_metrics
+
+
+@dataclass
+class PassageScore:
+    """Per-rater results for one passage: valid ratings, and why the other raters are missing."""
+
+    ratings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def scores(self) -> dict[str, float]:
+        return {rater: float(row["score"]) for rater, row in self.ratings.items()}
+
+
+class EnsembleRuntime:
+    """Long-lived, in-process rating machinery for one ensemble (use ``async with`` or aclose)."""
+
+    def __init__(
+        self,
+        ensemble: Ensemble,
+        *,
+        cache: Cache | None = None,
+        metrics: LLMMetrics | None = None,
+        clock: Clock | None = None,
+        provider_factory: ProviderFactory = sdk_provider,
+    ) -> None:
+        self.ensemble = ensemble
+        self.cache = cache if cache is not None else MemoryCache()
+        self.metrics = metrics or llm_metrics()
+        self.limiter = LocalLimiter(bank_for(ensemble.resilience, clock))
+        self.runners: dict[str, RaterRunner] = build_runners(
+            ensemble,
+            self.limiter,
+            metrics=self.metrics,
+            cache=self.cache,
+            clock=clock,
+            provider_factory=provider_factory,
+        )
+
+    async def aclose(self) -> None:
+        for runner in self.runners.values():
+            await runner.aclose()
+
+    async def __aenter__(self) -> EnsembleRuntime:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+async def score_passage(
+    text: str,
+    runtime: EnsembleRuntime,
+    *,
+    passage_id: str = "request",
+    publisher: str | None = None,
+    deadline_s: float | None = None,
+) -> PassageScore:
+    """Ask every rater of ``runtime`` about ``text`` concurrently.
+
+    A rater that fails (after its retries and one repair), raises a fatal error, or misses
+    ``deadline_s`` is listed in ``missing`` with its reason; it never fails the whole passage.
+    """
+    passage = {"passage_id": passage_id, "text": text, "publisher": publisher}
+    result = PassageScore()
+
+    async def one(name: str, runner: RaterRunner) -> None:
+        try:
+            if deadline_s is None:
+                outcome = await runner.rate(passage)
+            else:
+                outcome = await asyncio.wait_for(runner.rate(passage), timeout=deadline_s)
+        except TimeoutError:
+            result.missing[name] = f"timeout: no rating within {deadline_s:g} s"
+            return
+        except FatalError as exc:
+            result.missing[name] = f"{exc.reason}: {exc}"
+            return
+        if outcome.ok:
+            result.ratings[name] = outcome.row
+        else:
+            result.missing[name] = str(outcome.row["error"])
+
+    await asyncio.gather(*(one(name, r) for name, r in runtime.runners.items()))
+    return result

@@ -1,0 +1,96 @@
+"""Tokens and cost per call, per rater and per run, and the run budget.
+
+The budget is checked BEFORE a call is sent, against what is already spent plus a worst-case
+estimate for every call in flight (input tokens estimated from the text, output = max_tokens,
+twice for a possible repair retry), so a run stops cleanly before it can overspend.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from assay.llm.ensemble import RaterConfig
+
+CHARS_PER_TOKEN = 4
+MESSAGE_OVERHEAD_TOKENS = 16
+
+
+def estimate_tokens(*texts: str) -> int:
+    """A conservative token estimate for the input side of a call."""
+    return sum(len(t) for t in texts) // CHARS_PER_TOKEN + MESSAGE_OVERHEAD_TOKENS
+
+
+def cost_usd(rater: RaterConfig, input_tokens: int, output_tokens: int) -> float:
+    return (
+        input_tokens * rater.price_per_1k_input + output_tokens * rater.price_per_1k_output
+    ) / 1000.0
+
+
+def worst_case_cost(rater: RaterConfig, system: str, prompt: str, repair_calls: int = 1) -> float:
+    """The most one rating can cost: its call plus its repair calls, each at max_tokens out."""
+    per_call = cost_usd(rater, estimate_tokens(system, prompt) * 2, rater.max_tokens)
+    return per_call * (1 + repair_calls)
+
+
+@dataclass
+class RaterUsage:
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    cache_hits: int = 0
+
+
+@dataclass
+class Usage:
+    """Usage of a run, per rater."""
+
+    by_rater: dict[str, RaterUsage] = field(default_factory=lambda: defaultdict(RaterUsage))
+
+    def add(
+        self, rater: str, *, calls: int, input_tokens: int, output_tokens: int, cost: float
+    ) -> None:
+        u = self.by_rater[rater]
+        u.calls += calls
+        u.input_tokens += input_tokens
+        u.output_tokens += output_tokens
+        u.cost_usd += cost
+
+    def add_cache_hit(self, rater: str) -> None:
+        self.by_rater[rater].cache_hits += 1
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(u.cost_usd for u in self.by_rater.values())
+
+    @property
+    def calls(self) -> int:
+        return sum(u.calls for u in self.by_rater.values())
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        return {name: dict(vars(u)) for name, u in self.by_rater.items()}
+
+
+class Budget:
+    """Spent + reserved must stay within ``limit_usd`` (None = unlimited)."""
+
+    def __init__(self, limit_usd: float | None) -> None:
+        self.limit_usd = limit_usd
+        self.spent_usd = 0.0
+        self.reserved_usd = 0.0
+        self.exhausted = False
+
+    def try_reserve(self, amount: float) -> bool:
+        if (
+            self.limit_usd is not None
+            and self.spent_usd + self.reserved_usd + amount > self.limit_usd
+        ):
+            self.exhausted = True
+            return False
+        self.reserved_usd += amount
+        return True
+
+    def settle(self, reserved: float, actual: float) -> None:
+        self.reserved_usd = max(0.0, self.reserved_usd - reserved)
+        self.spent_usd += actual
