@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -100,7 +99,7 @@ class SimServer:
 def _start_thread(sock: socket.socket, config: SimConfig) -> SimServer:
     server = build_server(config)
     thread = threading.Thread(
-        target=lambda: asyncio.run(server.serve(sockets=[sock])), name="assay-sim", daemon=True
+        target=server.run, kwargs={"sockets": [sock]}, name="assay-sim", daemon=True
     )
     thread.start()
     deadline = time.monotonic() + 10
@@ -168,6 +167,6 @@ def serve_forever(port: int, config: SimConfig) -> None:
     server = build_server(config)
     print(f"{READY_LINE}http://{HOST}:{sock.getsockname()[1]}", flush=True)
     try:
-        asyncio.run(server.serve(sockets=[sock]))
+        server.run(sockets=[sock])
     finally:
         sock.close()
