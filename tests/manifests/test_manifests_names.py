@@ -1,0 +1,120 @@
+"""Names shared between the manifests and the code that runs in them: server arguments,
+image tag, registry URIs, ConfigMap keys, Secret keys, Ray address, rater ensemble."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+
+import pytest
+import yaml
+from manifest_support import REPO_ROOT, find, render
+
+pytestmark = pytest.mark.manifests
+
+
+def _runtime_container() -> dict:
+    runtime = find(render("prod"), "ServingRuntime", "assay-classifier")
+    return runtime["spec"]["containers"][0]
+
+
+def test_classifier_runtime_runs_the_server_with_arguments_it_accepts() -> None:
+    from serving.classifier import build_parser, options_from_args
+
+    container = _runtime_container()
+    assert container["command"] == ["python", "-m", "serving.classifier"]
+    args = [arg.replace("{{.Name}}", "wdbc-classifier") for arg in container["args"]]
+    build_parser().parse_args(args)  # strict: an unknown argument exits
+    options = options_from_args(args)
+    assert options.name == "wdbc-classifier"
+    assert options.model_uri == "/mnt/models"  # where KServe's storage initializer copies
+    assert (options.http_port, options.grpc_port) == (8080, 8081)
+    assert container["ports"][0]["containerPort"] == options.http_port
+
+
+def test_bias_scorer_runs_its_server_module() -> None:
+    scorer = find(render("prod"), "InferenceService", "bias-scorer")["spec"]["predictor"]
+    container = scorer["containers"][0]
+    assert container["command"] == ["python", "-m", "serving.bias_scorer"]
+    if importlib.util.find_spec("serving.bias_scorer") is None:
+        pytest.skip("serving/bias_scorer.py does not exist yet")
+    module = importlib.import_module("serving.bias_scorer")
+    if hasattr(module, "build_parser"):
+        module.build_parser().parse_args(container["args"])
+
+
+def test_image_tag_is_the_components_base_image() -> None:
+    from components._base import BASE_IMAGE
+
+    kustomization = yaml.safe_load((REPO_ROOT / "manifests/base/kustomization.yaml").read_text())
+    entry = next(i for i in kustomization["images"] if i["name"] == "assay")
+    assert f"{entry['newName']}:{entry['newTag']}" == BASE_IMAGE
+    assert entry["newTag"] != "latest"
+
+
+def test_inference_service_loads_a_registry_version_folder() -> None:
+    from assay.registry import parse_model_uri
+
+    for target in ("dev", "prod"):
+        isvc = find(render(target), "InferenceService", "wdbc-classifier")
+        root, name, ref = parse_model_uri(isvc["spec"]["predictor"]["model"]["storageUri"])
+        assert (root, name) == ("s3://assay-models/registry", "wdbc-classifier")
+        assert ref.startswith("v")
+
+
+def test_buckets_job_creates_the_registry_and_pipeline_buckets() -> None:
+    job = find(render("prod"), "Job", "minio-create-buckets")
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert {"assay/assay-models", "assay/assay-pipelines"} <= set(command)
+
+
+def test_pipeline_environment_matches_what_the_pipeline_mounts() -> None:
+    from pipelines.training import (
+        CONFIG_MAP_TO_ENV,
+        MINIO_SECRET,
+        MINIO_SECRET_TO_ENV,
+        PIPELINE_ENV_CONFIG_MAP,
+    )
+
+    objs = render("dev")
+    env = find(objs, "ConfigMap", PIPELINE_ENV_CONFIG_MAP)["data"]
+    assert set(CONFIG_MAP_TO_ENV) <= set(env)
+    assert env["ASSAY_REGISTRY"] == "s3://assay-models/registry"
+    ray = find(objs, "RayCluster", "assay-ray")
+    port = {p["name"]: p["containerPort"] for p in _ray_head(ray)["ports"]}["client"]
+    assert env["RAY_ADDRESS"] == f"ray://{ray['metadata']['name']}-head-svc.assay.svc:{port}"
+    service = find(objs, "Service", "minio")
+    s3_port = {p["name"]: p["port"] for p in service["spec"]["ports"]}["s3"]
+    assert env["MINIO_ENDPOINT"] == f"minio.assay.svc:{s3_port}"
+    annotations = find(objs, "ServiceAccount", "kserve-s3")["metadata"]["annotations"]
+    assert annotations["serving.kserve.io/s3-endpoint"] == env["MINIO_ENDPOINT"]
+    secret = find(objs, "Secret", MINIO_SECRET)
+    assert set(MINIO_SECRET_TO_ENV) <= set(secret["data"])
+
+
+def _ray_head(ray: dict) -> dict:
+    return ray["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+
+
+def test_bias_scorer_ensemble_loads_and_its_keys_come_from_the_secret(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from assay.llm.ensemble import endpoints_of, load_ensemble
+
+    objs = render("dev")
+    config = find(objs, "ConfigMap", "bias-scorer-config")["data"]["ensemble.yaml"]
+    path = tmp_path / "ensemble.yaml"
+    path.write_text(config)
+    ensemble = load_ensemble(path, environ={})
+    key_vars = {ep.api_key_env for r in ensemble.raters for ep in endpoints_of(ensemble, r)}
+    secret = find(objs, "Secret", "llm-provider-keys")
+    assert key_vars == set(secret["data"])
+    assert all(base64.b64decode(v) == b"" for v in secret["data"].values())  # no real keys
+    container = find(objs, "InferenceService", "bias-scorer")["spec"]["predictor"]["containers"][0]
+    from_secret = {
+        e["name"]
+        for e in container["env"]
+        if e.get("valueFrom", {}).get("secretKeyRef", {}).get("name") == "llm-provider-keys"
+    }
+    assert from_secret == key_vars
+    limits = find(objs, "ConfigMap", "bias-scorer-limits")["data"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert limits["ASSAY_ENSEMBLE"] == f"{mounts['config']}/ensemble.yaml"
