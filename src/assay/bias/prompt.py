@@ -64,6 +64,7 @@ def build_messages(text: str) -> tuple[str, str]:
 def repair_prompt(text: str, bad_answer: str, problem: str) -> str:
     """The user message of the one repair retry: the problem, the rejected answer, the passage."""
     shown = bad_answer if len(bad_answer) <= 500 else bad_answer[:500] + " ...[truncated]"
+    problem = problem.removeprefix(REJECTED_PREFIX).rstrip(".")
     return (
         f"Your previous answer could not be used: {problem}.\n"
         f"Previous answer:\n<answer>\n{shown}\n</answer>\n"
@@ -81,8 +82,11 @@ def extract_passage(user_message: str) -> str:
     return user_message[start + len(PASSAGE_OPEN) : end].strip("\n")
 
 
+REJECTED_PREFIX = "rating answer rejected: "
+
+
 def _reject(reason: str) -> ResponseParseError:
-    return ResponseParseError(f"rating answer rejected: {reason}")
+    return ResponseParseError(REJECTED_PREFIX + reason)
 
 
 def _no_constants(name: str) -> Any:

@@ -95,5 +95,9 @@ def test_repair_prompt_names_the_problem_and_repeats_the_passage() -> None:
     prompt = repair_prompt("Passage text.", "Sure! {...}", "there is extra text")
     assert "there is extra text" in prompt and "Sure! {...}" in prompt
     assert extract_passage(prompt) == "Passage text."
+    with pytest.raises(ResponseParseError) as caught:
+        parse_rating("Sure! {}")
+    from_error = repair_prompt("P.", "Sure! {}", str(caught.value))
+    assert "could not be used: the answer does not start with a JSON object" in from_error
     long_prompt = repair_prompt("P.", "x" * 2000, "invalid JSON")
     assert "[truncated]" in long_prompt and len(long_prompt) < 1500
