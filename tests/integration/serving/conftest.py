@@ -47,7 +47,10 @@ def write_model_folder(folder: Path, *, n_estimators: int = 50, threshold: float
     pipeline = Pipeline(
         [
             ("scaler", StandardScaler()),
-            ("select", ColumnTransformer([("selected", "passthrough", SELECTED)], remainder="drop")),
+            (
+                "select",
+                ColumnTransformer([("selected", "passthrough", SELECTED)], remainder="drop"),
+            ),
             ("classifier", AdaBoostClassifier(n_estimators=n_estimators, random_state=0)),
         ]
     ).fit(X, y)
@@ -86,7 +89,9 @@ class ModelFixture:
         return joblib.load(self.registry_root / MODEL_NAME / version / "model.joblib")
 
     def card(self, version: str = "v1") -> dict:
-        return json.loads((self.registry_root / MODEL_NAME / version / "model-card.json").read_text())
+        return json.loads(
+            (self.registry_root / MODEL_NAME / version / "model-card.json").read_text()
+        )
 
 
 @pytest.fixture(scope="session")
@@ -138,7 +143,9 @@ class RunningServer:
                 self.process.wait(timeout=5)
 
 
-def start_server(model_uri: str, log_path: Path, *extra: str, timeout_s: float = 60) -> RunningServer:
+def start_server(
+    model_uri: str, log_path: Path, *extra: str, timeout_s: float = 60
+) -> RunningServer:
     http_port, grpc_port = free_port(), free_port()
     command = [
         sys.executable,
@@ -152,7 +159,9 @@ def start_server(model_uri: str, log_path: Path, *extra: str, timeout_s: float =
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log_file = log_path.open("w")
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT
+    )
     server = RunningServer(process, http_port, grpc_port, log_path)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -169,9 +178,27 @@ def start_server(model_uri: str, log_path: Path, *extra: str, timeout_s: float =
 
 
 @pytest.fixture(scope="session")
-def server(registered_models: ModelFixture, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def served_registry(
+    registered_models: ModelFixture, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A copy of the registry for the shared server: the reload test moves its aliases."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("served") / "registry"
+    shutil.copytree(registered_models.registry_root, root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def server(
+    served_registry: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """One server for the session, serving ``<served_registry>/wdbc-classifier/production``.
+
+    Tests that change what it serves (reload) leave it serving v1 again.
+    """
     log_path = tmp_path_factory.mktemp("serving-server") / "server.log"
-    running = start_server(registered_models.production_uri, log_path)
+    running = start_server(f"file://{served_registry}/{MODEL_NAME}/production", log_path)
     try:
         yield running
     finally:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tritonclient.grpc as triton_grpc
-from tritonclient.utils import InferenceServerException
-
 from conftest import MODEL_NAME, wdbc
+from tritonclient.utils import InferenceServerException
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +41,9 @@ def test_grpc_requested_outputs(client) -> None:
     X = wdbc()[0][:3]
     tensor = triton_grpc.InferInput("input-0", list(X.shape), "FP64")
     tensor.set_data_from_numpy(X)
-    result = client.infer(MODEL_NAME, [tensor], outputs=[triton_grpc.InferRequestedOutput("confidence")])
+    result = client.infer(
+        MODEL_NAME, [tensor], outputs=[triton_grpc.InferRequestedOutput("confidence")]
+    )
     assert [o.name for o in result.get_response().outputs] == ["confidence"]
     assert np.all(result.as_numpy("confidence") >= 0.5)
 
@@ -70,7 +71,9 @@ def test_grpc_unknown_output_and_model(client) -> None:
     tensor.set_data_from_numpy(X)
     with pytest.raises(InferenceServerException) as error:
         client.infer(MODEL_NAME, [tensor], outputs=[triton_grpc.InferRequestedOutput("logits")])
-    assert error.value.status() == "StatusCode.INVALID_ARGUMENT" and "logits" in error.value.message()
+    assert (
+        error.value.status() == "StatusCode.INVALID_ARGUMENT" and "logits" in error.value.message()
+    )
     with pytest.raises(InferenceServerException) as error:
         client.infer("nope", [tensor])
     assert error.value.status() == "StatusCode.NOT_FOUND"

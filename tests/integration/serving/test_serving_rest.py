@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tritonclient.http as triton_http
-
 from conftest import MODEL_NAME, wdbc
 
 pytestmark = pytest.mark.integration
@@ -19,7 +18,12 @@ def infer_body(rows: list[list[float]] | np.ndarray, datatype: str = "FP64", **e
     array = np.asarray(rows)
     return {
         "inputs": [
-            {"name": "input-0", "shape": list(array.shape), "datatype": datatype, "data": array.ravel().tolist()}
+            {
+                "name": "input-0",
+                "shape": list(array.shape),
+                "datatype": datatype,
+                "data": array.ravel().tolist(),
+            }
         ],
         **extra,
     }
@@ -46,19 +50,28 @@ def test_health_and_metadata(server) -> None:
     ]
 
 
-@pytest.mark.parametrize(("dtype", "datatype", "binary"), [(np.float32, "FP32", False), (np.float64, "FP64", True)])
-def test_predictions_equal_the_joblib_model(server, registered_models, dtype, datatype, binary) -> None:
+@pytest.mark.parametrize(
+    ("dtype", "datatype", "binary"), [(np.float32, "FP32", False), (np.float64, "FP64", True)]
+)
+def test_predictions_equal_the_joblib_model(
+    server, registered_models, dtype, datatype, binary
+) -> None:
     X = wdbc()[0][:500]
     client = triton_http.InferenceServerClient(f"127.0.0.1:{server.http_port}")
     tensor = triton_http.InferInput("input-0", list(X.shape), datatype)
     tensor.set_data_from_numpy(X.astype(dtype), binary_data=binary)
-    outputs = [triton_http.InferRequestedOutput(n, binary_data=binary) for n in ("predict", "probability", "confidence")]
+    outputs = [
+        triton_http.InferRequestedOutput(n, binary_data=binary)
+        for n in ("predict", "probability", "confidence")
+    ]
     result = client.infer(MODEL_NAME, [tensor], outputs=outputs)
     proba, labels = expected(registered_models, X.astype(dtype).astype(np.float64))
     assert result.get_response()["model_version"] == "v1"
     np.testing.assert_array_equal(result.as_numpy("predict"), labels)
     np.testing.assert_allclose(result.as_numpy("probability"), proba, atol=1e-6)
-    np.testing.assert_allclose(result.as_numpy("confidence"), np.maximum(proba, 1 - proba), atol=1e-6)
+    np.testing.assert_allclose(
+        result.as_numpy("confidence"), np.maximum(proba, 1 - proba), atol=1e-6
+    )
     assert result.as_numpy("predict").dtype == np.int64
     assert result.as_numpy("probability").dtype == np.float32
 
@@ -81,7 +94,9 @@ def test_v1_predict(server, registered_models) -> None:
     import httpx
 
     X, _, _ = wdbc()
-    response = httpx.post(f"{server.url}/v1/models/{MODEL_NAME}:predict", json={"instances": X[:5].tolist()})
+    response = httpx.post(
+        f"{server.url}/v1/models/{MODEL_NAME}:predict", json={"instances": X[:5].tolist()}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["predictions"] == expected(registered_models, X[:5])[1].tolist()
 
@@ -89,21 +104,67 @@ def test_v1_predict(server, registered_models) -> None:
 ROW = [1.0] * 30
 BAD_REQUESTS = [
     ("wrong feature count", infer_body([[1.0] * 29]), 400, "29 features per row"),
-    ("wrong shape", {"inputs": [{"name": "input-0", "shape": [30], "datatype": "FP32", "data": ROW}]}, 400, "expected [rows, 30]"),
-    ("values do not fill shape", {"inputs": [{"name": "input-0", "shape": [2, 30], "datatype": "FP32", "data": ROW}]}, 400, "has 30 values but shape [2, 30] needs 60"),
+    (
+        "wrong shape",
+        {"inputs": [{"name": "input-0", "shape": [30], "datatype": "FP32", "data": ROW}]},
+        400,
+        "expected [rows, 30]",
+    ),
+    (
+        "values do not fill shape",
+        {"inputs": [{"name": "input-0", "shape": [2, 30], "datatype": "FP32", "data": ROW}]},
+        400,
+        "has 30 values but shape [2, 30] needs 60",
+    ),
     ("non-numeric", infer_body([["x", *ROW[1:]]], "FP32"), 400, "non-numeric"),
-    ("NaN", {"inputs": [{"name": "input-0", "shape": [1, 30], "datatype": "FP64", "data": [*ROW[:3], "NaN", *ROW[4:]]}]}, 400, "non-numeric"),
+    (
+        "NaN",
+        {
+            "inputs": [
+                {
+                    "name": "input-0",
+                    "shape": [1, 30],
+                    "datatype": "FP64",
+                    "data": [*ROW[:3], "NaN", *ROW[4:]],
+                }
+            ]
+        },
+        400,
+        "non-numeric",
+    ),
     ("wrong datatype", infer_body([ROW], "BYTES"), 400, "datatype BYTES"),
-    ("empty batch", {"inputs": [{"name": "input-0", "shape": [0, 30], "datatype": "FP32", "data": []}]}, 400, "empty batch"),
+    (
+        "empty batch",
+        {"inputs": [{"name": "input-0", "shape": [0, 30], "datatype": "FP32", "data": []}]},
+        400,
+        "empty batch",
+    ),
     ("batch over cap", infer_body([ROW] * 513), 400, "over this server's cap of 512"),
-    ("unknown output", infer_body([ROW], outputs=[{"name": "logits"}]), 400, "unknown output(s) ['logits']"),
-    ("unknown input", {"inputs": [{"name": "x", "shape": [1, 30], "datatype": "FP32", "data": ROW}]}, 400, "unknown input 'x'"),
+    (
+        "unknown output",
+        infer_body([ROW], outputs=[{"name": "logits"}]),
+        400,
+        "unknown output(s) ['logits']",
+    ),
+    (
+        "unknown input",
+        {"inputs": [{"name": "x", "shape": [1, 30], "datatype": "FP32", "data": ROW}]},
+        400,
+        "unknown input 'x'",
+    ),
     ("two inputs", {"inputs": [infer_body([ROW])["inputs"][0]] * 2}, 400, "exactly one input"),
-    ("missing shape", {"inputs": [{"name": "input-0", "datatype": "FP32", "data": ROW}]}, 422, "inputs.0.shape: Field required"),
+    (
+        "missing shape",
+        {"inputs": [{"name": "input-0", "datatype": "FP32", "data": ROW}]},
+        422,
+        "inputs.0.shape: Field required",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "body", "status", "message"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+@pytest.mark.parametrize(
+    ("case", "body", "status", "message"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS]
+)
 def test_bad_requests_get_4xx_with_a_message(server, case, body, status, message) -> None:
     import httpx
 
@@ -118,22 +179,33 @@ def test_infinite_values_are_rejected(server) -> None:
     raw = '{"inputs":[{"name":"input-0","shape":[1,30],"datatype":"FP64","data":[%s]}]}'
     for token in ("Infinity", "NaN"):  # JSON extensions some encoders emit
         values = ",".join(["1.0"] * 7 + [token] + ["1.0"] * 22)
-        response = httpx.post(f"{server.url}/v2/models/{MODEL_NAME}/infer", content=raw % values, headers={"content-type": "application/json"})
+        response = httpx.post(
+            f"{server.url}/v2/models/{MODEL_NAME}/infer",
+            content=raw % values,
+            headers={"content-type": "application/json"},
+        )
         assert 400 <= response.status_code < 500, response.text
-        assert "row 0, column 7 ('mean concave points')" in response.json()["error"] or "JSON" in response.json()["error"]
+        assert (
+            "row 0, column 7 ('mean concave points')" in response.json()["error"]
+            or "JSON" in response.json()["error"]
+        )
 
 
 def test_malformed_json_unknown_model_and_v1_errors(server) -> None:
     import httpx
 
     infer = f"{server.url}/v2/models/{MODEL_NAME}/infer"
-    response = httpx.post(infer, content=b'{"inputs": [', headers={"content-type": "application/json"})
+    response = httpx.post(
+        infer, content=b'{"inputs": [', headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400 and "malformed JSON" in response.json()["error"]
     response = httpx.post(infer, content=b"{not json")  # curl -d style: no JSON content type
     assert response.status_code == 400 and "malformed JSON" in response.json()["error"]
     response = httpx.post(f"{server.url}/v2/models/nope/infer", json=infer_body([ROW]))
     assert response.status_code == 404 and "nope" in response.json()["error"]
-    response = httpx.post(f"{server.url}/v1/models/{MODEL_NAME}:predict", json={"instances": [[1.0] * 3]})
+    response = httpx.post(
+        f"{server.url}/v1/models/{MODEL_NAME}:predict", json={"instances": [[1.0] * 3]}
+    )
     assert response.status_code == 400 and "needs 30 feature values" in response.json()["error"]
     response = httpx.post(f"{server.url}/v1/models/{MODEL_NAME}:predict", json={"rows": []})
     assert response.status_code == 400 and "instances" in response.json()["error"]
@@ -163,13 +235,21 @@ def test_metrics_count_predictions_errors_and_latency(server) -> None:
     def delta(key: str) -> float:
         return after.get(key, 0.0) - before.get(key, 0.0)
 
-    predicted = sum(delta(f"predictions_total{{model={MODEL_NAME},prediction={p},version=v1}}") for p in ("benign", "malignant"))
+    predicted = sum(
+        delta(f"predictions_total{{model={MODEL_NAME},prediction={p},version=v1}}")
+        for p in ("benign", "malignant")
+    )
     assert predicted == 10
     assert delta("inference_errors_total{reason=wrong_feature_count}") == 1
     assert delta("prediction_latency_seconds_count{}") == 1
     assert delta("model_confidence_count{}") == 10
-    assert after["model_info{estimator=adaboost,model=wdbc-classifier,threshold=0.3,version=v1}"] == 1
-    assert "model_confidence_bucket{le=0.5}" in after and "prediction_latency_seconds_bucket{le=0.001}" in after
+    assert (
+        after["model_info{estimator=adaboost,model=wdbc-classifier,threshold=0.3,version=v1}"] == 1
+    )
+    assert (
+        "model_confidence_bucket{le=0.5}" in after
+        and "prediction_latency_seconds_bucket{le=0.001}" in after
+    )
 
 
 def test_request_logs_carry_no_feature_values(server) -> None:
