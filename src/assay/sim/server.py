@@ -9,6 +9,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +37,14 @@ def bind_socket(port: int) -> socket.socket:
     return sock
 
 
-def build_server(config: SimConfig) -> Any:
-    """A uvicorn server for the simulator app (not started)."""
+def build_server(config: SimConfig, clock: Callable[[], float] | None = None) -> Any:
+    """A uvicorn server for the simulator app (not started); ``clock`` drives the rpm windows."""
     import uvicorn
 
     from assay.sim.app import SimEndpoint
 
     uv_config = uvicorn.Config(
-        SimEndpoint(config).app(),
+        SimEndpoint(config, clock or time.monotonic).app(),
         log_level="warning",
         access_log=False,
         lifespan="off",
@@ -96,8 +97,10 @@ class SimServer:
         self.stop()
 
 
-def _start_thread(sock: socket.socket, config: SimConfig) -> SimServer:
-    server = build_server(config)
+def _start_thread(
+    sock: socket.socket, config: SimConfig, clock: Callable[[], float] | None
+) -> SimServer:
+    server = build_server(config, clock)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="assay-sim", daemon=True
     )
@@ -147,18 +150,25 @@ def _start_subprocess(port: int, config: SimConfig) -> SimServer:
 
 
 def start_sim_server(
-    *, port: int = 0, config: SimConfig | None = None, subprocess: bool = False
+    *,
+    port: int = 0,
+    config: SimConfig | None = None,
+    in_subprocess: bool = False,
+    clock: Callable[[], float] | None = None,
 ) -> SimServer:
     """Start the simulated endpoint on 127.0.0.1 and return its handle once it accepts requests.
 
     By default it runs on a background thread of this process (starts in well under a second);
-    ``subprocess=True`` runs it in its own Python process, so heavy load generators in this
-    process do not compete with it for the GIL.
+    ``in_subprocess=True`` runs it in its own Python process, so heavy load generators in this
+    process do not compete with it for the GIL. ``clock`` (thread mode only) replaces
+    ``time.monotonic`` for the rolling rpm windows and the stats timeline, e.g. a fake clock.
     """
     config = config or SimConfig()
-    if subprocess:
+    if in_subprocess:
+        if clock is not None:
+            raise AssayError("A custom clock needs the in-process (thread) simulator.")
         return _start_subprocess(port, config)
-    return _start_thread(bind_socket(port), config)
+    return _start_thread(bind_socket(port), config, clock)
 
 
 def serve_forever(port: int, config: SimConfig) -> None:

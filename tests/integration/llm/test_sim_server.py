@@ -104,6 +104,28 @@ def test_rpm_is_enforced_and_violations_counted() -> None:
     assert sum(row["violations"] for row in stats["timeline"]) == 7
 
 
+def test_rolling_window_follows_the_injected_clock() -> None:
+    now = [1000.0]
+    models = [SimModelConfig(name="sim-gpt", rpm=2, latency_s=0)]
+    with start_sim_server(config=SimConfig(models=models), clock=lambda: now[0]) as sim:
+        with httpx.Client(base_url=sim.base_url) as client:
+
+            def send() -> int:
+                return client.post(
+                    "/v1/chat/completions", json=openai_body("sim-gpt", "T.")
+                ).status_code
+
+            first = [send(), send(), send()]
+            now[0] += 59.0
+            still_full = send()
+            now[0] += 1.0
+            after_window = send()
+        stats = sim.stats()["models"]["sim-gpt"]
+    assert (first, still_full, after_window) == ([200, 200, 429], 429, 200)
+    assert stats["violations"] == 2
+    assert [row["second"] for row in stats["timeline"]] == [0, 59, 60]
+
+
 def test_hundreds_of_concurrent_requests_are_all_answered() -> None:
     with start_sim_server() as sim:
 
@@ -125,7 +147,7 @@ def test_hundreds_of_concurrent_requests_are_all_answered() -> None:
 
 
 def test_subprocess_mode_serves_and_stops() -> None:
-    sim = start_sim_server(config=SimConfig(api_key="k-123"), subprocess=True)
+    sim = start_sim_server(config=SimConfig(api_key="k-123"), in_subprocess=True)
     try:
         reply = httpx.post(
             sim.base_url + "/v1/chat/completions",
