@@ -121,28 +121,39 @@ class SimEndpoint:
             raise SimHTTPError(404, f"The model {name!r} does not exist here (simulated: {known}).")
         return model
 
-    def _openai_call(self, body: dict[str, Any]) -> ChatCall:
+    @staticmethod
+    def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
-            raise SimHTTPError(400, "'messages' must be a non-empty list.")
+            raise SimHTTPError(400, "messages: must be a non-empty list.")
+        if not all(isinstance(m, dict) for m in messages):
+            raise SimHTTPError(400, "messages: every message must be an object.")
+        return messages
+
+    @staticmethod
+    def _max_tokens(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SimHTTPError(400, "max_tokens: must be a positive integer.")
+        return value
+
+    def _openai_call(self, body: dict[str, Any]) -> ChatCall:
+        messages = self._messages(body)
         system = "\n".join(
             _content_text(m.get("content")) for m in messages if m.get("role") == "system"
         )
         users = [_content_text(m.get("content")) for m in messages if m.get("role") == "user"]
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 4096
-        return ChatCall(self._model(body), system, users[-1] if users else "", int(max_tokens))
+        model = self._model(body)
+        return ChatCall(model, system, users[-1] if users else "", self._max_tokens(max_tokens))
 
     def _anthropic_call(self, request: Request, body: dict[str, Any]) -> ChatCall:
         if "anthropic-version" not in request.headers:
             raise SimHTTPError(400, "The anthropic-version header is required.")
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise SimHTTPError(400, "messages: must be a non-empty list.")
-        if not isinstance(body.get("max_tokens"), int):
-            raise SimHTTPError(400, "max_tokens: field required.")
+        messages = self._messages(body)
+        max_tokens = self._max_tokens(body.get("max_tokens"))
         users = [_content_text(m.get("content")) for m in messages if m.get("role") == "user"]
         system = _content_text(body.get("system", ""))
-        return ChatCall(self._model(body), system, users[-1] if users else "", body["max_tokens"])
+        return ChatCall(self._model(body), system, users[-1] if users else "", max_tokens)
 
     # --- simulation ----------------------------------------------------------------------------
 

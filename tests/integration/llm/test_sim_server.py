@@ -199,3 +199,25 @@ def test_cli_rejects_a_bad_fault_spec_with_one_sentence() -> None:
     result = CliRunner().invoke(app, ["sim-llm", "--port", "0", "--faults", "sim-gpt:404=0.1"])
     assert result.exit_code == 2
     assert "Bad fault '404=0.1' for sim-gpt" in result.output
+
+
+def test_bad_requests_get_4xx_in_the_wire_format_and_models_are_labelled_simulated() -> None:
+    with start_sim_server() as sim, httpx.Client(base_url=sim.base_url) as client:
+        not_json = client.post("/v1/chat/completions", content=b"{oops")
+        no_messages = client.post("/v1/chat/completions", json={"model": "sim-gpt", "messages": []})
+        bad_tokens = client.post(
+            "/v1/chat/completions", json={**openai_body("sim-gpt", "T."), "max_tokens": "many"}
+        )
+        no_version = client.post("/v1/messages", json=anthropic_body("sim-claude", "T."))
+        models = client.get("/v1/models").json()["data"]
+    assert [r.status_code for r in (not_json, no_messages, bad_tokens, no_version)] == [400] * 4
+    assert no_messages.json()["error"]["type"] == "invalid_request_error"
+    assert no_version.json() == {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "The anthropic-version header is required.",
+        },
+    }
+    assert {m["id"] for m in models} == {"sim-gpt", "sim-claude", "sim-llama"}
+    assert all("simulated model, not a real LLM" in m["description"] for m in models)
