@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import email.utils
+from types import SimpleNamespace
 
 import pytest
 
 from assay.errors import ConfigError
-from assay.llm.errors import AuthenticationError
+from assay.llm.errors import AuthenticationError, ServerError
 from assay.llm.providers import Provider, get_provider, provider_kinds
+from assay.llm.providers._base import Reply, chat_messages, from_chat_completion
 from assay.llm.providers._sdk import parse_duration_s, rate_limit_headers, retry_after_s
+from assay.llm.types import CompletionRequest
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic", "together", "openai-compatible"])
@@ -90,3 +93,23 @@ def test_only_rate_limit_headers_are_kept() -> None:
         "anthropic-ratelimit-tokens-limit": "100",
         "retry-after": "1",
     }
+
+
+def test_chat_completion_mapping_handles_text_choices_and_rejects_empty_ones() -> None:
+    request = CompletionRequest(model="m", prompt="p")
+    text_choice = SimpleNamespace(message=None, text="{}", finish_reason="eos")
+    body = SimpleNamespace(choices=[text_choice], usage=None, model="served-m")
+    assert from_chat_completion(body, request, "together") == Reply("{}", "served-m", 0, 0, "stop")
+    with pytest.raises(ServerError, match="no choices"):
+        from_chat_completion(SimpleNamespace(choices=[]), request, "openai")
+
+
+def test_chat_messages_put_the_system_prompt_first() -> None:
+    with_system = chat_messages(CompletionRequest(model="m", prompt="rate", system="rules"))
+    assert with_system == [
+        {"role": "system", "content": "rules"},
+        {"role": "user", "content": "rate"},
+    ]
+    assert chat_messages(CompletionRequest(model="m", prompt="rate")) == [
+        {"role": "user", "content": "rate"}
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -16,6 +17,17 @@ from assay.llm.types import CompletionRequest, CompletionResponse
 def sdk_timeout(sdk: ModuleType, timeout_s: float) -> Any:
     """The SDK's own ``Timeout`` (its httpx flavour): the whole budget, connecting within 10 s."""
     return sdk.Timeout(timeout_s, connect=min(timeout_s, 10.0))
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The parts of a parsed SDK response that become a ``CompletionResponse``."""
+
+    text: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    finish_reason: str
 
 
 class SDKProvider(ABC):
@@ -40,10 +52,8 @@ class SDKProvider(ABC):
         """Send the request through ``with_raw_response``; return the raw SDK response."""
 
     @abstractmethod
-    def _to_response(
-        self, parsed: Any, request: CompletionRequest
-    ) -> tuple[str, str, int, int, str]:
-        """(text, model, input_tokens, output_tokens, finish_reason) from the parsed body."""
+    def _to_reply(self, parsed: Any, request: CompletionRequest) -> Reply:
+        """The reply in the parsed body; ``ServerError`` when a required part is missing."""
 
     async def complete(self, request: CompletionRequest) -> CompletionResponse:
         timeout = sdk_timeout(self.sdk, min(request.timeout_s, self.timeout_s))
@@ -58,14 +68,14 @@ class SDKProvider(ABC):
             if translated is None:
                 raise
             raise translated from exc
-        text, model, tokens_in, tokens_out, finish = self._to_response(parsed, request)
+        reply = self._to_reply(parsed, request)
         return CompletionResponse(
-            text=text,
-            model=model,
-            input_tokens=tokens_in,
-            output_tokens=tokens_out,
+            text=reply.text,
+            model=reply.model,
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
             latency_s=time.perf_counter() - start,
-            finish_reason=finish,
+            finish_reason=reply.finish_reason,
             headers=rate_limit_headers(raw.headers),
         )
 
@@ -76,8 +86,33 @@ class SDKProvider(ABC):
         return f"{type(self).__name__}(endpoint={self.endpoint!r}, timeout_s={self.timeout_s})"
 
 
-def require(value: Any, what: str, provider: str) -> Any:
-    """A field the provider must send; a missing one is a server-side fault."""
-    if value is None:
-        raise ServerError(f"{provider} response has no {what}")
-    return value
+def chat_messages(request: CompletionRequest) -> list[dict[str, str]]:
+    """The OpenAI-format message list: an optional system message, then the user prompt."""
+    messages = [{"role": "system", "content": request.system}] if request.system else []
+    messages.append({"role": "user", "content": request.prompt})
+    return messages
+
+
+def usage_tokens(parsed: Any, input_name: str, output_name: str) -> tuple[int, int]:
+    """(input, output) token counts from the body's ``usage`` (0 when it is absent)."""
+    usage = getattr(parsed, "usage", None)
+    return (
+        int(getattr(usage, input_name, 0) or 0),
+        int(getattr(usage, output_name, 0) or 0),
+    )
+
+
+def from_chat_completion(parsed: Any, request: CompletionRequest, provider: str) -> Reply:
+    """The reply in an OpenAI-format chat completion (OpenAI, Together, compatible servers)."""
+    choices = getattr(parsed, "choices", None)
+    if not choices:
+        raise ServerError(f"{provider} response has no choices")
+    choice = choices[0]
+    message = getattr(choice, "message", None)
+    text = getattr(message, "content", None) if message is not None else None
+    if text is None:
+        text = getattr(choice, "text", None) or ""
+    tokens_in, tokens_out = usage_tokens(parsed, "prompt_tokens", "completion_tokens")
+    finish = str(getattr(choice, "finish_reason", None) or "stop")
+    model = str(getattr(parsed, "model", None) or request.model)
+    return Reply(text, model, tokens_in, tokens_out, "stop" if finish == "eos" else finish)

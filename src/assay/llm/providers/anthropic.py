@@ -5,7 +5,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from assay.llm.providers._base import SDKProvider, require, sdk_timeout
+from assay.llm.errors import ServerError
+from assay.llm.providers._base import Reply, SDKProvider, sdk_timeout, usage_tokens
 from assay.llm.types import CompletionRequest
 
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
@@ -41,14 +42,12 @@ class AnthropicProvider(SDKProvider):
             **extra,
         )
 
-    def _to_response(
-        self, parsed: Any, request: CompletionRequest
-    ) -> tuple[str, str, int, int, str]:
-        blocks = require(getattr(parsed, "content", None), "content", self.name)
+    def _to_reply(self, parsed: Any, request: CompletionRequest) -> Reply:
+        blocks = getattr(parsed, "content", None)
+        if blocks is None:
+            raise ServerError("anthropic response has no content")
         text = "".join(getattr(b, "text", "") for b in blocks if getattr(b, "type", "") == "text")
-        usage = getattr(parsed, "usage", None)
-        tokens_in = int(getattr(usage, "input_tokens", 0) or 0)
-        tokens_out = int(getattr(usage, "output_tokens", 0) or 0)
+        tokens_in, tokens_out = usage_tokens(parsed, "input_tokens", "output_tokens")
         stop = str(getattr(parsed, "stop_reason", None) or "end_turn")
         model = str(getattr(parsed, "model", None) or request.model)
-        return text, model, tokens_in, tokens_out, _FINISH.get(stop, stop)
+        return Reply(text, model, tokens_in, tokens_out, _FINISH.get(stop, stop))

@@ -5,31 +5,14 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from assay.llm.providers._base import SDKProvider, require
+from assay.llm.providers._base import (
+    Reply,
+    SDKProvider,
+    chat_messages,
+    from_chat_completion,
+    sdk_timeout,
+)
 from assay.llm.types import CompletionRequest
-
-
-def chat_messages(request: CompletionRequest) -> list[dict[str, str]]:
-    """The OpenAI-format message list: an optional system message, then the user prompt."""
-    messages = [{"role": "system", "content": request.system}] if request.system else []
-    messages.append({"role": "user", "content": request.prompt})
-    return messages
-
-
-def from_chat_completion(
-    parsed: Any, request: CompletionRequest, provider: str
-) -> tuple[str, str, int, int, str]:
-    """Text, model, tokens and finish reason of an OpenAI-format chat completion."""
-    choices = require(getattr(parsed, "choices", None), "choices", provider)
-    if not choices:
-        require(None, "choices", provider)
-    choice = choices[0]
-    text = choice.message.content or ""
-    usage = getattr(parsed, "usage", None)
-    tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
-    tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
-    finish = str(getattr(choice, "finish_reason", None) or "stop")
-    return text, str(getattr(parsed, "model", None) or request.model), tokens_in, tokens_out, finish
 
 
 class OpenAIProvider(SDKProvider):
@@ -43,8 +26,6 @@ class OpenAIProvider(SDKProvider):
         return openai
 
     def _build_client(self, *, base_url: str | None, api_key: str, timeout_s: float) -> Any:
-        from assay.llm.providers._base import sdk_timeout
-
         return self.sdk.AsyncOpenAI(
             api_key=api_key,
             base_url=base_url,
@@ -61,7 +42,5 @@ class OpenAIProvider(SDKProvider):
             timeout=timeout,
         )
 
-    def _to_response(
-        self, parsed: Any, request: CompletionRequest
-    ) -> tuple[str, str, int, int, str]:
+    def _to_reply(self, parsed: Any, request: CompletionRequest) -> Reply:
         return from_chat_completion(parsed, request, self.name)

@@ -9,8 +9,13 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from assay.llm.providers._base import SDKProvider, require, sdk_timeout
-from assay.llm.providers.openai import chat_messages
+from assay.llm.providers._base import (
+    Reply,
+    SDKProvider,
+    chat_messages,
+    from_chat_completion,
+    sdk_timeout,
+)
 from assay.llm.types import CompletionRequest
 
 
@@ -41,24 +46,5 @@ class TogetherProvider(SDKProvider):
             timeout=timeout,
         )
 
-    def _to_response(
-        self, parsed: Any, request: CompletionRequest
-    ) -> tuple[str, str, int, int, str]:
-        choices = require(getattr(parsed, "choices", None), "choices", self.name)
-        if not choices:
-            require(None, "choices", self.name)
-        choice = choices[0]
-        message = getattr(choice, "message", None)
-        text = (getattr(message, "content", None) if message else None) or choice.text or ""
-        usage = getattr(parsed, "usage", None)
-        tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
-        tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
-        finish = str(getattr(choice, "finish_reason", None) or "stop")
-        finish = "stop" if finish == "eos" else finish
-        return (
-            text,
-            str(getattr(parsed, "model", None) or request.model),
-            tokens_in,
-            tokens_out,
-            finish,
-        )
+    def _to_reply(self, parsed: Any, request: CompletionRequest) -> Reply:
+        return from_chat_completion(parsed, request, self.name)
