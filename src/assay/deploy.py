@@ -143,13 +143,6 @@ def build_inference_service(spec: DeploySpec) -> dict[str, Any]:
         "maxReplicas": spec.max_replicas,
         "scaleMetric": "concurrency",
         "scaleTarget": 10,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": 10001,
-            "runAsGroup": 10001,
-            "fsGroup": 10001,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
         "model": {
             "runtime": spec.runtime,
             "modelFormat": {"name": spec.model_format, "version": "1"},
@@ -161,9 +154,11 @@ def build_inference_service(spec: DeploySpec) -> dict[str, Any]:
             },
             "readinessProbe": _http_probe("/v2/health/ready", initial_delay=2, period=5),
             "livenessProbe": _http_probe("/v2/health/live", initial_delay=10, period=15),
+            # on the container only: Knative rejects pod-level securityContext by default
             "securityContext": {
                 "runAsNonRoot": True,
                 "runAsUser": 10001,
+                "runAsGroup": 10001,
                 "allowPrivilegeEscalation": False,
                 "readOnlyRootFilesystem": True,
                 "capabilities": {"drop": ["ALL"]},

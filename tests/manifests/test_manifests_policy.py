@@ -171,6 +171,26 @@ def test_deployer_role_is_least_privilege(target: str) -> None:
     assert not [o for o in objs if o["kind"] in {"ClusterRole", "ClusterRoleBinding"}]
     binding = find(objs, "RoleBinding", "inferenceservice-deployer")
     assert binding["roleRef"]["name"] == "inferenceservice-deployer"
-    assert {"kind": "ServiceAccount", "name": "assay-deployer", "namespace": "assay"} in binding[
-        "subjects"
-    ]
+    subjects = binding["subjects"]
+    assert {"kind": "ServiceAccount", "name": "assay-deployer", "namespace": "assay"} in subjects
+    assert {
+        "kind": "ServiceAccount",
+        "name": "pipeline-runner",
+        "namespace": "kubeflow",
+    } in subjects
+
+
+def test_inference_services_keep_hardening_where_knative_accepts_it(target: str) -> None:
+    # Knative rejects pod-level securityContext unless kubernetes.podspec-securitycontext is
+    # enabled, and only a subset of container fields (no `privileged`) -- so the predictors
+    # carry everything on the container.
+    allowed = {
+        "runAsNonRoot", "runAsUser", "runAsGroup", "readOnlyRootFilesystem",
+        "allowPrivilegeEscalation", "capabilities", "seccompProfile",
+    }  # fmt: skip
+    for obj in render(target):
+        if obj["kind"] in {"InferenceService", "ServingRuntime"}:
+            for where, pod in pod_specs(obj):
+                assert "securityContext" not in {k for k in pod if k != "containers"}, where
+                for container in pod["containers"]:
+                    assert set(container["securityContext"]) <= allowed, where
