@@ -6,6 +6,8 @@ import typer
 
 import assay.commands.compile
 import assay.commands.models
+import assay.commands.predict
+import assay.commands.serve
 import assay.commands.sim_llm
 import assay.commands.submit
 import assay.commands.train
@@ -37,3 +39,5 @@ app.command("sim-llm")(assay.commands.sim_llm.sim_llm)
 app.command("train")(assay.commands.train.train)
 app.command("compile")(assay.commands.compile.compile_pipelines)
 app.command("submit")(assay.commands.submit.submit)
+app.add_typer(assay.commands.serve.app, name="serve")
+app.command("predict")(assay.commands.predict.predict)

@@ -143,30 +143,29 @@ class RunningServer:
                 self.process.wait(timeout=5)
 
 
-def start_server(
-    model_uri: str, log_path: Path, *extra: str, timeout_s: float = 60
-) -> RunningServer:
+def launch(entry: list[str], model_flag: str, model_uri: str, log_path: Path) -> RunningServer:
+    """Start a server process (not yet ready) on free ports."""
     http_port, grpc_port = free_port(), free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "serving.classifier",
-        f"--model_uri={model_uri}",
-        f"--http_port={http_port}",
-        f"--grpc_port={grpc_port}",
-        "--max_batch_rows=512",
-        *extra,
-    ]
+    if entry[0] == "assay":
+        ports = [f"--http-port={http_port}", f"--grpc-port={grpc_port}", "--max-batch-rows=512"]
+        command = [str(Path(sys.executable).parent / "assay"), *entry[1:], *ports]
+    else:
+        ports = [f"--http_port={http_port}", f"--grpc_port={grpc_port}", "--max_batch_rows=512"]
+        command = [sys.executable, *entry, *ports]
+    command.append(f"{model_flag}={model_uri}")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    log_file = log_path.open("w")
-    process = subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT
-    )
-    server = RunningServer(process, http_port, grpc_port, log_path)
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
+    return RunningServer(process, http_port, grpc_port, log_path)
+
+
+def wait_ready(server: RunningServer, timeout_s: float = 120) -> RunningServer:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{server.logs()}")
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.logs()}")
         try:
             if httpx.get(f"{server.url}/v2/health/ready", timeout=1).status_code == 200:
                 return server
@@ -175,6 +174,10 @@ def start_server(
         time.sleep(0.2)
     server.stop()
     raise RuntimeError(f"server did not become ready in {timeout_s}s:\n{server.logs()}")
+
+
+MODULE_ENTRY = ["-m", "serving.classifier"]
+CLI_ENTRY = ["assay", "serve", "classifier"]
 
 
 @pytest.fixture(scope="session")
@@ -190,16 +193,31 @@ def served_registry(
 
 
 @pytest.fixture(scope="session")
-def server(
-    served_registry: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    """One server for the session, serving ``<served_registry>/wdbc-classifier/production``.
+def servers(
+    served_registry: Path, registered_models: ModelFixture, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, RunningServer]]:
+    """Two servers started together (their start-up overlaps):
 
-    Tests that change what it serves (reload) leave it serving v1 again.
+    - "module": ``python -m serving.classifier`` (the image's entry point) on
+      ``<served_registry>/wdbc-classifier/production``;
+    - "cli": ``assay serve classifier`` on the v1 version folder (a plain folder source).
     """
-    log_path = tmp_path_factory.mktemp("serving-server") / "server.log"
-    running = start_server(f"file://{served_registry}/{MODEL_NAME}/production", log_path)
+    logs = tmp_path_factory.mktemp("serving-servers")
+    uri = f"file://{served_registry}/{MODEL_NAME}/production"
+    started = {
+        "module": launch(MODULE_ENTRY, "--model_uri", uri, logs / "module.log"),
+        "cli": launch(CLI_ENTRY, "--model", str(registered_models.v1_dir), logs / "cli.log"),
+    }
     try:
-        yield running
+        for running in started.values():
+            wait_ready(running)
+        yield started
     finally:
-        running.stop()
+        for running in started.values():
+            running.stop()
+
+
+@pytest.fixture(scope="session")
+def server(servers: dict[str, RunningServer]) -> RunningServer:
+    """The shared ``python -m serving.classifier`` server; the reload test leaves it on v1."""
+    return servers["module"]
