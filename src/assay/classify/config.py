@@ -25,7 +25,7 @@ class TrainConfig(BaseModel):
     folds: int = Field(5, ge=2, description="outer stratified folds")
     repeats: int = Field(5, ge=1, description="repeats of the outer k-fold")
     inner_folds: int = Field(3, ge=2, description="folds of the nested tuning search")
-    tuning_iter: int = Field(4, ge=1, description="candidates per model in the nested search")
+    tuning_iter: int = Field(3, ge=1, description="candidates per model in the nested search")
     seed: int = 42
     target_sensitivity: float = Field(0.98, gt=0.0, le=1.0)
     selection_metric: str = "roc_auc"

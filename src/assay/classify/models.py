@@ -97,7 +97,7 @@ def _stacking(params: Params, random_state: int) -> Any:
     estimators = [
         ("lr", LogisticRegression(max_iter=2000, random_state=random_state)),
         ("knn", KNeighborsClassifier()),
-        ("et", ExtraTreesClassifier(n_estimators=N_TREES, random_state=random_state)),
+        ("et", ExtraTreesClassifier(n_estimators=N_TREES // 2, random_state=random_state)),
     ]
     return StackingClassifier(
         estimators,
@@ -173,7 +173,7 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             "stacking",
-            "Stacking (LR + kNN + ET -> LR)",
+            "Stacking (LR + kNN + ET50 -> LR)",
             _stacking,
             {"knn__n_neighbors": [5, 15], "final_estimator__C": [0.1, 1.0, 10.0]},
             relative_cost=2.5,

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SINGLE_SPLIT_LABEL = (
-    "Single stratified 80/20 split (random_state=42): ONE split, for comparison with the "
-    "widely quoted 'AdaBoost 99.12%' -- not a cross-validated estimate"
+    "Single split (one stratified 80/20 split, random_state=42), for comparison with the "
+    "widely quoted 'AdaBoost 99.12%' -- ONE split, not a cross-validated estimate"
 )
 
 

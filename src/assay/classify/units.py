@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from assay.classify.folds import Fold
     from assay.classify.preprocess import PreparedSplit
 
-LATENCY_ROWS = 10  # single-row predictions timed per unit (served pipeline, predict_proba)
+LATENCY_ROWS = 5  # single-row predictions timed per unit (served pipeline, predict_proba)
 
 
 @dataclass(frozen=True)

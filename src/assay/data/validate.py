@@ -91,7 +91,7 @@ def _numeric_features(
     for name in feature_names:
         raw = frame[name].astype(str).str.strip()
         blank = raw.isin(["", "nan", "NaN", "NA", "N/A", "null", "None"])
-        values = pd.to_numeric(raw.where(~blank), errors="coerce")
+        values = pd.Series([_to_float(v) for v in raw.where(~blank, "nan")], index=raw.index)
         bad = values.isna() & ~blank | np.isinf(values)
         if bad.any():
             position = int(bad.idxmax())
@@ -112,6 +112,14 @@ def _numeric_features(
             values = values.fillna(values.median())
         X[name] = values.astype("float64")
     return X
+
+
+def _to_float(text: str) -> float:
+    """Exact decimal -> float (pandas' fast parser is not round-trip exact at 17 digits)."""
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
 
 
 def _labels(column: pd.Series, target: str) -> pd.Series:

@@ -1,0 +1,107 @@
+"""The exported model: plain scikit-learn, loadable without imbalanced-learn or assay, and it
+calls known malignant rows malignant (1)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from assay.data.wdbc import FEATURE_NAMES, load_dataset
+
+LOADER = """
+import json, sys
+import joblib, numpy as np
+model = joblib.load(sys.argv[1])
+X = np.load(sys.argv[2])
+banned = sorted(m for m in sys.modules if m.split(".")[0] in ("imblearn", "assay"))
+print(json.dumps({"banned": banned, "predict": model.predict(X).tolist(),
+                  "proba": model.predict_proba(X)[:, 1].tolist(),
+                  "steps": [name for name, _ in model.steps]}))
+"""
+
+
+def _walk_classes(obj: Any, seen: set[int] | None = None) -> set[str]:
+    """Module paths of every object reachable through estimator params and fitted attributes."""
+    seen = seen if seen is not None else set()
+    if id(obj) in seen or isinstance(obj, str | bytes | int | float | np.ndarray | type(None)):
+        return set()
+    seen.add(id(obj))
+    found = {type(obj).__module__}
+    children: list[Any] = []
+    if isinstance(obj, dict):
+        children = list(obj.values())
+    elif isinstance(obj, list | tuple):
+        children = list(obj)
+    elif hasattr(obj, "__dict__"):
+        children = list(vars(obj).values())
+    for child in children:
+        found |= _walk_classes(child, seen)
+    return found
+
+
+def test_model_loads_with_sklearn_alone_and_predicts_malignant(
+    trained: dict[str, Any], tmp_path: Path
+) -> None:
+    model_path = Path(trained["summary"]["model_dir"]) / "model.joblib"
+    ds = load_dataset()
+    malignant = ds.X[ds.y == 1].to_numpy()[:40]
+    benign = ds.X[ds.y == 0].to_numpy()[:40]
+    np.save(tmp_path / "x.npy", np.vstack([malignant, benign]))
+    script = tmp_path / "load.py"
+    script.write_text(LOADER)
+    # -I: isolated mode, so neither the repo nor the cwd is on sys.path
+    out = subprocess.run(
+        [sys.executable, "-I", str(script), str(model_path), str(tmp_path / "x.npy")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    result = json.loads(out.stdout)
+    assert result["banned"] == []
+    assert result["steps"] == ["scaler", "select", "classifier"]
+    predicted = np.asarray(result["predict"])
+    assert predicted[:40].mean() >= 0.9  # known malignant rows -> 1
+    assert predicted[40:].mean() <= 0.1  # known benign rows -> 0
+    assert np.mean(result["proba"][:40]) > np.mean(result["proba"][40:])
+
+
+def test_exported_pipeline_has_no_imblearn_class(trained: dict[str, Any]) -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = joblib.load(Path(trained["summary"]["model_dir"]) / "model.joblib")
+    assert type(model) is Pipeline
+    assert isinstance(model.named_steps["scaler"], StandardScaler)
+    select = model.named_steps["select"]
+    assert isinstance(select, ColumnTransformer)
+    assert select.transformers[0][1] == "passthrough"
+    modules = _walk_classes(model)
+    assert not {m for m in modules if m.startswith(("imblearn", "assay"))}
+    assert model.predict_proba(np.zeros((1, 30))).shape == (1, 2)
+
+
+def test_model_card(trained: dict[str, Any]) -> None:
+    model_dir = Path(trained["summary"]["model_dir"])
+    card = json.loads((model_dir / "model-card.json").read_text())
+    summary = trained["summary"]
+    assert card["model_name"] == "wdbc-classifier"
+    assert card["estimator"] == summary["selected_model"]
+    assert card["feature_names"] == list(FEATURE_NAMES)
+    assert len(card["selected_features"]) == trained["config"].k_features
+    assert set(card["selected_features"]) <= set(FEATURE_NAMES)
+    assert card["threshold"] == summary["threshold"]
+    assert card["positive_class"] == "malignant" and card["positive_label"] == 1
+    assert card["data_hash"] == load_dataset().data_hash
+    assert card["seed"] == trained["config"].seed
+    assert {"scikit-learn", "numpy", "python"} <= set(card["library_versions"])
+    assert card["metrics"]["roc_auc"] > 0.95
+    assert card["created_at"].endswith("+00:00") and card["protocol"]
