@@ -1,6 +1,7 @@
 """The classifier training pipeline: wiring only (each step is a component in components/).
 
 load_data -> compute_vif -> train_models -> evaluate_models -> register_model
+[-> deploy_inference_service, when deploy=True: canary roll-out of the new version]
 
 In a cluster the steps read their environment from ConfigMap ``assay-pipeline-env``
 (ASSAY_REGISTRY, MINIO_ENDPOINT/SECURE/REGION, RAY_ADDRESS) and Secret ``minio-credentials``
@@ -10,6 +11,7 @@ In a cluster the steps read their environment from ConfigMap ``assay-pipeline-en
 from kfp import dsl, kubernetes
 
 from components.compute_vif import compute_vif
+from components.deploy import deploy_inference_service
 from components.evaluate_models import evaluate_models
 from components.load_data import load_data
 from components.register_model import register_model
@@ -50,7 +52,7 @@ def training_pipeline(
     k_features: int = 15,
     folds: int = 5,
     repeats: int = 5,
-    tuning_iter: int = 4,
+    tuning_iter: int = 3,
     seed: int = 42,
     models: str = "",
     workers: int = 0,
@@ -58,10 +60,13 @@ def training_pipeline(
     registry: str = "",
     model_name: str = "wdbc-classifier",
     deploy: bool = False,
+    canary_percent: int = 10,
 ) -> str:
     """data: "" = bundled WDBC, else a CSV path or s3://bucket/key.csv. models: comma-separated
     keys ("" = all). workers: Ray CPU cap (0 = all). registry: root URI ("" = ASSAY_REGISTRY of
-    the step, s3://assay-models/registry in the cluster). Returns the registered version."""
+    the step, s3://assay-models/registry in the cluster). deploy: roll InferenceService
+    <model_name> to the new version with canary_percent of the traffic (needs a cluster).
+    Returns the registered version."""
     loaded = load_data(data=data, target=target, impute=impute)
     loaded.set_display_name("Load + validate data")
     _cluster_env(loaded, secrets=True)
@@ -97,5 +102,14 @@ def training_pipeline(
     registered.set_caching_options(False)  # every run registers a new version
     registered.after(evaluated)  # only register what has a report
     _cluster_env(registered, secrets=True)
+
+    with dsl.If(deploy == True, name="deploy-requested"):  # noqa: E712 (a KFP condition)
+        deployed = deploy_inference_service(
+            model_uri=registered.outputs["model_uri"],
+            service_name=model_name,
+            canary_traffic_percent=canary_percent,
+        )
+        deployed.set_display_name("Deploy (canary)")
+        deployed.set_caching_options(False)
 
     return registered.outputs["version"]

@@ -59,7 +59,7 @@ def train(
     folds: int = typer.Option(5, "--folds", help="Outer stratified CV folds."),
     repeats: int = typer.Option(5, "--repeats", help="Repeats of the outer k-fold CV."),
     tuning_iter: int = typer.Option(
-        4, "--tuning-iter", help="Hyper-parameter candidates per model in the nested search."
+        3, "--tuning-iter", help="Hyper-parameter candidates per model in the nested search."
     ),
     models: str = typer.Option(
         "",
@@ -113,6 +113,9 @@ def train(
         "--deploy/--no-deploy",
         help="--runner kfp only: after registering, roll the InferenceService to the new version.",
     ),
+    canary_percent: int = typer.Option(
+        10, "--canary-percent", help="With --deploy: traffic share for the new version (1-100)."
+    ),
 ) -> None:
     """Train the diagnostic classifier by running the training pipeline.
 
@@ -137,6 +140,7 @@ def train(
         registry=registry or "",
         model_name=model_name,
         deploy=deploy,
+        canary_percent=canary_percent,
     )
     check_params(params, local=runner is Runner.local)
     if runner is Runner.kfp:

@@ -45,7 +45,7 @@ class TrainingParams:
     k_features: int = 15
     folds: int = 5
     repeats: int = 5
-    tuning_iter: int = 4
+    tuning_iter: int = 3
     seed: int = 42
     models: str = ""
     workers: int = 0
@@ -53,6 +53,7 @@ class TrainingParams:
     registry: str = ""
     model_name: str = "wdbc-classifier"
     deploy: bool = False
+    canary_percent: int = 10
 
     def arguments(self) -> dict[str, Any]:
         return asdict(self)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,15 @@ def make_model_dir(path: Path, estimator: str = "random_forest", payload: bytes 
     }
     (path / "model-card.json").write_text(json.dumps(card))
     return path
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog() -> Iterator[None]:
+    """CLI tests point structlog at CliRunner's temporary stderr; undo that afterwards."""
+    import structlog
+
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -1,0 +1,73 @@
+"""`assay compile` writes IR YAML for every registered pipeline, and each loads back with kfp."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from assay.cli import app
+
+pytestmark = pytest.mark.pipeline
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import structlog
+
+    out = tmp_path_factory.mktemp("compiled")
+    result = CliRunner().invoke(app, ["compile", "--out", str(out)])
+    structlog.reset_defaults()  # the CLI pointed structlog at CliRunner's stderr
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_every_registered_pipeline_compiles_and_loads_back(compiled: Path) -> None:
+    from kfp import components
+
+    from pipelines import PIPELINES
+
+    assert {p.stem for p in compiled.glob("*.yaml")} == set(PIPELINES)
+    for path in compiled.glob("*.yaml"):
+        loaded = components.load_component_from_file(str(path))
+        assert loaded.pipeline_spec.root.dag.tasks, path.name
+
+
+def test_training_pipeline_structure(compiled: Path) -> None:
+    from kfp import components
+
+    loaded = components.load_component_from_file(str(compiled / "training.yaml"))
+    tasks = set(loaded.pipeline_spec.root.dag.tasks)
+    assert {
+        "load-data",
+        "compute-vif",
+        "train-models",
+        "evaluate-models",
+        "register-model",
+    } <= tasks
+    condition = next(t for t in tasks if t.startswith("condition"))
+    assert "deploy" in loaded.pipeline_spec.root.dag.tasks[condition].trigger_policy.condition
+
+    spec, platform = yaml.safe_load_all((compiled / "training.yaml").read_text())
+    images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
+    assert images == {"ghcr.io/assay-ml/assay:0.1.0"}
+    commands = " ".join(
+        " ".join(e["container"]["command"]) for e in spec["deploymentSpec"]["executors"].values()
+    )
+    assert "pip install" not in commands  # the image already holds kfp and assay
+    evaluate = spec["components"]["comp-evaluate-models"]["outputDefinitions"]["artifacts"]
+    kinds = {name: out["artifactType"]["schemaTitle"] for name, out in evaluate.items()}
+    assert kinds == {
+        "evaluation": "system.Artifact",
+        "metrics": "system.Metrics",
+        "classification_metrics": "system.ClassificationMetrics",
+        "report": "system.HTML",
+        "summary": "system.Markdown",
+    }
+    register_env = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][
+        "exec-register-model"
+    ]
+    assert register_env["secretAsEnv"][0]["secretName"] == "minio-credentials"
+    assert register_env["configMapAsEnv"][0]["configMapName"] == "assay-pipeline-env"
