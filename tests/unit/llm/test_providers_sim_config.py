@@ -154,3 +154,11 @@ def test_every_malformed_variant_fails_strict_parsing() -> None:
     for _ in range(50):
         with pytest.raises(ResponseParseError):
             parse_rating(malformed_answer(good, rng))
+
+
+def test_example_config_shipped_with_the_package_loads() -> None:
+    import assay.sim
+
+    config = SimConfig.from_yaml(Path(assay.sim.__file__).parent / "example-config.yaml")
+    assert [m.name for m in config.models] == NAMES
+    assert all(m.rpm == 600 for m in config.models)
