@@ -45,6 +45,7 @@ def build_server(config: SimConfig, clock: Callable[[], float] | None = None) ->
 
     uv_config = uvicorn.Config(
         SimEndpoint(config, clock or time.monotonic).app(),
+        log_config=None,  # leave the host process's logging configuration alone
         log_level="warning",
         access_log=False,
         lifespan="off",
