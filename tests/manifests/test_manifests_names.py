@@ -96,19 +96,27 @@ def _ray_head(ray: dict) -> dict:
     return ray["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
 
 
-def test_bias_scorer_ensemble_loads_and_its_keys_come_from_the_secret(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from assay.llm.ensemble import endpoints_of, load_ensemble
+def _load_configmap_ensemble(objs: list, tmp_path) -> object:  # type: ignore[no-untyped-def]
+    from assay.llm.ensemble import load_ensemble
 
-    objs = render("dev")
     config = find(objs, "ConfigMap", "bias-scorer-config")["data"]["ensemble.yaml"]
     path = tmp_path / "ensemble.yaml"
     path.write_text(config)
-    ensemble = load_ensemble(path, environ={})
-    key_vars = {ep.api_key_env for r in ensemble.raters for ep in endpoints_of(ensemble, r)}
-    secret = find(objs, "Secret", "llm-provider-keys")
-    assert key_vars == set(secret["data"])
-    assert all(base64.b64decode(v) == b"" for v in secret["data"].values())  # no real keys
-    container = find(objs, "InferenceService", "bias-scorer")["spec"]["predictor"]["containers"][0]
+    return load_ensemble(path, environ={})
+
+
+def _scorer(objs: list) -> dict:
+    return find(objs, "InferenceService", "bias-scorer")["spec"]["predictor"]
+
+
+def test_prod_ensemble_loads_and_its_keys_come_from_the_secret(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from assay.llm.ensemble import endpoints_of
+
+    objs = render("prod")
+    ensemble = _load_configmap_ensemble(objs, tmp_path)
+    key_vars = {ep.api_key_env for r in ensemble.raters for ep in endpoints_of(ensemble, r)}  # type: ignore[attr-defined]
+    assert key_vars == {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TOGETHER_API_KEY"}
+    container = _scorer(objs)["containers"][0]
     from_secret = {
         e["name"]
         for e in container["env"]
@@ -118,3 +126,24 @@ def test_bias_scorer_ensemble_loads_and_its_keys_come_from_the_secret(tmp_path) 
     limits = find(objs, "ConfigMap", "bias-scorer-limits")["data"]
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert limits["ASSAY_ENSEMBLE"] == f"{mounts['config']}/ensemble.yaml"
+
+
+def test_dev_rates_with_the_simulated_raters_of_its_sidecar(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from assay.cli import app
+
+    objs = render("dev")
+    ensemble = _load_configmap_ensemble(objs, tmp_path)
+    for rater in ensemble.raters.values():  # type: ignore[attr-defined]
+        assert rater.model.startswith("sim-")
+        for endpoint in rater.endpoints:
+            assert endpoint.api_key_env is None
+            assert endpoint.base_url.startswith("http://127.0.0.1:8000")
+    sidecar = next(c for c in _scorer(objs)["containers"] if c["name"] == "llm-sim")
+    command = sidecar["command"]
+    assert command[:2] == ["assay", "sim-llm"] and command[command.index("--port") + 1] == "8000"
+    result = CliRunner().invoke(app, ["sim-llm", "--help"])
+    assert result.exit_code == 0 and "--port" in result.output
+    secret = find(objs, "Secret", "llm-provider-keys")
+    assert all(base64.b64decode(v) == b"" for v in secret["data"].values())  # no real keys
