@@ -102,6 +102,11 @@ class DeploySpec:
         """True when only part of the traffic goes to the new version."""
         return self.canary_traffic_percent is not None and self.canary_traffic_percent < 100
 
+    @property
+    def canary_field(self) -> int | None:
+        """The value of spec.predictor.canaryTrafficPercent: None means a full rollout."""
+        return self.canary_traffic_percent if self.is_canary else None
+
 
 @dataclass(frozen=True)
 class DeployResult:
@@ -191,12 +196,11 @@ def build_patch(spec: DeploySpec) -> dict[str, Any]:
     A canary percentage sends that share of traffic to the new revision and the rest to the
     last rolled-out one; ``None`` (merge-patch null) removes it so the new revision takes all.
     """
-    canary = spec.canary_traffic_percent if spec.is_canary else None
     return {
         "metadata": {"annotations": {MODEL_VERSION_ANNOTATION: spec.model_version}},
         "spec": {
             "predictor": {
-                "canaryTrafficPercent": canary,
+                "canaryTrafficPercent": spec.canary_field,
                 "model": {"storageUri": spec.storage_uri},
             }
         },
@@ -229,9 +233,10 @@ def deploy_model(
     else:
         _check_canary_supported(existing, spec)
         current = existing.get("spec", {}).get("predictor", {})
-        unchanged = current.get("model", {}).get("storageUri") == spec.storage_uri and current.get(
-            "canaryTrafficPercent"
-        ) == (spec.canary_traffic_percent if spec.is_canary else None)
+        unchanged = (
+            current.get("model", {}).get("storageUri") == spec.storage_uri
+            and current.get("canaryTrafficPercent") == spec.canary_field
+        )
         applied = _call(
             spec,
             "patch",
@@ -257,7 +262,7 @@ def deploy_model(
         namespace=spec.namespace,
         storage_uri=spec.storage_uri,
         action=action,
-        canary_traffic_percent=spec.canary_traffic_percent if spec.is_canary else None,
+        canary_traffic_percent=spec.canary_field,
         url=ready.get("status", {}).get("url"),
     )
 
