@@ -69,14 +69,15 @@ def run_locally(
         raise_on_error=True,
     )
     before = set(kfp_root.iterdir()) if kfp_root.exists() else set()
-    with log_file.open("a", encoding="utf-8") as sink, _capture_stdout(sink, on_task):
+    with log_file.open("a", encoding="utf-8") as sink, _capture_stdout(sink, on_task) as watcher:
         try:
             with warnings.catch_warnings():
                 # kfp warns that our project image is not a "python" image; it has Python.
                 warnings.filterwarnings("ignore", message=".*non-Python base image.*")
                 task = pipeline(**arguments)
         except RuntimeError as exc:
-            raise PipelineRunError(_failure_sentence(str(exc), log_file)) from exc
+            sentence = _failure_sentence(str(exc), log_file, watcher.failed_task)
+            raise PipelineRunError(sentence) from exc
     created = sorted(set(kfp_root.iterdir()) - before)
     if not created:
         raise PipelineRunError(f"kfp.local wrote no outputs under {kfp_root}.")
@@ -84,14 +85,14 @@ def run_locally(
     return LocalRun(run_dir=run_dir, kfp_run_dir=created[-1], log_file=log_file, outputs=outputs)
 
 
-def _failure_sentence(message: str, log_file: Path) -> str:
-    """'Step X failed: <last error line of its log>' plus where the full log is."""
-    message = _ANSI.sub("", message)
-    failed = re.search(r"Inner task failed: '?([\w-]+)'?", message)
-    step = failed.group(1) if failed else "a step"
+def _failure_sentence(message: str, log_file: Path, failed_task: str | None) -> str:
+    """'Pipeline step X failed: <last error line of its log>' plus where the full log is."""
+    inner = re.search(r"Inner task failed: '?([\w-]+)'?", _ANSI.sub("", message))
+    step = failed_task or (inner.group(1) if inner else None)
     reason = last_error_line(log_file)
-    detail = f": {reason}" if reason else ""
-    return f"Pipeline step {step!r} failed{detail}. Full log: {log_file}"
+    detail = f": {reason.rstrip('.')}" if reason else ""
+    what = f"Pipeline step {step!r}" if step else "A pipeline step"
+    return f"{what} failed{detail}. Full log: {log_file}"
 
 
 def last_error_line(log_file: Path) -> str | None:
@@ -114,6 +115,7 @@ class _TaskWatcher(io.TextIOBase):
         self._sink = sink
         self._on_task = on_task
         self._pending = ""
+        self.failed_task: str | None = None
 
     def writable(self) -> bool:
         return True
@@ -131,6 +133,9 @@ class _TaskWatcher(io.TextIOBase):
         self._sink.flush()
 
     def _notice(self, line: str) -> None:
+        end = _TASK_END.search(line)
+        if end and end.group(2) != "SUCCESS":
+            self.failed_task = self.failed_task or end.group(1)
         if self._on_task is None:
             return
         if start := _TASK_START.search(line):
@@ -140,11 +145,13 @@ class _TaskWatcher(io.TextIOBase):
 
 
 @contextlib.contextmanager
-def _capture_stdout(sink: TextIO, on_task: Any) -> Iterator[None]:
+def _capture_stdout(sink: TextIO, on_task: Any) -> Iterator[_TaskWatcher]:
     watcher = _TaskWatcher(sink, on_task)
-    with contextlib.redirect_stdout(watcher):
-        yield
-    watcher.flush()
+    try:
+        with contextlib.redirect_stdout(watcher):
+            yield watcher
+    finally:
+        watcher.flush()
 
 
 def write_run_record(run_dir: Path, record: Mapping[str, Any]) -> Path:
