@@ -172,3 +172,19 @@ def test_uri_parsing() -> None:
         parse_registry_uri("gs://bucket")
     with pytest.raises(RegistryError, match="not of the form"):
         parse_model_uri("s3://m/v1")
+
+
+def test_concurrent_registrations_get_distinct_versions(
+    registry: FileRegistry, tmp_path: Path, make_model: Callable[..., Path]
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    folders = [make_model(tmp_path / f"c{i}", payload=f"model {i}".encode()) for i in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        versions = list(pool.map(lambda folder: registry.register("m", folder), folders))
+
+    assert sorted(versions, key=lambda v: int(v[1:])) == [f"v{i}" for i in range(1, 9)]
+    for folder, version in zip(folders, versions, strict=True):
+        stored = (registry.path / "m" / version / "model.joblib").read_bytes()
+        assert stored == (folder / "model.joblib").read_bytes()
+        assert registry.card("m", version)["version"] == version
