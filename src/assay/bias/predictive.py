@@ -1,0 +1,154 @@
+"""Prior and posterior predictive draws for the publisher-effects model, and their checks.
+
+Replicated ratings are generated in numpy from parameter draws with the model's own generative
+story, so the interval model (whose passage effects are integrated out while sampling) gets
+them too: its passage effects are drawn from their exact Normal conditional posterior.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from assay.bias.bayes import BayesConfig, ModelData
+
+
+def _stacked(group: Any, names: list[str], take: np.ndarray) -> dict[str, np.ndarray]:
+    stacked = group.stack(sample=("chain", "draw"))
+    out = {}
+    for name in names:
+        if name in stacked:
+            array = stacked[name].transpose("sample", ...).to_numpy()
+            out[name] = array[take]
+    return out
+
+
+_PARAMS = [
+    "publisher_effect",
+    "textbook_effect",
+    "passage_sd",
+    "passage_z",
+    "rater_offset",
+    "rater_scale",
+    "cutpoints",
+]
+
+
+def _passage_effects(
+    params: dict[str, np.ndarray], data: ModelData, rng: np.random.Generator, conditional: bool
+) -> np.ndarray:
+    mean = params["publisher_effect"][:, data.passage_publisher]
+    if data.passage_textbook is not None and "textbook_effect" in params:
+        mean = mean + params["textbook_effect"][:, data.passage_textbook]
+    sd = params["passage_sd"][:, None]
+    if "passage_z" in params:
+        return mean + sd * params["passage_z"]
+    if not conditional:
+        return mean + sd * rng.standard_normal(mean.shape)
+    # Exact conditional posterior of each passage effect in the Normal model.
+    weights = 1.0 / params["rater_scale"][:, data.obs_rater] ** 2
+    corrected = data.y[None, :] - params["rater_offset"][:, data.obs_rater]
+    total_weight = np.zeros_like(mean)
+    weighted_sum = np.zeros_like(mean)
+    for s in range(mean.shape[0]):
+        total_weight[s] = np.bincount(data.obs_passage, weights[s], len(data.passages))
+        weighted_sum[s] = np.bincount(
+            data.obs_passage, weights[s] * corrected[s], len(data.passages)
+        )
+    precision = 1.0 / sd**2 + total_weight
+    posterior_mean = (mean / sd**2 + weighted_sum) / precision
+    return posterior_mean + rng.standard_normal(mean.shape) / np.sqrt(precision)
+
+
+def replicate(
+    params: dict[str, np.ndarray], data: ModelData, rng: np.random.Generator, *, conditional: bool
+) -> np.ndarray:
+    """Replicated ratings, draws x observations, on the data's coding (0/1, category index)."""
+    theta = _passage_effects(params, data, rng, conditional)
+    latent = theta[:, data.obs_passage] + params["rater_offset"][:, data.obs_rater]
+    scale = params["rater_scale"][:, data.obs_rater]
+    if data.scale == "interval":
+        return latent + scale * rng.standard_normal(latent.shape)
+    noise = rng.logistic(size=latent.shape)
+    if data.scale == "binary":
+        return (latent / scale + noise > 0).astype(np.int8)
+    cut = params["cutpoints"]
+    eta = latent / scale + noise
+    return (eta[:, :, None] > cut[:, None, :] / scale[:, :, None]).sum(axis=2).astype(np.int8)
+
+
+def add_predictive(idata: Any, model: Any, data: ModelData, config: BayesConfig) -> None:
+    """Add prior, prior_predictive, posterior_predictive, observed_data and constant_data."""
+    import arviz as az
+    import pymc as pm
+    import xarray as xr
+
+    rng = np.random.default_rng(config.seed + 1)
+    n = config.predictive_draws
+    with model:
+        prior = pm.sample_prior_predictive(draws=n, random_seed=config.seed + 2)
+    prior_params = _stacked(prior.prior, _PARAMS, np.arange(n))
+    total = idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"]
+    take = np.linspace(0, total - 1, min(n, total)).astype(int)
+    posterior_params = _stacked(idata.posterior, _PARAMS, take)
+    obs = np.arange(len(data.y))
+
+    def as_group(draws: np.ndarray) -> xr.Dataset:
+        dtype = np.float32 if data.scale == "interval" else np.int8
+        return xr.Dataset(
+            {"y": (("chain", "draw", "obs"), draws[None].astype(dtype))},
+            coords={"chain": [0], "draw": np.arange(draws.shape[0]), "obs": obs},
+        )
+
+    groups = {
+        "prior": prior.prior,
+        "prior_predictive": as_group(replicate(prior_params, data, rng, conditional=False)),
+        "posterior_predictive": as_group(replicate(posterior_params, data, rng, conditional=True)),
+        "observed_data": xr.Dataset({"y": (("obs",), data.y)}, coords={"obs": obs}),
+        "constant_data": xr.Dataset(
+            {
+                "obs_passage": (("obs",), data.obs_passage),
+                "obs_rater": (("obs",), data.obs_rater),
+                "obs_publisher": (("obs",), data.passage_publisher[data.obs_passage]),
+            },
+            coords={"obs": obs},
+        ),
+    }
+    for name in groups:
+        if name in idata.groups():
+            del idata[name]
+    idata.extend(az.InferenceData(**groups))
+
+
+def check_statistics(idata: Any, publishers: list[str]) -> dict[str, Any]:
+    """Posterior (and prior) predictive checks: observed vs replicated summary statistics.
+
+    ``p_value`` is the share of replicated data sets whose statistic is at least the observed
+    one; values near 0 or 1 flag misfit.
+    """
+    observed = idata.observed_data["y"].to_numpy().astype(float)
+    publisher = idata.constant_data["obs_publisher"].to_numpy()
+
+    def stats(y: np.ndarray) -> dict[str, np.ndarray]:
+        out = {"mean": y.mean(axis=-1), "sd": y.std(axis=-1)}
+        for j, name in enumerate(publishers):
+            out[f"mean[{name}]"] = y[..., publisher == j].mean(axis=-1)
+        return out
+
+    observed_stats = stats(observed)
+    result: dict[str, Any] = {}
+    for group in ("posterior_predictive", "prior_predictive"):
+        replicated = idata[group]["y"].to_numpy().reshape(-1, observed.size).astype(float)
+        rep_stats = stats(replicated)
+        result[group] = {
+            key: {
+                "observed": float(observed_stats[key]),
+                "replicated_mean": float(rep_stats[key].mean()),
+                "replicated_94": [float(v) for v in np.percentile(rep_stats[key], [3, 97])],
+                "p_value": float((rep_stats[key] >= observed_stats[key]).mean()),
+            }
+            for key in observed_stats
+        }
+    return result
