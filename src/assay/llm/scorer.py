@@ -8,6 +8,7 @@ live in the runtime and are shared by every request the server handles.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,8 +77,10 @@ async def score_passage(
     passage_id: str = "request",
     publisher: str | None = None,
     deadline_s: float | None = None,
+    raters: Collection[str] | None = None,
 ) -> PassageScore:
-    """Ask every rater of ``runtime`` about ``text`` concurrently.
+    """Ask every rater of ``runtime`` (or only those named in ``raters``) about ``text``
+    concurrently.
 
     A rater that fails (after its retries and one repair), raises a fatal error, or misses
     ``deadline_s`` is listed in ``missing`` with its reason; it never fails the whole passage.
@@ -97,10 +100,14 @@ async def score_passage(
         except FatalError as exc:
             result.missing[name] = f"{exc.reason}: {exc}"
             return
+        except Exception as exc:  # e.g. an endpoint's API key is not set: only this rater fails
+            result.missing[name] = f"{type(exc).__name__}: {exc}"
+            return
         if outcome.ok:
             result.ratings[name] = outcome.row
         else:
             result.missing[name] = str(outcome.row["error"])
 
-    await asyncio.gather(*(one(name, r) for name, r in runtime.runners.items()))
+    chosen = runtime.runners if raters is None else {n: runtime.runners[n] for n in raters}
+    await asyncio.gather(*(one(name, r) for name, r in chosen.items()))
     return result

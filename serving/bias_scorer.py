@@ -1,0 +1,778 @@
+"""The LLM-ensemble bias scorer as a KServe model server (v2 REST + gRPC, v1 ``:predict``,
+``/metrics``).
+
+``python -m serving.bias_scorer [--ensemble FILE] [--sim]`` (or ``assay serve bias-scorer``) takes
+KServe's shared server arguments plus the ones in :func:`build_parser`. The ensemble file is
+``--ensemble``, else ``$ASSAY_ENSEMBLE``, else the bundled simulated ensemble (whose endpoint is
+``$ASSAY_SIM_URL``); ``--sim`` also starts the simulated endpoint inside this process.
+
+v2 tensors (one passage per element):
+
+- inputs: ``text`` BYTES [n] (UTF-8 passages), optional ``publisher`` BYTES [n]
+- ``bias_score`` FP32: mean score (-2 liberal ... +2 conservative) of the raters that answered
+- ``score_std`` FP32: sample standard deviation of those scores (NaN, JSON null, under 2 ratings)
+- ``confidence`` FP32: mean of the answering raters' self-reported confidence (0 ... 1)
+- ``biased`` INT64: 1 when at least half of the answering raters flag the passage as one-sided,
+  0 otherwise, -1 when no rater rated it
+- ``explanation`` BYTES: ``"<rater>: <explanation>"`` from the rater whose score is closest to
+  the mean
+- ``n_ratings`` INT64: how many raters rated the passage
+- ``missing_raters`` BYTES: comma-separated raters that did not rate it ("" when none)
+- ``score_<rater>`` FP32, one per rater in ensemble order: that rater's score, NaN (JSON null) when
+  it did not answer
+
+Response parameters: ``raters`` (the ensemble order), ``missing_raters`` (raters missing for any
+passage) and ``prompt_version``. Raters that fail, time out, sit behind an open circuit breaker,
+lack an API key or are over the daily budget are reported missing; the request fails with 503 only
+when no rater rated any passage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+from kserve import Model
+from kserve.errors import ModelNotReady
+from kserve.protocol.infer_type import InferInput, InferOutput, InferRequest, InferResponse
+
+from assay.errors import AssayError, ConfigError
+from assay.obs.logging import get_logger
+from assay.obs.metrics_serving import (
+    BiasScorerMetrics,
+    ServingMetrics,
+    bias_scorer_metrics,
+    observe_many,
+    serving_metrics,
+)
+from serving._shared import (
+    BadRequest,
+    RequestLog,
+    check_batch_rows,
+    install_http_extras,
+    request_id,
+    sample_every_from_rate,
+    selected_outputs,
+)
+
+DEFAULT_NAME = "bias-scorer"
+TEXT, PUBLISHER = "text", "publisher"
+SUMMARY_OUTPUTS = {
+    "bias_score": "FP32",
+    "score_std": "FP32",
+    "confidence": "FP32",
+    "biased": "INT64",
+    "explanation": "BYTES",
+    "n_ratings": "INT64",
+    "missing_raters": "BYTES",
+}
+RATER_PREFIX = "score_"
+BIASED_SHARE = 0.5  # share of answering raters that must flag a passage for biased = 1
+MAX_REASON_CHARS = 200
+
+log = get_logger("serving.bias_scorer")
+
+
+class RatersUnavailable(ModelNotReady):
+    """No rater could rate the request: 503 over REST, UNAVAILABLE over gRPC."""
+
+    def __init__(self, message: str) -> None:
+        self.reason = message
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+# ---------------------------------------------------------------------------------------------
+# Request validation
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Passages:
+    texts: list[str]
+    publishers: list[str | None]
+
+
+def passages_from_v2(request: InferRequest, max_rows: int, max_chars: int) -> Passages:
+    """The validated passages of a v2 request (``text`` and optional ``publisher``)."""
+    by_name: dict[str, InferInput] = {}
+    for tensor in request.inputs:
+        if tensor.name not in (TEXT, PUBLISHER):
+            raise BadRequest(
+                f"unknown input {tensor.name!r}: this model takes {TEXT!r} (BYTES [n]) and "
+                f"optionally {PUBLISHER!r} (BYTES [n])",
+                "wrong_inputs",
+            )
+        if tensor.name in by_name:
+            raise BadRequest(f"input {tensor.name!r} appears more than once", "wrong_inputs")
+        by_name[tensor.name] = tensor
+    if TEXT not in by_name:
+        raise BadRequest(
+            f"missing input {TEXT!r}: send the passages as a BYTES tensor of shape [n]",
+            "missing_input",
+        )
+    texts = strings_of(by_name[TEXT], max_rows)
+    check_texts(texts, max_chars)
+    publishers: list[str | None] = [None] * len(texts)
+    if PUBLISHER in by_name:
+        given = strings_of(by_name[PUBLISHER], max_rows)
+        if len(given) != len(texts):
+            raise BadRequest(
+                f"input {PUBLISHER!r} has {len(given)} values but {TEXT!r} has {len(texts)}; "
+                "send one publisher per passage",
+                "wrong_shape",
+            )
+        publishers = [value.strip() or None for value in given]
+    return Passages(texts, publishers)
+
+
+def strings_of(tensor: InferInput, max_rows: int) -> list[str]:
+    """The UTF-8 strings of a BYTES tensor of shape [n] (or [n, 1])."""
+    if tensor.datatype.upper() != "BYTES":
+        raise BadRequest(
+            f"input {tensor.name!r} has datatype {tensor.datatype}; send BYTES (UTF-8 strings)",
+            "wrong_datatype",
+        )
+    shape = list(tensor.shape)
+    flat = len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)
+    if not flat or any(not isinstance(dim, int) or dim < 0 for dim in shape):
+        raise BadRequest(
+            f"input {tensor.name!r} has shape {shape}; expected [n], one string per passage",
+            "wrong_shape",
+        )
+    check_batch_rows(shape[0], max_rows)
+    try:
+        values = tensor.as_numpy().ravel().tolist()
+    except Exception as exc:  # ragged or short data, a broken binary tensor
+        raise BadRequest(
+            f"input {tensor.name!r}: its data does not fit shape {shape} ({exc})", "wrong_shape"
+        ) from None
+    return [_as_text(value, tensor.name, row) for row, value in enumerate(values)]
+
+
+def _as_text(value: Any, name: str, row: int) -> str:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest(
+                f"input {name!r} row {row} is not valid UTF-8", "bad_encoding"
+            ) from None
+    if isinstance(value, str):
+        return value
+    raise BadRequest(
+        f"input {name!r} row {row} is a {type(value).__name__}, not a string", "non_text"
+    )
+
+
+def check_texts(texts: Sequence[str], max_chars: int) -> None:
+    for row, text in enumerate(texts):
+        if not text.strip():
+            raise BadRequest(f"passage {row} is empty: send some text to rate", "empty_text")
+        if len(text) > max_chars:
+            raise BadRequest(
+                f"passage {row} has {len(text)} characters, over this server's cap of "
+                f"{max_chars}; shorten or split it",
+                "text_too_long",
+            )
+
+
+def passages_from_v1(payload: Any, max_rows: int, max_chars: int) -> Passages:
+    """Passages of a v1 body: ``{"instances": ["text", ...]}`` or ``[{"text", "publisher"}]``."""
+    instances = payload.get("instances") if isinstance(payload, dict) else None
+    if not isinstance(instances, list):
+        raise BadRequest(
+            'a v1 request body is {"instances": ["passage", ...]} or '
+            '{"instances": [{"text": "...", "publisher": "..."}, ...]}',
+            "malformed_request",
+        )
+    check_batch_rows(len(instances), max_rows, "instances list")
+    texts: list[str] = []
+    publishers: list[str | None] = []
+    for row, instance in enumerate(instances):
+        if isinstance(instance, dict):
+            text, publisher = instance.get(TEXT), instance.get(PUBLISHER)
+        else:
+            text, publisher = instance, None
+        if not isinstance(text, str) or not (publisher is None or isinstance(publisher, str)):
+            raise BadRequest(
+                f"instance {row} needs a string 'text' (and an optional string 'publisher')",
+                "non_text",
+            )
+        texts.append(text)
+        publishers.append(publisher)
+    check_texts(texts, max_chars)
+    return Passages(texts, publishers)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ensemble plumbing: API keys, daily budget, open breakers
+# ---------------------------------------------------------------------------------------------
+
+
+def usable_ensemble(ensemble: Any, environ: Mapping[str, str]) -> tuple[Any, dict[str, str]]:
+    """The ensemble restricted to endpoints whose API key is set, and why raters were dropped.
+
+    Returns ``(ensemble or None when no rater is left, {rater: reason})``.
+    """
+    from assay.llm.ensemble import endpoints_of
+
+    raters: dict[str, Any] = {}
+    dropped: dict[str, str] = {}
+    for name, config in ensemble.raters.items():
+        keep = []
+        for endpoint, spec in zip(endpoints_of(ensemble, name), config.endpoints, strict=True):
+            try:
+                endpoint.api_key(environ)
+            except ConfigError:
+                continue
+            keep.append(spec)
+        if keep:
+            raters[name] = config.model_copy(update={"endpoints": tuple(keep)})
+        else:
+            needed = sorted({spec.api_key_env for spec in config.endpoints if spec.api_key_env})
+            dropped[name] = f"not_configured: API key variable {', '.join(needed)} is not set"
+    usable = ensemble.model_copy(update={"raters": raters}) if raters else None
+    return usable, dropped
+
+
+def warm_providers(runtime: Any) -> None:
+    """Build every endpoint's SDK client now: importing the SDKs takes seconds, and doing it on
+    the first request would stall the event loop (and every request) that long."""
+    for name, runner in runtime.runners.items():
+        router = runner.router
+        for route in router.routes:
+            if route.provider is None:
+                try:
+                    route.provider = router.provider_factory(route.endpoint, router.timeout_s)
+                except Exception as exc:  # the first call reports it as this rater's failure
+                    log.warning("rater_client_failed", rater=name, error=str(exc))
+
+
+class DailySpend:
+    """LLM metrics that also sum the spend of the current UTC day (for the daily budget)."""
+
+    def __init__(self, inner: Any, today: Any = None) -> None:
+        self.inner = inner
+        self.today = today or (lambda: datetime.now(UTC).date())
+        self.day: date = self.today()
+        self.spent_usd = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def cost(self, rater: str, usd: float) -> None:
+        self.inner.cost(rater, usd)
+        self.spent_today()
+        self.spent_usd += usd
+
+    def spent_today(self) -> float:
+        if self.today() != self.day:
+            self.day, self.spent_usd = self.today(), 0.0
+        return self.spent_usd
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregation
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Rated:
+    """One passage: each rater's valid rating, and why the others are missing."""
+
+    ratings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+
+
+def aggregate(rated: Sequence[Rated], raters: Sequence[str]) -> dict[str, np.ndarray]:
+    """The output tensors (see the module docstring) for a batch of rated passages."""
+    n = len(rated)
+    scores = np.full((n, len(raters)), np.nan)
+    flags = np.full((n, len(raters)), np.nan)
+    confidences = np.full((n, len(raters)), np.nan)
+    for row, passage in enumerate(rated):
+        for col, rater in enumerate(raters):
+            rating = passage.ratings.get(rater)
+            if rating is not None:
+                scores[row, col] = float(rating["score"])
+                flags[row, col] = float(rating["biased"])
+                confidences[row, col] = float(rating["confidence"])
+    counts = np.sum(~np.isnan(scores), axis=1)
+    with np.errstate(invalid="ignore"), _quiet_nan_warnings():
+        mean = np.nanmean(scores, axis=1)
+        std = np.where(counts >= 2, np.nanstd(scores, axis=1, ddof=1), np.nan)
+        confidence = np.nanmean(confidences, axis=1)
+        share = np.nanmean(flags, axis=1)
+    biased = np.where(counts == 0, -1, (share >= BIASED_SHARE).astype(np.int64))
+    arrays: dict[str, np.ndarray] = {
+        "bias_score": mean.astype(np.float32),
+        "score_std": std.astype(np.float32),
+        "confidence": confidence.astype(np.float32),
+        "biased": biased.astype(np.int64),
+        "explanation": _explanations(rated, raters, scores, mean),
+        "n_ratings": counts.astype(np.int64),
+        "missing_raters": np.array(
+            [",".join(r for r in raters if r in p.missing) for p in rated], dtype=object
+        ),
+    }
+    for col, rater in enumerate(raters):
+        arrays[RATER_PREFIX + rater] = scores[:, col].astype(np.float32)
+    return arrays
+
+
+@contextlib.contextmanager
+def _quiet_nan_warnings() -> Any:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        yield
+
+
+def _explanations(
+    rated: Sequence[Rated], raters: Sequence[str], scores: np.ndarray, mean: np.ndarray
+) -> np.ndarray:
+    texts = []
+    for row, passage in enumerate(rated):
+        if np.isnan(mean[row]):
+            texts.append("")
+            continue
+        col = int(np.nanargmin(np.abs(scores[row] - mean[row])))
+        rater = raters[col]
+        texts.append(f"{rater}: {passage.ratings[rater].get('explanation', '')}")
+    return np.array(texts, dtype=object)
+
+
+# ---------------------------------------------------------------------------------------------
+# The KServe model
+# ---------------------------------------------------------------------------------------------
+
+
+class BiasScorerModel(Model):
+    """A :class:`kserve.Model` rating passages with an LLM ensemble (one runtime, all requests)."""
+
+    def __init__(
+        self,
+        name: str,
+        ensemble_path: str | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        max_batch_rows: int = 64,
+        max_text_chars: int = 20_000,
+        max_concurrency: int = 8,
+        rater_deadline_s: float = 30.0,
+        daily_budget_usd: float | None = None,
+        log_sample_rate: float = 0.01,
+        debug_logs: bool = False,
+    ) -> None:
+        super().__init__(name)
+        self.ensemble_path = ensemble_path
+        self.environ = dict(os.environ if environ is None else environ)
+        self.max_batch_rows = max_batch_rows
+        self.max_text_chars = max_text_chars
+        self.max_concurrency = max_concurrency
+        self.rater_deadline_s = rater_deadline_s
+        self.daily_budget_usd = daily_budget_usd
+        self.raters: tuple[str, ...] = ()
+        self.unconfigured: dict[str, str] = {}
+        self.version = "unloaded"
+        self.runtime: Any = None
+        self.spend: DailySpend | None = None
+        self.metrics: ServingMetrics = serving_metrics()
+        self.bias_metrics: BiasScorerMetrics = bias_scorer_metrics()
+        self.request_log = RequestLog(
+            "serving.bias_scorer.requests",
+            debug=debug_logs,
+            sample_every=sample_every_from_rate(log_sample_rate),
+        )
+        self._slots = asyncio.Semaphore(max_concurrency)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def load(self) -> bool:
+        from assay.bias.prompt import PROMPT_VERSION
+        from assay.llm.cache import open_cache
+        from assay.llm.ensemble import load_ensemble
+        from assay.llm.scorer import EnsembleRuntime
+        from assay.obs.metrics_llm import llm_metrics
+
+        ensemble = load_ensemble(self.ensemble_path, self.environ)
+        self.raters = tuple(ensemble.raters)
+        usable, self.unconfigured = usable_ensemble(ensemble, self.environ)
+        metrics = llm_metrics()
+        if self.daily_budget_usd is not None:
+            metrics.set_daily_budget(self.daily_budget_usd)
+        self.spend = DailySpend(metrics)
+        if usable is not None:
+            cache = open_cache(self.environ.get("ASSAY_CACHE", "memory://"))
+            self.runtime = EnsembleRuntime(usable, cache=cache, metrics=self.spend)
+            warm_providers(self.runtime)
+        self.version = f"{ensemble.name}@{PROMPT_VERSION}"
+        self.metrics.set_model_info(self.name, self.version, "+".join(self.raters), BIASED_SHARE)
+        for rater, reason in self.unconfigured.items():
+            log.warning("rater_not_configured", rater=rater, reason=reason)
+        log.info(
+            "ensemble_loaded",
+            model=self.name,
+            version=self.version,
+            raters=list(self.raters),
+            usable=list(self.runtime.runners) if self.runtime else [],
+        )
+        self.ready = True
+        return self.ready
+
+    # -- metadata ----------------------------------------------------------------------------
+    @property
+    def output_datatypes(self) -> dict[str, str]:
+        per_rater = {RATER_PREFIX + rater: "FP32" for rater in self.raters}
+        return {**SUMMARY_OUTPUTS, **per_rater}
+
+    def get_input_types(self) -> list[dict[str, Any]]:
+        return [
+            {"name": TEXT, "datatype": "BYTES", "shape": [-1]},
+            {"name": PUBLISHER, "datatype": "BYTES", "shape": [-1]},
+        ]
+
+    def get_output_types(self) -> list[dict[str, Any]]:
+        return [
+            {"name": name, "datatype": datatype, "shape": [-1]}
+            for name, datatype in self.output_datatypes.items()
+        ]
+
+    # -- inference ---------------------------------------------------------------------------
+    async def predict(
+        self,
+        payload: InferRequest | dict[str, Any],
+        headers: dict[str, str] | None = None,
+        response_headers: dict[str, str] | None = None,
+    ) -> InferResponse | dict[str, Any]:
+        start = time.perf_counter()
+        v2 = isinstance(payload, InferRequest)
+        if isinstance(payload, InferRequest):
+            passages = passages_from_v2(payload, self.max_batch_rows, self.max_text_chars)
+            outputs = selected_outputs(payload, list(self.output_datatypes))
+        else:
+            passages = passages_from_v1(payload, self.max_batch_rows, self.max_text_chars)
+        rid = request_id(headers, payload if v2 else None)
+        rated = await asyncio.gather(
+            *(
+                self.rate(text, publisher, f"{rid}:{row}")
+                for row, (text, publisher) in enumerate(
+                    zip(passages.texts, passages.publishers, strict=True)
+                )
+            )
+        )
+        if not any(passage.ratings for passage in rated):
+            self.metrics.count_error("no_rater_answered")
+            reasons = "; ".join(f"{r} ({why})" for r, why in rated[0].missing.items())
+            log.warning("no_rater_answered", request_id=rid, missing=rated[0].missing)
+            raise RatersUnavailable(f"no rater could rate the passages: {reasons}")
+        arrays = aggregate(rated, self.raters)
+        self._record(arrays, rated, rid, start)
+        missing = sorted({r for passage in rated for r in passage.missing})
+        if not isinstance(payload, InferRequest):
+            return {"predictions": _v1_rows(arrays), "model_version": self.version}
+        return InferResponse(
+            response_id=payload.id or rid,
+            model_name=self.name,
+            model_version=self.version,
+            infer_outputs=[
+                _output(name, self.output_datatypes[name], arrays[name], payload)
+                for name in outputs
+            ],
+            parameters={
+                "raters": ",".join(self.raters),
+                "missing_raters": ",".join(missing),
+                "prompt_version": self.version.rsplit("@", 1)[-1],
+            },
+            use_binary_outputs=payload.use_binary_outputs,
+            requested_outputs=payload.request_outputs,
+        )
+
+    async def rate(self, text: str, publisher: str | None, passage_id: str) -> Rated:
+        """Rate one passage with every rater that can answer now (at most max_concurrency)."""
+        from assay.llm.scorer import score_passage
+
+        rated = Rated(missing=dict(self.unconfigured))
+        if self.runtime is None:
+            return rated
+        async with self._slots:
+            skipped = self.unavailable_now()
+            asked = [name for name in self.runtime.runners if name not in skipped]
+            rated.missing.update(skipped)
+            if not asked:
+                return rated
+            result = await score_passage(
+                text,
+                self.runtime,
+                passage_id=passage_id,
+                publisher=publisher,
+                deadline_s=self.rater_deadline_s,
+                raters=asked,
+            )
+        rated.ratings = result.ratings
+        rated.missing.update({r: why[:MAX_REASON_CHARS] for r, why in result.missing.items()})
+        return rated
+
+    def unavailable_now(self) -> dict[str, str]:
+        """Raters not worth asking now: over the daily budget, or every breaker open."""
+        from assay.llm.breaker import BreakerState
+
+        runners = self.runtime.runners
+        budget, spend = self.daily_budget_usd, self.spend
+        if budget is not None and spend is not None and spend.spent_today() >= budget:
+            reason = f"budget_exceeded: the daily LLM budget of {budget:g} USD is spent"
+            return dict.fromkeys(runners, reason)
+        skipped = {}
+        for name, runner in runners.items():
+            breakers = [route.breaker for route in runner.router.routes]
+            if all(b.state is BreakerState.OPEN for b in breakers):
+                wait = min(b.retry_in() for b in breakers)
+                skipped[name] = (
+                    f"circuit_open: the rater failed repeatedly; next try in {wait:.0f} s"
+                )
+        return skipped
+
+    def _record(
+        self, arrays: dict[str, np.ndarray], rated: Sequence[Rated], rid: str, start: float
+    ) -> None:
+        biased = arrays["biased"]
+        counts = {
+            "biased": int((biased == 1).sum()),
+            "unbiased": int((biased == 0).sum()),
+            "unrated": int((biased == -1).sum()),
+        }
+        for label, count in counts.items():
+            if count:
+                self.metrics.predictions.labels(self.name, self.version, label).inc(count)
+        rated_rows = arrays["n_ratings"] > 0
+        observe_many(self.metrics.confidence, arrays["confidence"][rated_rows])
+        missing_counts: dict[str, int] = {}
+        for rater in self.raters:
+            scores = arrays[RATER_PREFIX + rater]
+            observe_many(self.bias_metrics.rater_score.labels(rater), scores[~np.isnan(scores)])
+            missed = sum(rater in passage.missing for passage in rated)
+            if missed:
+                self.bias_metrics.rater_unavailable.labels(rater).inc(missed)
+                missing_counts[rater] = missed
+        latency = time.perf_counter() - start
+        self.metrics.latency.observe(latency)
+        self.request_log.request(
+            request_id=rid,
+            model=self.name,
+            model_version=self.version,
+            batch_size=len(rated),
+            latency_ms=round(latency * 1000, 3),
+            predictions=counts,
+            missing=missing_counts,
+            missing_reasons={r: why for passage in rated[:1] for r, why in passage.missing.items()},
+        )
+
+    async def aclose(self) -> None:
+        if self.runtime is not None:
+            await self.runtime.aclose()
+
+
+def _output(name: str, datatype: str, array: np.ndarray, request: InferRequest) -> InferOutput:
+    output = InferOutput(name=name, shape=[len(array)], datatype=datatype)
+    if request.from_grpc:  # KServe's to_grpc cannot take numpy data with raw outputs
+        output.set_data_from_numpy(array, binary_data=request.use_binary_outputs)
+    else:  # to_rest encodes it, per requested output (JSON or the binary extension)
+        output.data = array
+    return output
+
+
+def _v1_rows(arrays: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    def plain(value: Any) -> Any:
+        if isinstance(value, float | np.floating):
+            return None if np.isnan(value) else round(float(value), 6)
+        return value.item() if isinstance(value, np.generic) else value
+
+    n = len(arrays["bias_score"])
+    return [{name: plain(array[row]) for name, array in arrays.items()} for row in range(n)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    ensemble_path: str | None = None
+    name: str = DEFAULT_NAME
+    sim: bool = False
+    http_port: int = 8080
+    grpc_port: int = 8081
+    enable_grpc: bool = True
+    max_batch_rows: int = 64
+    max_text_chars: int = 20_000
+    max_concurrency: int = 8
+    rater_deadline_s: float = 30.0
+    daily_budget_usd: float | None = None
+    log_level: str = "info"
+    log_sample_rate: float = 0.01
+
+
+def build_model(options: ServerOptions, environ: Mapping[str, str]) -> BiasScorerModel:
+    model = BiasScorerModel(
+        options.name,
+        options.ensemble_path,
+        environ=environ,
+        max_batch_rows=options.max_batch_rows,
+        max_text_chars=options.max_text_chars,
+        max_concurrency=options.max_concurrency,
+        rater_deadline_s=options.rater_deadline_s,
+        daily_budget_usd=options.daily_budget_usd,
+        log_sample_rate=options.log_sample_rate,
+        debug_logs=options.log_level.lower() == "debug",
+    )
+    model.load()
+    return model
+
+
+def run_server(options: ServerOptions) -> None:
+    """Load the ensemble, then serve it until SIGTERM/SIGINT (blocks)."""
+    from assay.obs.logging import configure_logging
+    from serving._shared import disable_created_series
+
+    configure_logging(level=options.log_level, json=True)
+    disable_created_series()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per LLM call otherwise
+    environ = dict(os.environ)
+    with contextlib.ExitStack() as stack:
+        if options.sim:
+            from assay.llm.ensemble import bundled_ensemble_path
+            from assay.sim.server import start_sim_server
+
+            sim = stack.enter_context(start_sim_server(port=0))
+            environ["ASSAY_SIM_URL"] = sim.base_url
+            if options.ensemble_path is None:
+                path = str(bundled_ensemble_path("sim"))
+                options = dataclasses.replace(options, ensemble_path=path)
+            log.info("sim_endpoint_started", url=sim.base_url, note="simulated raters, not LLMs")
+        model = build_model(options, environ)
+        from kserve import ModelServer
+        from kserve.model_server import app
+
+        install_http_extras(app, model.metrics, "serving.bias_scorer")
+        server = ModelServer(
+            http_port=options.http_port,
+            grpc_port=options.grpc_port,
+            workers=1,  # limiter, breakers and cache are per process
+            enable_grpc=options.enable_grpc,
+            enable_latency_logging=False,
+        )
+        server.start([model])
+
+
+def _env_number(name: str, default: float | None, kind: type = float) -> Any:
+    raw = os.environ.get(name, "")
+    if raw.strip() == "":
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from kserve.model_server import parser as kserve_parser
+
+    parser = argparse.ArgumentParser(
+        prog="python -m serving.bias_scorer",
+        parents=[kserve_parser],
+        description="Serve the LLM-ensemble bias scorer over the v2 inference protocol.",
+    )
+    parser.add_argument(
+        "--ensemble",
+        "--raters",
+        dest="ensemble",
+        default=None,
+        help="ensemble file (YAML/TOML); default $ASSAY_ENSEMBLE, else the bundled sim ensemble",
+    )
+    parser.add_argument(
+        "--sim", action="store_true", help="start the simulated LLM endpoint in this process"
+    )
+    parser.add_argument(
+        "--max_batch_rows",
+        type=int,
+        default=_env_number("ASSAY_SCORER_MAX_BATCH", 64, int),
+        help="most passages one request may send (env ASSAY_SCORER_MAX_BATCH)",
+    )
+    parser.add_argument(
+        "--max_text_chars",
+        type=int,
+        default=_env_number("ASSAY_SCORER_MAX_TEXT_CHARS", 20_000, int),
+        help="longest passage accepted, in characters (env ASSAY_SCORER_MAX_TEXT_CHARS)",
+    )
+    parser.add_argument(
+        "--max_concurrency",
+        type=int,
+        default=_env_number("ASSAY_SCORER_MAX_CONCURRENCY", 8, int),
+        help="passages rated at once across requests (env ASSAY_SCORER_MAX_CONCURRENCY)",
+    )
+    parser.add_argument(
+        "--rater_deadline_s",
+        type=float,
+        default=_env_number("ASSAY_SCORER_DEADLINE_S", 30.0),
+        help="seconds a rater gets per passage, retries included (env ASSAY_SCORER_DEADLINE_S)",
+    )
+    parser.add_argument(
+        "--daily_budget_usd",
+        type=float,
+        default=_env_number("ASSAY_LLM_DAILY_BUDGET_USD", None),
+        help="stop calling raters once this much is spent in a UTC day "
+        "(env ASSAY_LLM_DAILY_BUDGET_USD; default unlimited)",
+    )
+    parser.add_argument(
+        "--log_level",
+        default=os.environ.get("ASSAY_LOG_LEVEL", "info"),
+        help="debug logs every request; info logs a sample",
+    )
+    parser.add_argument(
+        "--log_sample_rate", type=float, default=0.01, help="share of requests logged at info level"
+    )
+    parser.set_defaults(model_name=DEFAULT_NAME)
+    return parser
+
+
+def options_from_args(argv: Sequence[str] | None = None) -> ServerOptions:
+    args, _ = build_parser().parse_known_args(argv)
+    return ServerOptions(
+        ensemble_path=args.ensemble,
+        name=args.model_name,
+        sim=args.sim,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        enable_grpc=args.enable_grpc,
+        max_batch_rows=args.max_batch_rows,
+        max_text_chars=args.max_text_chars,
+        max_concurrency=args.max_concurrency,
+        rater_deadline_s=args.rater_deadline_s,
+        daily_budget_usd=args.daily_budget_usd,
+        log_level=args.log_level,
+        log_sample_rate=args.log_sample_rate,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        run_server(options_from_args(argv))
+    except AssayError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+
+
+if __name__ == "__main__":
+    main()
