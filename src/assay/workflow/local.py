@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
+import os
 import re
 import shutil
 import warnings
@@ -69,7 +71,11 @@ def run_locally(
         raise_on_error=True,
     )
     before = set(kfp_root.iterdir()) if kfp_root.exists() else set()
-    with log_file.open("a", encoding="utf-8") as sink, _capture_stdout(sink, on_task) as watcher:
+    with (
+        log_file.open("a", encoding="utf-8") as sink,
+        _capture_stdout(sink, on_task) as watcher,
+        _kfp_records_to(sink),
+    ):
         try:
             with warnings.catch_warnings():
                 # kfp warns that our project image is not a "python" image; it has Python.
@@ -152,6 +158,42 @@ def _capture_stdout(sink: TextIO, on_task: Any) -> Iterator[_TaskWatcher]:
             yield watcher
     finally:
         watcher.flush()
+
+
+class _FromKfpLocal(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return f"{os.sep}kfp{os.sep}local{os.sep}" in record.pathname
+
+
+@contextlib.contextmanager
+def _kfp_records_to(sink: TextIO) -> Iterator[None]:
+    """kfp.local also logs through the root logger outside its own log context (skipped
+    conditions, workspace clean-up); send those records to the run log, not the console."""
+    from_kfp = _FromKfpLocal()
+    not_from_kfp = _Not(from_kfp)
+    root = logging.getLogger()
+    to_log = logging.StreamHandler(sink)
+    to_log.addFilter(from_kfp)
+    to_log.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(message)s"))
+    handlers = list(root.handlers)
+    for handler in handlers:
+        handler.addFilter(not_from_kfp)
+    root.addHandler(to_log)
+    try:
+        yield
+    finally:
+        root.removeHandler(to_log)
+        for handler in handlers:
+            handler.removeFilter(not_from_kfp)
+
+
+class _Not(logging.Filter):
+    def __init__(self, inner: logging.Filter) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self._inner.filter(record)
 
 
 def write_run_record(run_dir: Path, record: Mapping[str, Any]) -> Path:

@@ -68,3 +68,30 @@ def test_collect_outputs_requires_metrics(tmp_path: Path) -> None:
     (tmp_path / "kfp").mkdir()
     with pytest.raises(PipelineRunError, match=r"no metrics\.json"):
         collect_outputs(tmp_path / "kfp", tmp_path / "run")
+
+
+def test_kfp_local_root_logger_records_go_to_the_run_log(tmp_path: Path) -> None:
+    import io
+    import logging
+
+    from assay.workflow.local import _kfp_records_to
+
+    console = io.StringIO()
+    console_handler = logging.StreamHandler(console)
+    root = logging.getLogger()
+    root.addHandler(console_handler)
+    level = root.level
+    root.setLevel(logging.INFO)
+    sink = io.StringIO()
+    try:
+        with _kfp_records_to(sink):
+            for path, message in (("/x/kfp/local/orchestrator/dag.py", "Skipping task"),
+                                  ("/x/assay/cli.py", "ours")):  # fmt: skip
+                record = logging.LogRecord("root", logging.INFO, path, 1, message, None, None)
+                root.handle(record)
+    finally:
+        root.removeHandler(console_handler)
+        root.setLevel(level)
+    assert "Skipping task" in sink.getvalue() and "ours" not in sink.getvalue()
+    assert "ours" in console.getvalue() and "Skipping task" not in console.getvalue()
+    assert not console_handler.filters  # filters removed afterwards
