@@ -6,6 +6,7 @@ executes that very pipeline (kfp.local, SubprocessRunner), not a parallel code p
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from enum import StrEnum
 from pathlib import Path
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from assay.commands._common import user_errors
+from assay.workflow.training import TrainingParams
 
 console = Console()
 err_console = Console(stderr=True)
@@ -123,8 +125,6 @@ def train(
     nested tuning on Ray, clinical threshold, report, registration of a new model version.
     Locally the pipeline runs through kfp.local; --runner kfp sends it to Kubeflow.
     """
-    from assay.workflow.training import TrainingParams
-
     params = TrainingParams(
         data=data or "",
         target=target,
@@ -142,18 +142,22 @@ def train(
         deploy=deploy,
         canary_percent=canary_percent,
     )
-    check_params(params, local=runner is Runner.local)
+    params = checked_params(params, local=runner is Runner.local)
     if runner is Runner.kfp:
         _submit(params, host, experiment, run_name, namespace)
     else:
         _run_local(params, out)
 
 
-def check_params(params: Any, *, local: bool) -> None:
-    """Fail in this process, with one sentence, before any pipeline step starts."""
+def checked_params(params: TrainingParams, *, local: bool) -> TrainingParams:
+    """Fail in this process, with one sentence, before any pipeline step starts.
+
+    For a local run also resolve the data path and the registry root to absolute locations,
+    since the pipeline's steps run in other processes.
+    """
     from assay.errors import UsageError
     from assay.registry import open_registry
-    from assay.workflow.steps import train_config
+    from assay.workflow.steps import impute_mode, train_config
 
     train_config(
         k_features=params.k_features,
@@ -167,19 +171,21 @@ def check_params(params: Any, *, local: bool) -> None:
         model_name=params.model_name,
     )
     if not local:
-        return
+        return params
     if params.deploy:
         raise UsageError("--deploy needs a cluster: use it with --runner kfp --host URL.")
-    if params.data and not params.data.startswith("s3://"):
+    data = params.data
+    if data and not data.startswith("s3://"):
         from assay.data.wdbc import load_dataset
 
-        path = Path(params.data).expanduser().absolute()
-        load_dataset(path, target=params.target, impute=params.impute)  # DataValidationError
-        params.data = str(path)
-    params.registry = open_registry(params.registry or None).root
+        path = Path(data).expanduser().absolute()
+        load_dataset(path, target=params.target, impute=impute_mode(params.impute))
+        data = str(path)
+    registry = open_registry(params.registry or None).root
+    return dataclasses.replace(params, data=data, registry=registry)
 
 
-def _run_local(params: Any, out: Path | None) -> None:
+def _run_local(params: TrainingParams, out: Path | None) -> None:
     from assay.workflow.training import default_run_dir, run_training_locally
 
     run_dir = (out or default_run_dir()).absolute()
@@ -231,7 +237,11 @@ def _print_result(result: Any) -> None:
 
 
 def _submit(
-    params: Any, host: str | None, experiment: str, run_name: str | None, namespace: str | None
+    params: TrainingParams,
+    host: str | None,
+    experiment: str,
+    run_name: str | None,
+    namespace: str | None,
 ) -> None:
     from assay.errors import UsageError
     from assay.workflow.training import submit_training

@@ -30,7 +30,7 @@ class S3Registry(Registry):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.root = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
-        self._client = client if client is not None else _make_client(settings)
+        self._client = client if client is not None else make_minio_client(settings)
         self._bucket_checked = False
 
     def _key(self, key: str) -> str:
@@ -118,7 +118,8 @@ class S3Registry(Registry):
         )
 
 
-def _make_client(settings: MinioSettings | None) -> Any:
+def make_minio_client(settings: MinioSettings | None) -> Any:
+    """A ``minio.Minio`` client from MINIO_* settings (bounded retries and connect timeout)."""
     import urllib3
     from minio import Minio
 

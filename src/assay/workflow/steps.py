@@ -13,7 +13,7 @@ import math
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from assay.errors import DataValidationError
 from assay.obs.logging import get_logger
@@ -45,7 +45,7 @@ def load_data_step(data: str, target: str, impute: str, dataset: ArtifactLike) -
 
     with tempfile.TemporaryDirectory() as tmp:
         source = _local_copy(data, Path(tmp)) if data else None
-        ds = load_dataset(source, target=target, impute=_impute(impute))
+        ds = load_dataset(source, target=target, impute=impute_mode(impute))
     write_dataset_csv(ds, Path(dataset.path))
     summary = {
         "source": data or ds.source,
@@ -59,10 +59,13 @@ def load_data_step(data: str, target: str, impute: str, dataset: ArtifactLike) -
     return summary
 
 
-def _impute(value: str) -> Any:
-    if value not in ("none", "median"):
-        raise DataValidationError(f"impute must be 'none' or 'median', not {value!r}.")
-    return value
+def impute_mode(value: str) -> Literal["none", "median"]:
+    """The --impute/impute parameter, checked."""
+    if value == "none":
+        return "none"
+    if value == "median":
+        return "median"
+    raise DataValidationError(f"impute must be 'none' or 'median', not {value!r}.")
 
 
 def _local_copy(data: str, tmp: Path) -> Path:
@@ -72,11 +75,11 @@ def _local_copy(data: str, tmp: Path) -> Path:
     bucket, _, key = data[len("s3://") :].partition("/")
     if not bucket or not key:
         raise DataValidationError(f"Data location {data!r} must look like s3://bucket/path.csv.")
-    from assay.registry.s3 import _make_client
+    from assay.registry.s3 import make_minio_client
 
     dest = tmp / Path(key).name
     try:
-        _make_client(None).fget_object(bucket, key, str(dest))
+        make_minio_client(None).fget_object(bucket, key, str(dest))
     except Exception as exc:
         raise DataValidationError(f"Could not download the data file {data}: {exc}") from exc
     return dest
