@@ -13,6 +13,7 @@ reports the selected model's mean ROC-AUC. Targets (issue 2): default run <= 300
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -42,15 +43,19 @@ def _run(
 
     if ray.is_initialized():
         ray.shutdown()
+    load_before = os.getloadavg()[0]
     start = time.perf_counter()
     init_ray(workers)
     ray_start = time.perf_counter() - start
     summary = run_training(dataset, _config(quick, workers), out / "train", progress=False)
-    train = time.perf_counter() - start
+    train = time.perf_counter() - start - ray_start
     evaluation = run_evaluation(out / "train", vif_csv, out / "eval")
     total = time.perf_counter() - start
     ray.shutdown()
+    timings = json.loads((out / "train" / "cv" / "summary.json").read_text())["timings"]
     return {
+        "load": (load_before, os.getloadavg()[0]),
+        "cpu": timings["unit_cpu_seconds"],
         "ray_start": ray_start,
         "train": train,
         "total": total,
@@ -87,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"train_bench: {kind}, all 9 models, {cores} cores, runs in {root}")
     for name, run in ((f"workers={cores}", parallel), ("workers=1", serial)):
         print(
-            f"  {name:10s} ray start {run['ray_start']:6.1f} s | training {run['train']:7.1f} s"
-            f" | training + evaluation {run['total']:7.1f} s"
+            f"  {name:10s} ray start {run['ray_start']:5.1f} s | training {run['train']:6.1f} s"
+            f" | with ray start + evaluation {run['total']:6.1f} s | unit CPU {run['cpu']:6.1f} s"
+            f" | load avg {run['load'][0]:.1f} -> {run['load'][1]:.1f}"
         )
     print(
         f"  speed-up (training, workers=1 / workers={cores}): {speedup:.2f}x "
@@ -104,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{scalars['roc_auc_ci_high']:.4f}], threshold {scalars['clinical_threshold']:.4f} "
         f"-> sensitivity {scalars['clinical_sensitivity']:.4f}, specificity "
         f"{scalars['clinical_specificity']:.4f}"
+    )
+    ideal = parallel["cpu"] / cores
+    print(
+        f"  work content: {parallel['cpu']:.0f} CPU-seconds in units -> {ideal:.0f} s on "
+        f"{cores} idle cores (a machine shared with other jobs is slower: see load avg)"
     )
     same = parallel["oof"] == serial["oof"]
     print(f"  identical out-of-fold predictions with 1 and {cores} workers: {same}")

@@ -114,6 +114,7 @@ def run_training(
         },
         "timings": {
             "cv_seconds": cv_seconds,
+            "unit_cpu_seconds": sum(r.cpu_seconds for r in [*results, final]),
             "total_seconds": time.perf_counter() - started,
             "workers": runner.executor.workers,
         },

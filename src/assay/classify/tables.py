@@ -40,6 +40,7 @@ def fold_row(result: UnitResult) -> dict[str, object]:
     row.update(
         fit_seconds=result.fit_seconds,
         tune_seconds=result.tune_seconds,
+        cpu_seconds=result.cpu_seconds,
         best_params=json.dumps(result.best_params, sort_keys=True),
         inner_scores=json.dumps(result.candidate_scores),
         selected=json.dumps(result.selected),

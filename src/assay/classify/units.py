@@ -52,6 +52,7 @@ class UnitResult:
     latency_seconds: list[float]
     selected: list[int]
     n_train: int
+    cpu_seconds: float = 0.0  # CPU time of the whole unit in its process (work, not wall)
     pipeline: Any = field(default=None, repr=False)
 
 
@@ -141,6 +142,7 @@ def run_model_unit(
 
     outer = bundle.outer
     random_state = derive_seed(seed, "model", key, outer.fold_id)
+    cpu_start = time.process_time()
     with threadpool_limits(1):
         start = time.perf_counter()
         if len(candidates) > 1:
@@ -168,5 +170,6 @@ def run_model_unit(
         latency_seconds=latencies,
         selected=[int(i) for i in outer.selected],
         n_train=len(bundle.train_rows),
+        cpu_seconds=time.process_time() - cpu_start,
         pipeline=pipeline if keep_pipeline else None,
     )
