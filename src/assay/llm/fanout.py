@@ -92,6 +92,11 @@ class RatingWorker:
             outcome.metric_events = outcome.metric_events + self.metrics.drain()
         return outcome
 
+    async def warm(self) -> None:
+        """Build every SDK client now (imports included), so the first calls are not slow."""
+        for runner in self.runners.values():
+            runner.router.warm()
+
     async def aclose(self) -> None:
         for runner in self.runners.values():
             await runner.aclose()
@@ -245,9 +250,9 @@ class _Run:
                 clock=clock,
             )
             return worker.rate, worker.aclose
-        return self._ray_executor(workers)
+        return await self._ray_executor(workers)
 
-    def _ray_executor(
+    async def _ray_executor(
         self, workers: int
     ) -> tuple[Callable[[dict[str, Any]], Any], Callable[[], Any]]:
         from assay.llm.ratelimit import start_limiter_actor
@@ -258,6 +263,7 @@ class _Run:
         per_worker = max(1, -(-self.concurrency // workers))
         actor_cls = ray.remote(num_cpus=0, max_concurrency=per_worker + 8)(RayRatingWorker)
         pool = [actor_cls.remote(self.ensemble.model_dump_json(), limiter) for _ in range(workers)]
+        await asyncio.gather(*(actor.warm.remote() for actor in pool))
         turn = iter(range(1 << 62))
 
         async def dispatch(task: dict[str, Any]) -> RatingOutcome:

@@ -100,6 +100,12 @@ class RaterRouter:
             f"rater {self.rater!r}: every endpoint's circuit breaker is open", retry_in_s=wait
         )
 
+    def warm(self) -> None:
+        """Create the SDK clients of every endpoint ahead of the first call."""
+        for route in self.routes:
+            if route.provider is None:
+                route.provider = self.provider_factory(route.endpoint, self.timeout_s)
+
     async def attempt(self, request: CompletionRequest, est_tokens: int) -> CompletionResponse:
         route = self.pick()
         ep = route.endpoint
