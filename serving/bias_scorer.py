@@ -79,6 +79,7 @@ SUMMARY_OUTPUTS = {
 RATER_PREFIX = "score_"
 BIASED_SHARE = 0.5  # share of answering raters that must flag a passage for biased = 1
 MAX_REASON_CHARS = 200
+QUIET_LOGGERS = ("httpx", "httpcore", "openai", "anthropic", "together")
 
 log = get_logger("serving.bias_scorer")
 
@@ -459,7 +460,7 @@ class BiasScorerModel(Model):
     ) -> InferResponse | dict[str, Any]:
         start = time.perf_counter()
         v2 = isinstance(payload, InferRequest)
-        if isinstance(payload, InferRequest):
+        if v2:
             passages = passages_from_v2(payload, self.max_batch_rows, self.max_text_chars)
             outputs = selected_outputs(payload, list(self.output_datatypes))
         else:
@@ -475,14 +476,15 @@ class BiasScorerModel(Model):
         )
         if not any(passage.ratings for passage in rated):
             self.metrics.count_error("no_rater_answered")
-            reasons = "; ".join(f"{r} ({why})" for r, why in rated[0].missing.items())
-            log.warning("no_rater_answered", request_id=rid, missing=rated[0].missing)
-            raise RatersUnavailable(f"no rater could rate the passages: {reasons}")
+            why = missing_reasons(rated)
+            log.warning("no_rater_answered", request_id=rid, missing=why)
+            listed = "; ".join(f"{rater} ({reason})" for rater, reason in why.items())
+            raise RatersUnavailable(f"no rater could rate the passages: {listed}")
         arrays = aggregate(rated, self.raters)
         self._record(arrays, rated, rid, start)
-        missing = sorted({r for passage in rated for r in passage.missing})
         if not isinstance(payload, InferRequest):
             return {"predictions": _v1_rows(arrays), "model_version": self.version}
+        reasons = missing_reasons(rated)
         return InferResponse(
             response_id=payload.id or rid,
             model_name=self.name,
@@ -493,7 +495,8 @@ class BiasScorerModel(Model):
             ],
             parameters={
                 "raters": ",".join(self.raters),
-                "missing_raters": ",".join(missing),
+                "missing_raters": ",".join(r for r in self.raters if r in reasons),
+                "missing_reasons": "; ".join(f"{r}: {why}" for r, why in reasons.items()),
                 "prompt_version": self.version.rsplit("@", 1)[-1],
             },
             use_binary_outputs=payload.use_binary_outputs,
@@ -576,12 +579,21 @@ class BiasScorerModel(Model):
             latency_ms=round(latency * 1000, 3),
             predictions=counts,
             missing=missing_counts,
-            missing_reasons={r: why for passage in rated[:1] for r, why in passage.missing.items()},
+            missing_reasons=missing_reasons(rated),
         )
 
     async def aclose(self) -> None:
         if self.runtime is not None:
             await self.runtime.aclose()
+
+
+def missing_reasons(rated: Sequence[Rated]) -> dict[str, str]:
+    """Each missing rater with the first reason it gave in this request."""
+    reasons: dict[str, str] = {}
+    for passage in rated:
+        for rater, why in passage.missing.items():
+            reasons.setdefault(rater, why)
+    return reasons
 
 
 def _output(name: str, datatype: str, array: np.ndarray, request: InferRequest) -> InferOutput:
@@ -649,7 +661,8 @@ def run_server(options: ServerOptions) -> None:
 
     configure_logging(level=options.log_level, json=True)
     disable_created_series()
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per LLM call otherwise
+    for sdk_logger in QUIET_LOGGERS:  # a line per LLM call; the SDKs' debug lines hold passages
+        logging.getLogger(sdk_logger).setLevel(logging.WARNING)
     environ = dict(os.environ)
     with contextlib.ExitStack() as stack:
         if options.sim:

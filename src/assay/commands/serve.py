@@ -9,6 +9,7 @@ import sys
 
 import typer
 
+from assay.commands import serve_bias
 from assay.commands._common import user_errors
 
 app = typer.Typer(
@@ -82,3 +83,6 @@ def default_model_uri(name: str = "wdbc-classifier") -> str:
     registry = open_registry()
     alias = PRODUCTION if PRODUCTION in registry.aliases(name) else "latest"
     return f"{registry.root.rstrip('/')}/{name}/{alias}"
+
+
+app.command("bias-scorer")(serve_bias.bias_scorer)

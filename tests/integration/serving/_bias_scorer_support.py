@@ -1,0 +1,146 @@
+"""Helpers of the bias-scorer tests: start a real scorer process and talk v2 to it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+REPO = Path(__file__).resolve().parents[3]
+MODEL = "bias-scorer"
+RATERS = ("sim-gpt", "sim-claude", "sim-llama")
+PROVIDERS = {"sim-gpt": "openai", "sim-claude": "anthropic", "sim-llama": "together"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens (connections are refused)."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@dataclass
+class Scorer:
+    process: subprocess.Popen[bytes]
+    http_port: int
+    grpc_port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def infer_url(self) -> str:
+        return f"{self.url}/v2/models/{MODEL}/infer"
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def metrics(self) -> str:
+        return httpx.get(f"{self.url}/metrics", timeout=5).text
+
+    def infer(self, texts: list[str], **extra: Any) -> httpx.Response:
+        body = {"inputs": [text_tensor(texts)], **extra}
+        return httpx.post(self.infer_url, json=body, timeout=60)
+
+    def wait_ready(self, timeout_s: float = 90) -> Scorer:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"scorer exited with {self.process.returncode}:\n{self.logs()}")
+            try:
+                if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"scorer not ready within {timeout_s} s:\n{self.logs()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def launch(
+    entry: str, args: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> Scorer:
+    """Start ``assay serve bias-scorer`` (entry "cli") or ``python -m serving.bias_scorer``."""
+    http_port, grpc_port = free_port(), free_port()
+    if entry == "cli":
+        assay = str(Path(sys.executable).parent / "assay")
+        ports = [f"--http-port={http_port}", f"--grpc-port={grpc_port}"]
+        command = [assay, "serve", "bias-scorer", *ports, *args]
+    else:
+        ports = [f"--http_port={http_port}", f"--grpc_port={grpc_port}"]
+        command = [sys.executable, "-m", "serving.bias_scorer", *ports, *args]
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env.pop("ASSAY_ENSEMBLE", None)
+    full_env.pop("ASSAY_LLM_DAILY_BUDGET_USD", None)
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=full_env, stdout=log_file, stderr=subprocess.STDOUT
+        )
+    return Scorer(process, http_port, grpc_port, log_path)
+
+
+def text_tensor(texts: list[str], name: str = "text") -> dict[str, Any]:
+    return {"name": name, "shape": [len(texts)], "datatype": "BYTES", "data": texts}
+
+
+def outputs_of(response: httpx.Response) -> dict[str, list[Any]]:
+    return {output["name"]: output["data"] for output in response.json()["outputs"]}
+
+
+def write_ensemble(path: Path, urls: dict[str, str], **resilience: Any) -> Path:
+    """An ensemble file with the three simulated raters, each at its own sim root URL."""
+    raters = {}
+    for rater, root in urls.items():
+        provider = PROVIDERS[rater]
+        base = f"{root}/v1" if provider == "openai" else root
+        raters[rater] = {
+            "provider": provider,
+            "model": rater,
+            "endpoints": [{"base_url": base}],
+            "rpm": 6000,
+            "max_tokens": 200,
+            "timeout_s": 5,
+        }
+    path.write_text(yaml.safe_dump({"name": "test", "raters": raters, "resilience": resilience}))
+    return path
+
+
+def received(stats: dict[str, Any]) -> dict[str, int]:
+    """Requests the simulated endpoint received, per model."""
+    return {name: int(model["received"]) for name, model in stats["models"].items()}
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels`` (0 when none)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
