@@ -31,6 +31,10 @@ def summarize_model(folds: pd.DataFrame, latency: pd.DataFrame, key: str) -> dic
         "fit_seconds": summarize(rows["fit_seconds"].tolist(), n_train, n_test, clip=False),
         "tune_seconds": summarize(rows["tune_seconds"].tolist(), n_train, n_test, clip=False),
         "predict_latency_ms_per_row": {k: v * 1000.0 for k, v in percentiles(list(lat)).items()},
+        "per_fold": {
+            "fold_id": rows["fold_id"].astype(str).tolist(),
+            **{m: rows[m].astype(float).tolist() for m in METRIC_NAMES},
+        },
         "best_params_per_fold": {
             str(f): json.loads(p) for f, p in zip(rows["fold_id"], rows["best_params"], strict=True)
         },

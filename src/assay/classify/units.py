@@ -97,21 +97,33 @@ def tune(
     random_state: int,
     metric: str,
 ) -> tuple[dict[str, Any], list[float]]:
-    """Mean inner-validation score of each candidate; the first best one wins ties."""
+    """Mean inner-validation score of each candidate; the first best one wins ties.
+
+    A candidate that cannot be fitted on these splits (e.g. more kNN neighbours than rows in a
+    tiny data set) scores NaN and is skipped, like scikit-learn's ``error_score=np.nan``.
+    """
     import numpy as np
 
     scores: list[float] = []
+    failure: ValueError | None = None
     for params in candidates:
-        per_split = [
-            score_one(
-                metric,
-                s.y_test,
-                _fit(key, params, random_state, s.X_fit, s.y_fit).predict_proba(s.X_test)[:, 1],
-            )
-            for s in inner
-        ]
-        scores.append(float(np.mean(per_split)))
-    best = int(np.argmax(scores)) if len(candidates) > 1 else 0
+        try:
+            per_split = [
+                score_one(
+                    metric,
+                    s.y_test,
+                    _fit(key, params, random_state, s.X_fit, s.y_fit).predict_proba(s.X_test)[:, 1],
+                )
+                for s in inner
+            ]
+            scores.append(float(np.mean(per_split)))
+        except ValueError as exc:
+            failure = exc
+            scores.append(float("nan"))
+    usable = [i for i, v in enumerate(scores) if np.isfinite(v)]
+    if not usable:
+        raise failure or ValueError(f"no candidate of {key} could be scored")
+    best = max(usable, key=lambda i: (scores[i], -i))
     return candidates[best], scores
 
 
