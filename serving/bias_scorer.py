@@ -22,9 +22,10 @@ v2 tensors (one passage per element):
   it did not answer
 
 Response parameters: ``raters`` (the ensemble order), ``missing_raters`` (raters missing for any
-passage) and ``prompt_version``. Raters that fail, time out, sit behind an open circuit breaker,
-lack an API key or are over the daily budget are reported missing; the request fails with 503 only
-when no rater rated any passage.
+passage), ``missing_reasons`` (``"<rater>: <reason>; ..."``) and ``prompt_version``. Raters that
+fail, time out, sit behind an open circuit breaker, lack an API key or are over the daily budget
+are reported missing; the request fails with 503 only when no rater rated any passage. The
+publisher is never shown to the raters (the prompt holds the passage only).
 """
 
 from __future__ import annotations
@@ -377,6 +378,7 @@ class BiasScorerModel(Model):
         daily_budget_usd: float | None = None,
         log_sample_rate: float = 0.01,
         debug_logs: bool = False,
+        provider_factory: Any = None,
     ) -> None:
         super().__init__(name)
         self.ensemble_path = ensemble_path
@@ -386,6 +388,7 @@ class BiasScorerModel(Model):
         self.max_concurrency = max_concurrency
         self.rater_deadline_s = rater_deadline_s
         self.daily_budget_usd = daily_budget_usd
+        self.provider_factory = provider_factory  # None: the providers' SDKs
         self.raters: tuple[str, ...] = ()
         self.unconfigured: dict[str, str] = {}
         self.version = "unloaded"
@@ -417,7 +420,8 @@ class BiasScorerModel(Model):
         self.spend = DailySpend(metrics)
         if usable is not None:
             cache = open_cache(self.environ.get("ASSAY_CACHE", "memory://"))
-            self.runtime = EnsembleRuntime(usable, cache=cache, metrics=self.spend)
+            factory = {"provider_factory": self.provider_factory} if self.provider_factory else {}
+            self.runtime = EnsembleRuntime(usable, cache=cache, metrics=self.spend, **factory)
             warm_providers(self.runtime)
         self.version = f"{ensemble.name}@{PROMPT_VERSION}"
         self.metrics.set_model_info(self.name, self.version, "+".join(self.raters), BIASED_SHARE)
@@ -474,17 +478,16 @@ class BiasScorerModel(Model):
                 )
             )
         )
+        missed, reasons = self._count_missing(rated), missing_reasons(rated)
         if not any(passage.ratings for passage in rated):
             self.metrics.count_error("no_rater_answered")
-            why = missing_reasons(rated)
-            log.warning("no_rater_answered", request_id=rid, missing=why)
-            listed = "; ".join(f"{rater} ({reason})" for rater, reason in why.items())
+            log.warning("no_rater_answered", request_id=rid, missing=reasons)
+            listed = "; ".join(f"{rater} ({reason})" for rater, reason in reasons.items())
             raise RatersUnavailable(f"no rater could rate the passages: {listed}")
         arrays = aggregate(rated, self.raters)
-        self._record(arrays, rated, rid, start)
+        self._record(arrays, rid, start, missing=missed, missing_reasons=reasons)
         if not isinstance(payload, InferRequest):
             return {"predictions": _v1_rows(arrays), "model_version": self.version}
-        reasons = missing_reasons(rated)
         return InferResponse(
             response_id=payload.id or rid,
             model_name=self.name,
@@ -547,8 +550,18 @@ class BiasScorerModel(Model):
                 )
         return skipped
 
+    def _count_missing(self, rated: Sequence[Rated]) -> dict[str, int]:
+        """Per rater, the passages of this request it did not rate (and the metric)."""
+        missed = {
+            rater: sum(rater in passage.missing for passage in rated) for rater in self.raters
+        }
+        for rater, count in missed.items():
+            if count:
+                self.bias_metrics.rater_unavailable.labels(rater).inc(count)
+        return {rater: count for rater, count in missed.items() if count}
+
     def _record(
-        self, arrays: dict[str, np.ndarray], rated: Sequence[Rated], rid: str, start: float
+        self, arrays: dict[str, np.ndarray], rid: str, start: float, **log_fields: Any
     ) -> None:
         biased = arrays["biased"]
         counts = {
@@ -561,30 +574,20 @@ class BiasScorerModel(Model):
                 self.metrics.predictions.labels(self.name, self.version, label).inc(count)
         rated_rows = arrays["n_ratings"] > 0
         observe_many(self.metrics.confidence, arrays["confidence"][rated_rows])
-        missing_counts: dict[str, int] = {}
         for rater in self.raters:
             scores = arrays[RATER_PREFIX + rater]
             observe_many(self.bias_metrics.rater_score.labels(rater), scores[~np.isnan(scores)])
-            missed = sum(rater in passage.missing for passage in rated)
-            if missed:
-                self.bias_metrics.rater_unavailable.labels(rater).inc(missed)
-                missing_counts[rater] = missed
         latency = time.perf_counter() - start
         self.metrics.latency.observe(latency)
         self.request_log.request(
             request_id=rid,
             model=self.name,
             model_version=self.version,
-            batch_size=len(rated),
+            batch_size=len(arrays["bias_score"]),
             latency_ms=round(latency * 1000, 3),
             predictions=counts,
-            missing=missing_counts,
-            missing_reasons=missing_reasons(rated),
+            **log_fields,
         )
-
-    async def aclose(self) -> None:
-        if self.runtime is not None:
-            await self.runtime.aclose()
 
 
 def missing_reasons(rated: Sequence[Rated]) -> dict[str, str]:

@@ -120,4 +120,5 @@ def test_all_raters_down_is_a_503_with_a_message(scorer: Scorer, sims: dict[str,
     assert all(rater in error for rater in ("sim-gpt", "sim-claude", "sim-llama"))
     metrics = scorer.metrics()
     assert metric_value(metrics, "inference_errors_total", reason="no_rater_answered") == 1
+    assert metric_value(metrics, "bias_rater_unavailable_total", rater="sim-gpt") == 1
     assert httpx.get(f"{scorer.url}/v2/health/live", timeout=5).json() == {"live": True}

@@ -1,0 +1,149 @@
+"""The bias scorer's parts in-process: aggregation, API-key handling, the daily budget.
+
+No server and no network: the budget test drives ``BiasScorerModel.predict`` with a stand-in
+provider (``provider_factory``) that answers like an LLM, because real calls cost money.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from kserve.protocol.infer_type import InferInput, InferRequest
+
+from assay.llm.ensemble import load_ensemble
+from assay.llm.types import CompletionRequest, CompletionResponse
+from serving.bias_scorer import (
+    BiasScorerModel,
+    DailySpend,
+    Rated,
+    RatersUnavailable,
+    aggregate,
+    usable_ensemble,
+)
+
+RATERS = ("a", "b", "c")
+
+
+def rating(score: float, biased: int, confidence: float = 0.8) -> dict[str, Any]:
+    return {
+        "score": score,
+        "biased": biased,
+        "confidence": confidence,
+        "explanation": f"score {score}",
+    }
+
+
+def test_aggregate_summarises_the_raters_that_answered() -> None:
+    rated = [
+        Rated(ratings={"a": rating(1.0, 1, 0.9), "b": rating(0.0, 0, 0.7), "c": rating(2.0, 1)}),
+        Rated(ratings={"b": rating(-1.0, 1)}, missing={"a": "timeout", "c": "server_error"}),
+        Rated(ratings={"a": rating(0.5, 1), "c": rating(-0.5, 0)}, missing={"b": "x"}),
+        Rated(missing={"a": "x", "b": "x", "c": "x"}),
+    ]
+    out = aggregate(rated, RATERS)
+    np.testing.assert_allclose(out["bias_score"][:3], [1.0, -1.0, 0.0])
+    assert math.isclose(out["score_std"][0], 1.0, abs_tol=1e-6)  # sample std of 1, 0, 2
+    assert np.isnan(out["score_std"][1])  # one rating: no disagreement to measure
+    np.testing.assert_allclose(out["confidence"][0], 0.8, atol=1e-6)
+    assert out["biased"].tolist() == [1, 1, 1, -1]  # 2/3, 1/1, a tie (1/2) counts, nobody
+    assert out["n_ratings"].tolist() == [3, 1, 2, 0]
+    assert out["missing_raters"].tolist() == ["", "a,c", "b", "a,b,c"]
+    assert out["explanation"][0] == "a: score 1.0"  # the rating closest to the mean
+    assert out["explanation"][3] == ""
+    assert np.isnan(out["score_a"][1]) and out["score_b"][1] == -1.0
+    assert np.isnan(out["bias_score"][3])
+
+
+def ensemble_file(path: Path, price: float = 0.0) -> Path:
+    endpoint = {"base_url": "http://127.0.0.1:9/v1", "api_key_env": "KEY_A"}
+    raters = {
+        "a": {"provider": "openai", "model": "m-a", "endpoints": [endpoint]},
+        "b": {
+            "provider": "openai",
+            "model": "m-b",
+            "endpoints": [
+                {**endpoint, "api_key_env": "KEY_B1"},
+                {**endpoint, "api_key_env": "KEY_B2"},
+            ],
+            "price_per_1k_input": price,
+            "price_per_1k_output": price,
+        },
+    }
+    path.write_text(yaml.safe_dump({"name": "t", "raters": raters}))
+    return path
+
+
+def test_raters_without_api_keys_are_reported_not_configured(tmp_path: Path) -> None:
+    ensemble = load_ensemble(ensemble_file(tmp_path / "e.yaml"), environ={})
+    usable, dropped = usable_ensemble(ensemble, {"KEY_B2": "secret"})
+    assert list(usable.raters) == ["b"]
+    assert [ep.api_key_env for ep in usable.raters["b"].endpoints] == ["KEY_B2"]
+    assert dropped == {"a": "not_configured: API key variable KEY_A is not set"}
+    assert usable_ensemble(ensemble, {})[0] is None
+
+
+def test_daily_spend_starts_again_each_utc_day() -> None:
+    days = iter([date(2026, 1, 1)] * 4 + [date(2026, 1, 2)] * 3)
+    recorded: list[float] = []
+
+    class Inner:
+        def cost(self, rater: str, usd: float) -> None:
+            recorded.append(usd)
+
+    spend = DailySpend(Inner(), today=lambda: next(days))
+    spend.cost("a", 0.5)
+    spend.cost("a", 0.25)
+    assert spend.spent_today() == 0.75
+    assert spend.spent_today() == 0.0  # the next day
+    spend.cost("a", 0.1)
+    assert recorded == [0.5, 0.25, 0.1] and math.isclose(spend.spent_usd, 0.1)
+
+
+class AnsweringProvider:
+    """Stands in for an LLM SDK adapter: a valid rating with 1,000 input + 1,000 output tokens."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def complete(self, request: CompletionRequest) -> CompletionResponse:
+        self.calls += 1
+        answer = {"score": 1.0, "biased": 1, "confidence": 0.9, "explanation": "leans right"}
+        return CompletionResponse(json.dumps(answer), request.model, 1000, 1000, 0.01)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def text_request(*texts: str) -> InferRequest:
+    tensor = InferInput("text", [len(texts)], "BYTES", data=list(texts))
+    return InferRequest(model_name="bias-scorer", infer_inputs=[tensor])
+
+
+def test_the_daily_budget_stops_calls_and_then_answers_503(tmp_path: Path) -> None:
+    provider = AnsweringProvider()
+    model = BiasScorerModel(
+        "bias-scorer",
+        str(ensemble_file(tmp_path / "e.yaml", price=0.01)),  # 0.02 USD per call for rater b
+        environ={"KEY_B1": "k"},
+        daily_budget_usd=0.03,
+        provider_factory=lambda endpoint, timeout_s: provider,
+    )
+    model.load()
+
+    async def scenario() -> None:
+        first = await model.predict(text_request("first passage"))
+        assert dict(first.parameters or {})["missing_raters"] == "a"  # no key for rater a
+        await model.predict(text_request("second passage"))  # spent 0.04 >= 0.03 after it
+        with pytest.raises(RatersUnavailable, match="budget_exceeded"):
+            await model.predict(text_request("third passage"))
+
+    asyncio.run(scenario())
+    assert provider.calls == 2
