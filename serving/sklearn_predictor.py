@@ -124,14 +124,16 @@ def _numpy_step(step: Any) -> Transform:
         mean = step.mean_ if step.with_mean else 0.0
         scale = step.scale_ if step.with_std else 1.0
         return lambda matrix: (matrix - mean) / scale
-    if isinstance(step, ColumnTransformer) and step.remainder == "drop":
-        fitted = [
-            (name, how, cols) for name, how, cols in step.transformers_ if name != "remainder"
-        ]
-        if len(fitted) == 1 and fitted[0][1] == "passthrough":
-            columns = np.asarray(fitted[0][2])
-            if columns.dtype.kind in "iu":
-                return lambda matrix: matrix[:, columns]
+    # ``transformers`` (as given): the fitted ``transformers_`` wrap passthrough in a function
+    if (
+        isinstance(step, ColumnTransformer)
+        and step.remainder == "drop"
+        and len(step.transformers) == 1
+        and step.transformers[0][1] == "passthrough"
+    ):
+        columns = np.asarray(step.transformers[0][2])
+        if columns.ndim == 1 and columns.dtype.kind in "iu":
+            return lambda matrix: matrix[:, columns]
     raise TypeError(f"no numpy version of step {type(step).__name__}")
 
 

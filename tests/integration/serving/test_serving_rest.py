@@ -252,6 +252,10 @@ def test_metrics_count_predictions_errors_and_latency(server) -> None:
     )
 
 
+def test_the_contract_pipeline_is_served_through_onnx_runtime(server) -> None:
+    assert '"backend": "onnxruntime"' in server.logs()
+
+
 def test_request_logs_carry_no_feature_values(server) -> None:
     logs = server.logs()
     assert "17.99" not in logs  # first row's mean radius
