@@ -63,6 +63,15 @@ class RunSummary:
     stopped_reason: str | None = None
     failures: dict[str, int] = field(default_factory=dict)
     usage: dict[str, dict[str, float]] = field(default_factory=dict)
+    latencies_s: list[float] = field(default_factory=list, repr=False)
+    """Per sent rating: seconds from dispatch to result (limiter waits and retries included)."""
+
+    def latency_quantile(self, q: float) -> float:
+        """A quantile of ``latencies_s`` (0.0 when nothing was sent)."""
+        if not self.latencies_s:
+            return 0.0
+        ordered = sorted(self.latencies_s)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class RatingWorker:
@@ -281,9 +290,25 @@ class _Run:
     async def _run_all(
         self, todo: list[dict[str, Any]], dispatch: Callable[[dict[str, Any]], Any]
     ) -> None:
-        slots = asyncio.Semaphore(self.concurrency)
-        pending: set[asyncio.Task[None]] = set()
+        """One lane per rater, each with its share of the concurrency (at least 1), so a paused
+        or failing endpoint holds only its own rater's slots."""
+        if not todo:
+            return
+        lanes: dict[str, list[dict[str, Any]]] = {}
         for task in todo:
+            lanes.setdefault(task["rater"], []).append(task)
+        width = max(1, self.concurrency // len(lanes))
+        await asyncio.gather(*(self._lane(tasks, dispatch, width) for tasks in lanes.values()))
+
+    async def _lane(
+        self,
+        tasks: list[dict[str, Any]],
+        dispatch: Callable[[dict[str, Any]], Any],
+        width: int,
+    ) -> None:
+        slots = asyncio.Semaphore(width)
+        pending: set[asyncio.Task[None]] = set()
+        for task in tasks:
             await slots.acquire()
             if self.fatal is not None or self.budget.exhausted:
                 slots.release()
@@ -313,8 +338,10 @@ class _Run:
                 self.summary.stopped_reason = "budget"
                 self._not_started(task)
                 return
+            sent = time.monotonic()
             try:
                 outcome = await dispatch(task)
+                self.summary.latencies_s.append(time.monotonic() - sent)
             finally:
                 self.budget.settle(reserve, 0.0)
             self.budget.settle(0.0, outcome.cost)
@@ -401,4 +428,6 @@ async def _noop() -> None:
 
 
 def _public(summary: RunSummary) -> dict[str, Any]:
-    return {k: v for k, v in vars(summary).items() if k not in ("usage",)}
+    public = {k: v for k, v in vars(summary).items() if k not in ("usage", "latencies_s")}
+    public["p99_latency_s"] = round(summary.latency_quantile(0.99), 3)
+    return public

@@ -1,0 +1,388 @@
+"""LLM fan-out throughput against the simulated endpoint: assay vs LiteLLM's Router vs a naive
+ThreadPoolExecutor(10) + tenacity loop, side by side in ONE run.
+
+Each contender runs in its own process against its own simulated endpoint (started here, on
+127.0.0.1), all three at the same time, so they share the machine equally. Every endpoint serves
+3 simulated models, each limited by the SERVER to ``--rpm`` requests over a rolling 60 s window
+(excess requests get 429 and are counted as violations), with 10% HTTP 500 and 5% 429 +
+Retry-After injected. Every contender is configured to the same limit and is given the same work:
+enough passages x 3 raters to keep the limit busy for ``--duration`` seconds.
+
+Printed per contender, all measured by the server except latency and lost:
+  utilisation   admitted requests per model per minute / rpm, over the span from the first to the
+                last request the server saw (the rate-limit ceiling is 1.00)
+  best 60 s     the most requests admitted per model in any 60 s window / rpm (when span >= 60 s)
+  violations    requests the server rejected for exceeding the rolling-window limit
+  ok / failed   valid ratings / ratings recorded as failed with a reason (assay only)
+  lost          ratings that neither arrived nor were recorded as failed
+  p50/p99/max   seconds from sending a rating task to its result (waits and retries included)
+
+Usage: python benchmarks/llm_bench.py [--quick] [--duration S] [--rpm N] [--assay-local]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+MODELS = {"sim-gpt": "openai", "sim-claude": "anthropic", "sim-llama": "together"}
+CONTENDERS = ("assay", "litellm", "naive")
+IN_FLIGHT = 30  # assay and LiteLLM: requests in flight at most; the naive loop has 10 threads
+
+
+# --- the parent: sims, contenders, report -------------------------------------------------------
+
+
+def main() -> None:
+    args = _parse_args()
+    duration = 30.0 if args.quick else args.duration
+    per_model = max(20, int(duration * args.rpm / 60 * 0.85))
+    from assay.sim import FaultRates, SimConfig, SimModelConfig, start_sim_server
+
+    faults = FaultRates(server_error=0.10, rate_limit=0.05)
+    config = SimConfig(
+        seed=11,
+        models=[
+            SimModelConfig(
+                name=m, rpm=args.rpm, latency_s=0.03, latency_jitter_s=0.02, faults=faults
+            )
+            for m in MODELS
+        ],
+    )
+    print(
+        f"llm_bench: 3 models x {args.rpm} rpm (rolling 60 s, enforced by the server), "
+        f"10% 500 + 5% 429 injected, {per_model} passages x 3 raters per contender, "
+        f"target ~{duration:.0f} s each, contenders run concurrently",
+        flush=True,
+    )
+    sims = {name: start_sim_server(config=config, in_subprocess=True) for name in CONTENDERS}
+    try:
+        work = Path(tempfile.mkdtemp(prefix="llm-bench-"))
+        procs = {
+            name: _launch(name, sims[name].base_url, per_model, args, work) for name in CONTENDERS
+        }
+        results = {}
+        for name, proc in procs.items():
+            out, _ = proc.communicate(timeout=duration * 10 + 600)
+            line = next((ln for ln in out.splitlines() if ln.startswith("RESULT ")), None)
+            if proc.returncode != 0 or line is None:
+                print(f"{name} failed (exit {proc.returncode}):\n{out[-2000:]}", file=sys.stderr)
+                results[name] = None
+                continue
+            results[name] = json.loads(line[len("RESULT ") :])
+            results[name]["server"] = sims[name].stats()
+    finally:
+        for sim in sims.values():
+            sim.stop()
+    _report(results, per_model * len(MODELS), args.rpm)
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=120.0, help="seconds of work each")
+    parser.add_argument("--quick", action="store_true", help="~30 s of work each")
+    parser.add_argument("--rpm", type=int, default=600, help="server limit per model")
+    parser.add_argument("--assay-local", action="store_true", help="assay without Ray")
+    parser.add_argument("--contender", choices=CONTENDERS, help=argparse.SUPPRESS)
+    parser.add_argument("--sim-url", help=argparse.SUPPRESS)
+    parser.add_argument("--per-model", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def _launch(
+    name: str, url: str, per_model: int, args: argparse.Namespace, work: Path
+) -> subprocess.Popen[str]:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--contender",
+        name,
+        "--sim-url",
+        url,
+        "--per-model",
+        str(per_model),
+        "--rpm",
+        str(args.rpm),
+        "--work",
+        str(work / name),
+    ]
+    if args.assay_local:
+        cmd.append("--assay-local")
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+
+
+def _window_stats(stats: dict[str, Any], rpm: int) -> dict[str, float]:
+    utilisation, best, violations, spans = [], [], 0, []
+    for model in MODELS:
+        s = stats["models"][model]
+        violations += s["violations"]
+        timeline = {t["second"]: t["requests"] - t["violations"] for t in s["timeline"]}
+        if not timeline:
+            continue
+        first, last = min(timeline), max(timeline)
+        span = last - first + 1
+        spans.append(span)
+        admitted = sum(timeline.values())
+        utilisation.append(admitted / span * 60 / rpm)
+        if span >= 60:
+            windows = [
+                sum(timeline.get(sec, 0) for sec in range(start, start + 60))
+                for start in range(first, last - 58)
+            ]
+            best.append(max(windows) / rpm)
+    return {
+        "utilisation": sum(utilisation) / len(utilisation) if utilisation else 0.0,
+        "best60": sum(best) / len(best) if best else float("nan"),
+        "violations": violations,
+        "span": max(spans) if spans else 0,
+    }
+
+
+def _report(results: dict[str, Any], expected: int, rpm: int) -> None:
+    header = (
+        f"{'contender':<10} {'span s':>7} {'utilisation':>11} {'best 60 s':>9} "
+        f"{'violations':>10} {'ok':>6} {'failed':>6} {'lost':>5} "
+        f"{'p50 s':>6} {'p99 s':>6} {'max s':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    rows = {}
+    for name, res in results.items():
+        if res is None:
+            print(f"{name:<10} (did not finish)")
+            continue
+        w = _window_stats(res["server"], rpm)
+        lost = expected - res["ok"] - res["failed"]
+        lat = res["latency"]
+        rows[name] = w["utilisation"]
+        print(
+            f"{name:<10} {w['span']:>7} {w['utilisation']:>11.3f} {w['best60']:>9.3f} "
+            f"{w['violations']:>10} {res['ok']:>6} {res['failed']:>6} {lost:>5} "
+            f"{lat['p50']:>6.2f} {lat['p99']:>6.2f} {lat['max']:>6.2f}"
+        )
+    if "assay" in rows and "litellm" in rows and rows["litellm"]:
+        print(f"assay / LiteLLM utilisation: {rows['assay'] / rows['litellm']:.2f}")
+    if "assay" in rows and "naive" in rows and rows["naive"]:
+        print(f"assay / naive utilisation:   {rows['assay'] / rows['naive']:.2f}")
+
+
+# --- the contenders (each in its own process) ---------------------------------------------------
+
+
+def _passages(per_model: int) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "passage_id": [f"b{i:05d}" for i in range(per_model)],
+            "text": [
+                f"Benchmark passage {i}: the council debated taxes." for i in range(per_model)
+            ],
+            "publisher": [f"pub{i % 5}" for i in range(per_model)],
+        }
+    )
+
+
+def _quantiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": 0.0, "p99": 0.0, "max": 0.0}
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"p50": pick(0.5), "p99": pick(0.99), "max": ordered[-1]}
+
+
+def run_assay(url: str, per_model: int, rpm: int, work: Path, local: bool) -> dict[str, Any]:
+    from assay.bias.store import RatingsStore
+    from assay.llm.ensemble import Ensemble
+    from assay.llm.fanout import rate_passages
+    from assay.obs.metrics_llm import RecordingMetrics
+
+    ensemble = Ensemble.model_validate(
+        {
+            "name": "bench",
+            "raters": {
+                model: {
+                    "provider": kind,
+                    "model": model,
+                    "endpoints": [{"base_url": url + "/v1" if kind == "openai" else url}],
+                    "rpm": rpm,
+                    "max_tokens": 200,
+                }
+                for model, kind in MODELS.items()
+            },
+        }
+    )
+    if not local:
+        from assay.parallel import init_ray
+
+        init_ray()
+    summary = rate_passages(
+        _passages(per_model),
+        ensemble,
+        RatingsStore(work),
+        concurrency=IN_FLIGHT,
+        use_ray=not local,
+        progress=False,
+        cache="memory://",
+        metrics=RecordingMetrics(),
+    )
+    stored = RatingsStore(work).to_frame()
+    return {
+        "ok": int((stored["error"] == "").sum()),
+        "failed": int((stored["error"] != "").sum()),
+        "latency": _quantiles(summary.latencies_s),
+    }
+
+
+def _messages(text: str) -> list[dict[str, str]]:
+    from assay.bias.prompt import build_messages
+
+    system, user = build_messages(text)
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def run_litellm(url: str, per_model: int, rpm: int) -> dict[str, Any]:
+    """LiteLLM's Router: one deployment per model with its rpm, usage-based routing (v2) with
+    pre-call checks, 3 retries; the same in-flight cap as assay."""
+    from litellm import Router
+
+    from assay.bias.prompt import parse_rating
+
+    prefixes = {"openai": "openai/", "anthropic": "anthropic/", "together": "together_ai/"}
+    router = Router(
+        model_list=[
+            {
+                "model_name": model,
+                "litellm_params": {
+                    "model": prefixes[kind] + model,
+                    "api_base": url if kind == "anthropic" else url + "/v1",
+                    "api_key": "sim",
+                    "rpm": rpm,
+                    "timeout": 30,
+                },
+            }
+            for model, kind in MODELS.items()
+        ],
+        routing_strategy="usage-based-routing-v2",
+        enable_pre_call_checks=True,
+        num_retries=3,
+    )
+    texts = _passages(per_model)["text"].tolist()
+    counts = {"ok": 0, "failed": 0}
+    latencies: list[float] = []
+
+    async def one(model: str, text: str, slots: asyncio.Semaphore) -> None:
+        async with slots:
+            sent = time.monotonic()
+            try:
+                response = await router.acompletion(
+                    model=model, messages=_messages(text), max_tokens=200, temperature=0.0
+                )
+                parse_rating(response.choices[0].message.content or "")
+                counts["ok"] += 1
+            except Exception:
+                pass  # lost: LiteLLM gives up after its retries; nothing is recorded
+            latencies.append(time.monotonic() - sent)
+
+    async def run_all() -> None:
+        slots = asyncio.Semaphore(IN_FLIGHT)
+        await asyncio.gather(*(one(m, t, slots) for t in texts for m in MODELS))
+
+    asyncio.run(run_all())
+    return {"ok": counts["ok"], "failed": 0, "latency": _quantiles(latencies)}
+
+
+def run_naive(url: str, per_model: int, rpm: int) -> dict[str, Any]:
+    """The seed's shape: ThreadPoolExecutor(10), SDK clients, tenacity retry around each call,
+    and each thread pacing itself so that 10 threads together aim at the limit."""
+    import threading
+
+    import anthropic
+    import openai
+    import together
+    from tenacity import retry, stop_after_attempt, wait_random_exponential
+
+    from assay.bias.prompt import build_messages, parse_rating
+
+    threads = 10
+    pace_s = threads / (len(MODELS) * rpm / 60.0)
+    local = threading.local()
+
+    def clients() -> dict[str, Any]:
+        if not hasattr(local, "clients"):
+            local.clients = {
+                "openai": openai.OpenAI(base_url=url + "/v1", api_key="sim", max_retries=0),
+                "anthropic": anthropic.Anthropic(base_url=url, api_key="sim", max_retries=0),
+                "together": together.Together(base_url=url, api_key="sim", max_retries=0),
+            }
+        return local.clients
+
+    @retry(stop=stop_after_attempt(3), wait=wait_random_exponential(multiplier=1, max=10))
+    def call(model: str, text: str) -> str:
+        system, user = build_messages(text)
+        kind = MODELS[model]
+        client = clients()[kind]
+        if kind == "anthropic":
+            message = client.messages.create(
+                model=model,
+                system=system,
+                max_tokens=200,
+                messages=[{"role": "user", "content": user}],
+            )
+            return str(message.content[0].text)
+        response = client.chat.completions.create(
+            model=model, messages=_messages(text), max_tokens=200, temperature=0.0
+        )
+        return str(response.choices[0].message.content)
+
+    def task(model: str, text: str) -> tuple[bool, float]:
+        sent = time.monotonic()
+        try:
+            ok = bool(parse_rating(call(model, text)))
+        except Exception:
+            ok = False  # lost
+        elapsed = time.monotonic() - sent
+        time.sleep(max(0.0, pace_s - elapsed))
+        return ok, elapsed
+
+    texts = _passages(per_model)["text"].tolist()
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(lambda mt: task(*mt), [(m, t) for t in texts for m in MODELS]))
+    return {
+        "ok": sum(ok for ok, _ in results),
+        "failed": 0,
+        "latency": _quantiles([elapsed for _, elapsed in results]),
+    }
+
+
+def contender(args: argparse.Namespace) -> None:
+    if args.contender == "assay":
+        result = run_assay(
+            args.sim_url, args.per_model, args.rpm, Path(args.work), args.assay_local
+        )
+    elif args.contender == "litellm":
+        result = run_litellm(args.sim_url, args.per_model, args.rpm)
+    else:
+        result = run_naive(args.sim_url, args.per_model, args.rpm)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    parsed = _parse_args()
+    if parsed.contender:
+        contender(parsed)
+    else:
+        main()
