@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from assay.commands._common import user_errors
 from assay.workflow.training import TrainingParams
@@ -193,20 +202,65 @@ def _run_local(params: TrainingParams, out: Path | None) -> None:
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err_console,
     ) as progress:
-        bars: dict[str, Any] = {}
-
-        def on_task(event: str, name: str) -> None:
-            title = STEP_TITLES.get(name, name)
-            if event == "start":
-                bars[name] = progress.add_task(title, total=1)
-            elif name in bars:
-                progress.update(bars[name], completed=1, description=f"[green]{title}")
-
-        result = run_training_locally(params, run_dir, on_task=on_task)
+        steps = _StepProgress(progress, params, run_dir)
+        try:
+            result = run_training_locally(params, run_dir, on_task=steps.on_task)
+        finally:
+            steps.stop()
     _print_result(result)
+
+
+class _StepProgress:
+    """One progress line per pipeline step; the training step counts its CV units as the
+    component appends them to cv/units.jsonl (polled from this process)."""
+
+    def __init__(self, progress: Progress, params: TrainingParams, run_dir: Path) -> None:
+        self._progress = progress
+        self._params = params
+        self._run_dir = run_dir
+        self._bars: dict[str, TaskID] = {}
+        self._totals: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    def on_task(self, event: str, name: str) -> None:
+        title = STEP_TITLES.get(name, name)
+        if event == "start":
+            total = self._units() if name == "train-models" else 1
+            self._totals[name] = total
+            self._bars[name] = self._progress.add_task(title, total=total)
+            if name == "train-models":
+                self._start_polling(self._bars[name])
+        elif name in self._bars:
+            if name == "train-models":
+                self.stop()
+            bar = self._bars[name]
+            self._progress.update(bar, completed=self._totals[name], description=f"[green]{title}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(timeout=5)
+
+    def _units(self) -> int:
+        from assay.workflow.training import expected_cv_units
+
+        return expected_cv_units(self._params)
+
+    def _start_polling(self, bar: TaskID) -> None:
+        from assay.workflow.training import finished_cv_units
+
+        def poll() -> None:
+            while not self._stop.wait(1.0):
+                self._progress.update(bar, completed=finished_cv_units(self._run_dir))
+
+        self._poller = threading.Thread(target=poll, name="cv-progress", daemon=True)
+        self._poller.start()
 
 
 def _print_result(result: Any) -> None:

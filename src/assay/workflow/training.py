@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.workflow.errors import PipelineRunError
+from assay.workflow.local import KFP_DIR
 
 PIPELINE_NAME = "training"
 
@@ -138,6 +139,25 @@ def collect_outputs(kfp_run_dir: Path, run_dir: Path) -> dict[str, str]:
     if "metrics.json" not in files:
         raise PipelineRunError(f"The evaluate step left no metrics.json under {kfp_run_dir}.")
     return files
+
+
+def expected_cv_units(params: TrainingParams) -> int:
+    """Work units the CV writes to ``cv/units.jsonl``: one per model x outer split."""
+    from assay.classify.models import ALL_KEYS
+
+    keys = [m for m in params.models.split(",") if m.strip()] or ALL_KEYS
+    return len(keys) * params.folds * params.repeats
+
+
+def finished_cv_units(run_dir: Path) -> int:
+    """Lines the running train step has appended to its ``cv/units.jsonl`` so far."""
+    from assay.classify.tables import UNITS_JSONL
+
+    found = sorted(run_dir.glob(f"{KFP_DIR}/*/train-models/training/cv/{UNITS_JSONL}"))
+    if not found:
+        return 0
+    with found[-1].open("rb") as handle:
+        return sum(1 for _ in handle)
 
 
 def submit_training(

@@ -95,3 +95,16 @@ def test_kfp_local_root_logger_records_go_to_the_run_log(tmp_path: Path) -> None
     assert "Skipping task" in sink.getvalue() and "ours" not in sink.getvalue()
     assert "ours" in console.getvalue() and "Skipping task" not in console.getvalue()
     assert not console_handler.filters  # filters removed afterwards
+
+
+def test_cv_unit_counts_for_the_training_progress_bar(tmp_path: Path) -> None:
+    from assay.classify.models import ALL_KEYS
+    from assay.workflow.training import TrainingParams, expected_cv_units, finished_cv_units
+
+    assert expected_cv_units(TrainingParams(models="adaboost, bagging", folds=3, repeats=2)) == 12
+    assert expected_cv_units(TrainingParams()) == len(ALL_KEYS) * 5 * 5
+    assert finished_cv_units(tmp_path) == 0
+    cv = tmp_path / "kfp" / "assay-training-1" / "train-models" / "training" / "cv"
+    cv.mkdir(parents=True)
+    (cv / "units.jsonl").write_text('{"model": "a"}\n{"model": "b"}\n')
+    assert finished_cv_units(tmp_path) == 2
