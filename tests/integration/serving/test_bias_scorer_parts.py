@@ -1,7 +1,9 @@
-"""The bias scorer's parts in-process: aggregation, API-key handling, the daily budget.
+"""The bias scorer's KServe-free parts in-process: aggregation, API keys, budget and breakers.
 
-No server and no network: the budget test drives ``BiasScorerModel.predict`` with a stand-in
-provider (``provider_factory``) that answers like an LLM, because real calls cost money.
+No server and no network: the budget test rates through the layer's ``EnsembleRuntime`` with a
+stand-in provider (its ``provider_factory`` seam) that answers like an LLM, because real calls
+cost money. (KServe itself is not imported here: its protobuf module clashes with tritonclient's
+in one process, and other serving tests use tritonclient.grpc.)
 """
 
 from __future__ import annotations
@@ -14,18 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 import yaml
-from kserve.protocol.infer_type import InferInput, InferRequest
 
 from assay.llm.ensemble import load_ensemble
+from assay.llm.scorer import EnsembleRuntime, score_passage
 from assay.llm.types import CompletionRequest, CompletionResponse
-from serving.bias_scorer import (
-    BiasScorerModel,
+from assay.obs.metrics_llm import NullMetrics
+from serving.bias_ensemble import (
     DailySpend,
     Rated,
-    RatersUnavailable,
     aggregate,
+    unavailable_raters,
     usable_ensemble,
 )
 
@@ -122,28 +123,25 @@ class AnsweringProvider:
         return None
 
 
-def text_request(*texts: str) -> InferRequest:
-    tensor = InferInput("text", [len(texts)], "BYTES", data=list(texts))
-    return InferRequest(model_name="bias-scorer", infer_inputs=[tensor])
-
-
-def test_the_daily_budget_stops_calls_and_then_answers_503(tmp_path: Path) -> None:
+def test_the_daily_budget_and_open_breakers_stop_calls(tmp_path: Path) -> None:
     provider = AnsweringProvider()
-    model = BiasScorerModel(
-        "bias-scorer",
-        str(ensemble_file(tmp_path / "e.yaml", price=0.01)),  # 0.02 USD per call for rater b
-        environ={"KEY_B1": "k"},
-        daily_budget_usd=0.03,
-        provider_factory=lambda endpoint, timeout_s: provider,
+    ensemble = load_ensemble(ensemble_file(tmp_path / "e.yaml", price=0.01), environ={})
+    usable, _ = usable_ensemble(ensemble, {"KEY_B1": "k"})
+    spend = DailySpend(NullMetrics())
+    runtime = EnsembleRuntime(
+        usable, metrics=spend, provider_factory=lambda endpoint, timeout_s: provider
     )
-    model.load()
+    budget = 0.03  # each call of rater b costs 0.02 USD
+    for text in ("first passage", "second passage"):
+        assert unavailable_raters(runtime.runners, budget, spend.spent_today()) == {}
+        result = asyncio.run(score_passage(text, runtime))
+        assert list(result.scores) == ["b"]
+    assert provider.calls == 2 and math.isclose(spend.spent_today(), 0.04)
+    skipped = unavailable_raters(runtime.runners, budget, spend.spent_today())
+    assert skipped["b"].startswith("budget_exceeded")
 
-    async def scenario() -> None:
-        first = await model.predict(text_request("first passage"))
-        assert dict(first.parameters or {})["missing_raters"] == "a"  # no key for rater a
-        await model.predict(text_request("second passage"))  # spent 0.04 >= 0.03 after it
-        with pytest.raises(RatersUnavailable, match="budget_exceeded"):
-            await model.predict(text_request("third passage"))
-
-    asyncio.run(scenario())
-    assert provider.calls == 2
+    for route in runtime.runners["b"].router.routes:
+        for _ in range(route.breaker.failure_threshold):
+            route.breaker.record_failure()
+    skipped = unavailable_raters(runtime.runners, None, 0.0)
+    assert skipped["b"].startswith("circuit_open")
