@@ -256,8 +256,10 @@ class _StepProgress:
         from assay.workflow.training import finished_cv_units
 
         def poll() -> None:
+            total = self._totals["train-models"]
             while not self._stop.wait(1.0):
-                self._progress.update(bar, completed=finished_cv_units(self._run_dir))
+                done = min(finished_cv_units(self._run_dir), total)
+                self._progress.update(bar, completed=done)
 
         self._poller = threading.Thread(target=poll, name="cv-progress", daemon=True)
         self._poller.start()

@@ -142,11 +142,12 @@ def collect_outputs(kfp_run_dir: Path, run_dir: Path) -> dict[str, str]:
 
 
 def expected_cv_units(params: TrainingParams) -> int:
-    """Work units the CV writes to ``cv/units.jsonl``: one per model x outer split."""
+    """Work units the CV writes to ``cv/units.jsonl``: one per model x outer split, plus one
+    per model for the single 80/20 split."""
     from assay.classify.models import ALL_KEYS
 
     keys = [m for m in params.models.split(",") if m.strip()] or ALL_KEYS
-    return len(keys) * params.folds * params.repeats
+    return len(keys) * (params.folds * params.repeats + 1)
 
 
 def finished_cv_units(run_dir: Path) -> int:

@@ -101,8 +101,8 @@ def test_cv_unit_counts_for_the_training_progress_bar(tmp_path: Path) -> None:
     from assay.classify.models import ALL_KEYS
     from assay.workflow.training import TrainingParams, expected_cv_units, finished_cv_units
 
-    assert expected_cv_units(TrainingParams(models="adaboost, bagging", folds=3, repeats=2)) == 12
-    assert expected_cv_units(TrainingParams()) == len(ALL_KEYS) * 5 * 5
+    assert expected_cv_units(TrainingParams(models="adaboost, bagging", folds=3, repeats=2)) == 14
+    assert expected_cv_units(TrainingParams()) == len(ALL_KEYS) * (5 * 5 + 1)
     assert finished_cv_units(tmp_path) == 0
     cv = tmp_path / "kfp" / "assay-training-1" / "train-models" / "training" / "cv"
     cv.mkdir(parents=True)
