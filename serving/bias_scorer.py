@@ -247,7 +247,6 @@ class BiasScorerModel(Model):
         daily_budget_usd: float | None = None,
         log_sample_rate: float = 0.01,
         debug_logs: bool = False,
-        provider_factory: Any = None,
     ) -> None:
         super().__init__(name)
         self.ensemble_path = ensemble_path
@@ -257,7 +256,6 @@ class BiasScorerModel(Model):
         self.max_concurrency = max_concurrency
         self.rater_deadline_s = rater_deadline_s
         self.daily_budget_usd = daily_budget_usd
-        self.provider_factory = provider_factory  # None: the providers' SDKs
         self.raters: tuple[str, ...] = ()
         self.unconfigured: dict[str, str] = {}
         self.version = "unloaded"
@@ -289,8 +287,7 @@ class BiasScorerModel(Model):
         self.spend = DailySpend(metrics)
         if usable is not None:
             cache = open_cache(self.environ.get("ASSAY_CACHE", "memory://"))
-            factory = {"provider_factory": self.provider_factory} if self.provider_factory else {}
-            self.runtime = EnsembleRuntime(usable, cache=cache, metrics=self.spend, **factory)
+            self.runtime = EnsembleRuntime(usable, cache=cache, metrics=self.spend)
             warm_providers(self.runtime)
         self.version = f"{ensemble.name}@{PROMPT_VERSION}"
         self.metrics.set_model_info(self.name, self.version, "+".join(self.raters), BIASED_SHARE)
@@ -562,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--raters",
         dest="ensemble",
         default=None,
-        help="ensemble file (YAML/TOML); default $ASSAY_ENSEMBLE, else the bundled sim ensemble",
+        help="ensemble file (YAML/TOML) (env ASSAY_ENSEMBLE; default: the bundled sim ensemble)",
     )
     parser.add_argument(
         "--sim", action="store_true", help="start the simulated LLM endpoint in this process"
