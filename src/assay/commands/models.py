@@ -23,7 +23,12 @@ REGISTRY_HELP = (
     "MINIO_ENDPOINT, MINIO_ACCESS_KEY, MINIO_SECRET_KEY, MINIO_SECURE). "
     "Default: ASSAY_REGISTRY or ./.assay/registry."
 )
-KEY_METRICS = ("roc_auc", "sensitivity", "specificity")
+# column -> card metric names to try, in order (CV means of the selected model)
+KEY_METRICS: dict[str, tuple[str, ...]] = {
+    "roc_auc": ("roc_auc",),
+    "sens@threshold": ("clinical_sensitivity_oof", "clinical_sensitivity"),
+    "spec@threshold": ("clinical_specificity_oof", "clinical_specificity"),
+}
 
 RegistryOption = typer.Option(None, "--registry", envvar="ASSAY_REGISTRY", help=REGISTRY_HELP)
 
@@ -104,19 +109,20 @@ def _row(model: str, version: str, aliases: list[str], card: dict[str, Any]) -> 
         ", ".join(sorted(aliases)),
         str(card.get("estimator", "")),
         _fmt(card.get("threshold")),
-        *(_fmt(_metric(metrics, key)) for key in KEY_METRICS),
+        *(_fmt(_metric(metrics, names)) for names in KEY_METRICS.values()),
         str(card.get("registered_at", "")),
     ]
 
 
-def _metric(metrics: dict[str, Any], key: str) -> Any:
-    """Cards may hold a plain number or a summary like {"mean": ..., "std": ...}."""
-    value = metrics.get(key)
-    if value is None:
-        value = metrics.get(f"{key}_mean")
-    if isinstance(value, dict):
-        value = value.get("mean")
-    return value
+def _metric(metrics: dict[str, Any], names: tuple[str, ...]) -> Any:
+    """The first metric present; a value may be a number or a summary {"mean": ...}."""
+    for name in names:
+        value = metrics.get(name, metrics.get(f"{name}_mean"))
+        if isinstance(value, dict):
+            value = value.get("mean")
+        if value is not None:
+            return value
+    return None
 
 
 def _fmt(value: Any) -> str:

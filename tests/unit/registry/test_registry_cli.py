@@ -36,6 +36,7 @@ def test_models_list_shows_versions_aliases_and_metrics(
     assert "v1" in lines[0] and "latest" not in lines[0]
     assert "v2" in lines[1] and "latest" in lines[1]
     assert "0.9930" in lines[1]  # roc_auc from the card
+    assert "0.9810" in lines[1]  # sensitivity at the clinical threshold, not at 0.5
 
 
 def test_models_show_prints_the_card(registry_uri: str) -> None:
