@@ -11,6 +11,7 @@ from typing import Any
 
 PIPELINES: dict[str, str] = {
     "training": "pipelines.training:training_pipeline",
+    "bias-study": "pipelines.bias_study:bias_study_pipeline",
 }
 
 

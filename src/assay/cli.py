@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+import assay.commands.bias_study
 import assay.commands.compile
 import assay.commands.models
 import assay.commands.predict
@@ -41,3 +42,4 @@ app.command("compile")(assay.commands.compile.compile_pipelines)
 app.command("submit")(assay.commands.submit.submit)
 app.add_typer(assay.commands.serve.app, name="serve")
 app.command("predict")(assay.commands.predict.predict)
+app.command("bias-study")(assay.commands.bias_study.bias_study)

@@ -186,8 +186,84 @@ def _marginal_normal_logp(
     return rater_terms + (-0.5 * within - 0.5 * pt.log(total_weight) + between).sum()
 
 
+QUADRATURE_NODES = 24
+
+
+@dataclass
+class Signatures:
+    """Passages grouped by everything their likelihood depends on.
+
+    Two passages with the same group (textbook, else publisher) and the same rating from every
+    rater contribute identical marginal likelihoods once their passage effect is integrated
+    out, so each distinct signature is computed once and weighted by its count.
+    """
+
+    representative: np.ndarray  # a passage index per signature
+    counts: np.ndarray
+    values: np.ndarray  # signatures x raters (0 where missing)
+    mask: np.ndarray
+    of_passage: np.ndarray  # signature index of every passage
+
+
+def signatures(data: ModelData) -> Signatures:
+    values, mask = _dense(data)
+    group = data.passage_textbook if data.passage_textbook is not None else data.passage_publisher
+    key = np.column_stack([group, np.where(mask > 0, values, -1.0)])
+    _, first, inverse, counts = np.unique(
+        key, axis=0, return_index=True, return_inverse=True, return_counts=True
+    )
+    return Signatures(first, counts.astype(float), values[first], mask[first], inverse.ravel())
+
+
+def quadrature() -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Hermite nodes and log weights for E[f(Z)], Z ~ N(0, 1)."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(QUADRATURE_NODES)
+    return nodes, np.log(weights / math.sqrt(2 * math.pi))
+
+
+def node_loglik(
+    sig: Signatures,
+    scale: str,
+    passage_mean: Any,
+    passage_sd: Any,
+    offset: Any,
+    rater_scale: Any,
+    cutpoints: Any = None,
+    n_levels: int = 2,
+) -> Any:
+    """log p(a signature's ratings | its passage effect at each quadrature node).
+
+    Returns a signatures x nodes tensor. Binary: Bernoulli-logit. Ordinal: P(y = c) =
+    sigmoid(cut_{c+1}/s - eta) - sigmoid(cut_c/s - eta) with padded outer cutpoints.
+    """
+    import pytensor.tensor as pt
+
+    nodes, _ = quadrature()
+    theta = passage_mean[sig.representative][:, None] + passage_sd * nodes[None, :]
+    eta = (theta[:, :, None] + offset[None, None, :]) / rater_scale[None, None, :]
+    if scale == "binary":
+        y = sig.values[:, None, :]
+        per_rating = -(y * pt.softplus(-eta) + (1 - y) * pt.softplus(eta))
+    else:
+        outer = np.array([1e6])
+        padded = pt.concatenate([-outer, cutpoints, outer])
+        cut = padded[None, None, None, :] / rater_scale[None, None, :, None]
+        log_cdf = -pt.softplus(eta[:, :, :, None] - cut)  # log P(y* <= cut), U x K x R x C+1
+        levels = sig.values.astype(int)
+        eye = np.eye(n_levels + 1)
+        upper = (log_cdf * eye[levels + 1][:, None, :, :]).sum(axis=3)
+        lower = (log_cdf * eye[levels][:, None, :, :]).sum(axis=3)
+        per_rating = upper + pt.log1mexp(pt.minimum(lower - upper, -1e-12))
+    return (per_rating * sig.mask[:, None, :]).sum(axis=2)
+
+
 def build_model(data: ModelData, *, marginalise: bool = True) -> Any:
-    """The PyMC model for the study's scale (see the module docstring)."""
+    """The PyMC model for the study's scale (see the module docstring).
+
+    ``marginalise`` integrates the passage effects out: exactly for the Normal likelihood,
+    by Gauss-Hermite quadrature over grouped passage signatures for the logit likelihoods.
+    ``marginalise=False`` keeps one non-centred parameter per passage.
+    """
     import pymc as pm
 
     interval = data.scale == "interval"
@@ -214,24 +290,8 @@ def build_model(data: ModelData, *, marginalise: bool = True) -> Any:
         else:
             log_scale = pm.ZeroSumNormal("rater_log_scale", sigma=0.5, dims="rater")
             rater_scale = pm.Deterministic("rater_scale", pm.math.exp(log_scale), dims="rater")
-        if interval and marginalise:
-            values, mask = _dense(data)
-            pm.Potential(
-                "ratings_marginal_loglik",
-                _marginal_normal_logp(
-                    values, mask, passage_mean, passage_sd, rater_offset, rater_scale
-                ),
-            )
-            return model
-        passage_z = pm.Normal("passage_z", 0.0, 1.0, dims="passage")
-        theta = passage_mean + passage_sd * passage_z
-        latent = theta[data.obs_passage] + rater_offset[data.obs_rater]
-        scale = rater_scale[data.obs_rater]
-        if interval:
-            pm.Normal("y", mu=latent, sigma=scale, observed=data.y, dims="obs")
-        elif data.scale == "binary":
-            pm.Bernoulli("y", logit_p=latent / scale, observed=data.y, dims="obs")
-        else:
+        cutpoints = None
+        if data.scale == "ordinal":
             assert data.levels is not None
             k = len(data.levels)
             cutpoints = pm.Normal(
@@ -242,6 +302,40 @@ def build_model(data: ModelData, *, marginalise: bool = True) -> Any:
                 initval=np.linspace(-2, 2, k - 1),
                 dims="cutpoint",
             )
+        if marginalise:
+            if interval:
+                values, mask = _dense(data)
+                loglik = _marginal_normal_logp(
+                    values, mask, passage_mean, passage_sd, rater_offset, rater_scale
+                )
+            else:
+                sig = signatures(data)
+                _, log_weights = quadrature()
+                per_node = node_loglik(
+                    sig,
+                    data.scale,
+                    passage_mean,
+                    passage_sd,
+                    rater_offset,
+                    rater_scale,
+                    cutpoints,
+                    n_levels=0 if data.levels is None else len(data.levels),
+                )
+                loglik = (
+                    sig.counts * pm.math.logsumexp(per_node + log_weights, axis=1).flatten()
+                ).sum()
+            pm.Potential("ratings_marginal_loglik", loglik)
+            return model
+        passage_z = pm.Normal("passage_z", 0.0, 1.0, dims="passage")
+        theta = passage_mean + passage_sd * passage_z
+        latent = theta[data.obs_passage] + rater_offset[data.obs_rater]
+        scale = rater_scale[data.obs_rater]
+        if interval:
+            pm.Normal("y", mu=latent, sigma=scale, observed=data.y, dims="obs")
+        elif data.scale == "binary":
+            pm.Bernoulli("y", logit_p=latent / scale, observed=data.y, dims="obs")
+        else:
+            assert cutpoints is not None
             pm.OrderedLogistic(
                 "y",
                 eta=latent / scale,

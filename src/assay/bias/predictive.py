@@ -47,6 +47,8 @@ def _passage_effects(
         return mean + sd * params["passage_z"]
     if not conditional:
         return mean + sd * rng.standard_normal(mean.shape)
+    if data.scale != "interval":
+        return _quadrature_conditional(params, data, rng, mean, sd)
     # Exact conditional posterior of each passage effect in the Normal model.
     weights = 1.0 / params["rater_scale"][:, data.obs_rater] ** 2
     corrected = data.y[None, :] - params["rater_offset"][:, data.obs_rater]
@@ -60,6 +62,44 @@ def _passage_effects(
     precision = 1.0 / sd**2 + total_weight
     posterior_mean = (mean / sd**2 + weighted_sum) / precision
     return posterior_mean + rng.standard_normal(mean.shape) / np.sqrt(precision)
+
+
+def _quadrature_conditional(
+    params: dict[str, np.ndarray],
+    data: ModelData,
+    rng: np.random.Generator,
+    mean: np.ndarray,
+    sd: np.ndarray,
+) -> np.ndarray:
+    """Passage effects from their conditional posterior on the quadrature grid the model
+    integrates over (a discrete approximation, good enough for predictive checks)."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    from assay.bias.bayes import node_loglik, quadrature, signatures
+
+    sig = signatures(data)
+    nodes, log_weights = quadrature()
+    mean_in, sd_in, offset_in = pt.vector("mean"), pt.scalar("sd"), pt.vector("offset")
+    scale_in, cut_in = pt.vector("scale"), pt.vector("cutpoints")
+    n_levels = 0 if data.levels is None else len(data.levels)
+    out = node_loglik(sig, data.scale, mean_in, sd_in, offset_in, scale_in, cut_in, n_levels)
+    compiled = pytensor.function(
+        [mean_in, sd_in, offset_in, scale_in, cut_in], out, on_unused_input="ignore"
+    )
+    theta = np.empty_like(mean)
+    for s in range(mean.shape[0]):
+        cutpoints = params["cutpoints"][s] if "cutpoints" in params else np.zeros(1)
+        per_node = compiled(
+            mean[s], sd[s, 0], params["rater_offset"][s], params["rater_scale"][s], cutpoints
+        )
+        logits = per_node + log_weights
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        cumulative = np.cumsum(probs / probs.sum(axis=1, keepdims=True), axis=1)
+        u = rng.random(len(data.passages))
+        chosen = (u[:, None] > cumulative[sig.of_passage]).sum(axis=1)
+        theta[s] = mean[s] + sd[s, 0] * nodes[np.minimum(chosen, len(nodes) - 1)]
+    return theta
 
 
 def replicate(

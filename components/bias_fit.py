@@ -1,0 +1,35 @@
+"""Bias study, step 4: the PyMC hierarchical model of publisher effects."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Input, Output
+
+from components._base import COMPONENT_OPTIONS
+
+
+@dsl.component(**COMPONENT_OPTIONS)
+def bias_fit(
+    loaded: Input[Artifact],
+    rated: Input[Artifact],
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    posterior: Output[Artifact],
+) -> bool:
+    """Write posterior/{posterior.nc, summary.json}; return whether the convergence
+    diagnostics (R-hat <= 1.01, bulk/tail ESS, no divergences, BFMI) passed."""
+    from pathlib import Path
+
+    from assay.bias.study import fit_step
+
+    summary = fit_step(
+        Path(loaded.path),
+        Path(rated.path),
+        Path(posterior.path),
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+    )
+    posterior.metadata["diagnostics_passed"] = summary["diagnostics"]["passed"]
+    return bool(summary["diagnostics"]["passed"])
