@@ -36,7 +36,9 @@ from typing import Any
 
 MODELS = {"sim-gpt": "openai", "sim-claude": "anthropic", "sim-llama": "together"}
 CONTENDERS = ("assay", "litellm", "naive")
-IN_FLIGHT = 30  # assay and LiteLLM: requests in flight at most; the naive loop has 10 threads
+IN_FLIGHT = (
+    15  # default for assay and LiteLLM: rating tasks in flight; the naive loop has 10 threads
+)
 
 
 # --- the parent: sims, contenders, report -------------------------------------------------------
@@ -61,15 +63,16 @@ def main() -> None:
     print(
         f"llm_bench: 3 models x {args.rpm} rpm (rolling 60 s, enforced by the server), "
         f"10% 500 + 5% 429 injected, {per_model} passages x 3 raters per contender, "
-        f"target ~{duration:.0f} s each, contenders run concurrently",
+        f"target ~{duration:.0f} s each, {args.in_flight} tasks in flight, run concurrently",
         flush=True,
     )
     sims = {name: start_sim_server(config=config, in_subprocess=True) for name in CONTENDERS}
     try:
         work = Path(tempfile.mkdtemp(prefix="llm-bench-"))
-        procs = {
-            name: _launch(name, sims[name].base_url, per_model, args, work) for name in CONTENDERS
-        }
+        procs = {"assay": _launch("assay", sims["assay"].base_url, per_model, args, work)}
+        _wait_for(work / "assay.ready", procs["assay"])  # Ray starts before the others load
+        for name in CONTENDERS[1:]:
+            procs[name] = _launch(name, sims[name].base_url, per_model, args, work)
         results = {}
         for name, proc in procs.items():
             out, _ = proc.communicate(timeout=duration * 10 + 600)
@@ -92,6 +95,9 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="~30 s of work each")
     parser.add_argument("--rpm", type=int, default=600, help="server limit per model")
     parser.add_argument("--assay-local", action="store_true", help="assay without Ray")
+    parser.add_argument(
+        "--in-flight", type=int, default=IN_FLIGHT, help="tasks in flight (assay, LiteLLM)"
+    )
     parser.add_argument("--contender", choices=CONTENDERS, help=argparse.SUPPRESS)
     parser.add_argument("--sim-url", help=argparse.SUPPRESS)
     parser.add_argument("--per-model", type=int, help=argparse.SUPPRESS)
@@ -115,6 +121,8 @@ def _launch(
         str(args.rpm),
         "--work",
         str(work / name),
+        "--in-flight",
+        str(args.in_flight),
     ]
     if args.assay_local:
         cmd.append("--assay-local")
@@ -122,6 +130,12 @@ def _launch(
     return subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
+
+
+def _wait_for(flag: Path, proc: subprocess.Popen[str], timeout_s: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not flag.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
 
 
 def _window_stats(stats: dict[str, Any], rpm: int) -> dict[str, float]:
@@ -204,7 +218,9 @@ def _quantiles(values: list[float]) -> dict[str, float]:
     return {"p50": pick(0.5), "p99": pick(0.99), "max": ordered[-1]}
 
 
-def run_assay(url: str, per_model: int, rpm: int, work: Path, local: bool) -> dict[str, Any]:
+def run_assay(
+    url: str, per_model: int, rpm: int, work: Path, local: bool, in_flight: int
+) -> dict[str, Any]:
     from assay.bias.store import RatingsStore
     from assay.llm.ensemble import Ensemble
     from assay.llm.fanout import rate_passages
@@ -228,12 +244,20 @@ def run_assay(url: str, per_model: int, rpm: int, work: Path, local: bool) -> di
     if not local:
         from assay.parallel import init_ray
 
-        init_ray()
+        try:
+            init_ray()
+        except Exception:  # Ray's 30 s start-up deadline can pass on an overloaded machine
+            import ray
+
+            ray.shutdown()
+            init_ray()
+    work.parent.mkdir(parents=True, exist_ok=True)
+    (work.parent / "assay.ready").touch()
     summary = rate_passages(
         _passages(per_model),
         ensemble,
         RatingsStore(work),
-        concurrency=IN_FLIGHT,
+        concurrency=in_flight,
         use_ray=not local,
         progress=False,
         cache="memory://",
@@ -254,7 +278,7 @@ def _messages(text: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def run_litellm(url: str, per_model: int, rpm: int) -> dict[str, Any]:
+def run_litellm(url: str, per_model: int, rpm: int, in_flight: int) -> dict[str, Any]:
     """LiteLLM's Router: one deployment per model with its rpm, usage-based routing (v2) with
     pre-call checks, 3 retries; the same in-flight cap as assay."""
     from litellm import Router
@@ -298,7 +322,7 @@ def run_litellm(url: str, per_model: int, rpm: int) -> dict[str, Any]:
             latencies.append(time.monotonic() - sent)
 
     async def run_all() -> None:
-        slots = asyncio.Semaphore(IN_FLIGHT)
+        slots = asyncio.Semaphore(in_flight)
         await asyncio.gather(*(one(m, t, slots) for t in texts for m in MODELS))
 
     asyncio.run(run_all())
@@ -371,10 +395,15 @@ def run_naive(url: str, per_model: int, rpm: int) -> dict[str, Any]:
 def contender(args: argparse.Namespace) -> None:
     if args.contender == "assay":
         result = run_assay(
-            args.sim_url, args.per_model, args.rpm, Path(args.work), args.assay_local
+            args.sim_url,
+            args.per_model,
+            args.rpm,
+            Path(args.work),
+            args.assay_local,
+            args.in_flight,
         )
     elif args.contender == "litellm":
-        result = run_litellm(args.sim_url, args.per_model, args.rpm)
+        result = run_litellm(args.sim_url, args.per_model, args.rpm, args.in_flight)
     else:
         result = run_naive(args.sim_url, args.per_model, args.rpm)
     print("RESULT " + json.dumps(result), flush=True)

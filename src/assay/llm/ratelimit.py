@@ -15,6 +15,8 @@ The buckets of a run live in ONE place: a ``LimiterBank`` in this process for th
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import math
 import re
 from collections.abc import Mapping
@@ -85,7 +87,7 @@ class SmoothBucket:
 
 
 class LimiterBank:
-    """Every endpoint's bucket, with an async ``acquire`` that waits for the slot (FIFO)."""
+    """Every endpoint's bucket, with an async ``acquire`` that queues for the slot."""
 
     def __init__(
         self,
@@ -100,7 +102,7 @@ class LimiterBank:
         self.safety_margin_s = safety_margin_s
         self.window_s = window_s
         self._buckets: dict[str, SmoothBucket] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._queues: dict[str, _PriorityGate] = {}
 
     def bucket(self, key: str, rpm: float, tpm: float | None = None) -> SmoothBucket:
         current = self._buckets.get(key)
@@ -115,18 +117,26 @@ class LimiterBank:
             if current is not None:
                 fresh.paused_until = current.paused_until
             self._buckets[key] = current = fresh
-            self._locks.setdefault(key, asyncio.Lock())
+            self._queues.setdefault(key, _PriorityGate())
         return current
 
     async def acquire(
-        self, key: str, rpm: float, tpm: float | None = None, tokens: int = 0
+        self, key: str, rpm: float, tpm: float | None = None, tokens: int = 0, priority: int = 0
     ) -> float:
-        """Wait until the endpoint may be called; returns the seconds waited."""
+        """Wait until the endpoint may be called; returns the seconds waited.
+
+        Callers queue per endpoint; a higher ``priority`` (a retry) is served first, so a retried
+        call does not queue behind every first attempt again.
+        """
         bucket = self.bucket(key, rpm, tpm)
         started = self.clock.now()
-        async with self._locks[key]:  # head of line waits; pauses are re-checked on waking
+        gate = self._queues[key]
+        await gate.enter(priority)
+        try:  # only the head of the queue waits on the bucket; pauses are re-checked on waking
             while (wait := bucket.try_acquire(self.clock.now(), tokens)) > 0:
                 await self.clock.sleep(wait)
+        finally:
+            gate.leave()
         return self.clock.now() - started
 
     def pause(self, key: str, seconds: float) -> None:
@@ -144,10 +154,42 @@ class LimiterBank:
         }
 
 
+class _PriorityGate:
+    """A lock whose waiters are served by priority (highest first), then in arrival order."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    async def enter(self, priority: int) -> None:
+        if not self._held and not self._waiters:
+            self._held = True
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (-priority, next(self._order), future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.leave()  # ownership was handed over just as we were cancelled
+            raise
+
+    def leave(self) -> None:
+        while self._waiters:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():
+                future.set_result(None)  # ownership passes directly to the next waiter
+                return
+        self._held = False
+
+
 class Limiter(Protocol):
     """What a caller needs from the run's shared limiter (local or a Ray actor)."""
 
-    async def acquire(self, key: str, rpm: float, tpm: float | None, tokens: int) -> float: ...
+    async def acquire(
+        self, key: str, rpm: float, tpm: float | None, tokens: int, priority: int = 0
+    ) -> float: ...
     async def pause(self, key: str, seconds: float) -> None: ...
     async def adjust_tokens(self, key: str, delta: int) -> None: ...
 
@@ -158,8 +200,10 @@ class LocalLimiter:
     def __init__(self, bank: LimiterBank | None = None) -> None:
         self.bank = bank or LimiterBank()
 
-    async def acquire(self, key: str, rpm: float, tpm: float | None, tokens: int) -> float:
-        return await self.bank.acquire(key, rpm, tpm, tokens)
+    async def acquire(
+        self, key: str, rpm: float, tpm: float | None, tokens: int, priority: int = 0
+    ) -> float:
+        return await self.bank.acquire(key, rpm, tpm, tokens, priority)
 
     async def pause(self, key: str, seconds: float) -> None:
         self.bank.pause(key, seconds)
@@ -176,8 +220,10 @@ class RateLimiterActor:
     ) -> None:
         self.bank = LimiterBank(burst_s=burst_s, safety_margin_s=safety_margin_s, window_s=window_s)
 
-    async def acquire(self, key: str, rpm: float, tpm: float | None, tokens: int) -> float:
-        return await self.bank.acquire(key, rpm, tpm, tokens)
+    async def acquire(
+        self, key: str, rpm: float, tpm: float | None, tokens: int, priority: int = 0
+    ) -> float:
+        return await self.bank.acquire(key, rpm, tpm, tokens, priority)
 
     async def pause(self, key: str, seconds: float) -> None:
         self.bank.pause(key, seconds)
@@ -195,8 +241,10 @@ class RayLimiter:
     def __init__(self, handle: Any) -> None:
         self.handle = handle
 
-    async def acquire(self, key: str, rpm: float, tpm: float | None, tokens: int) -> float:
-        return float(await self.handle.acquire.remote(key, rpm, tpm, tokens))
+    async def acquire(
+        self, key: str, rpm: float, tpm: float | None, tokens: int, priority: int = 0
+    ) -> float:
+        return float(await self.handle.acquire.remote(key, rpm, tpm, tokens, priority))
 
     async def pause(self, key: str, seconds: float) -> None:
         await self.handle.pause.remote(key, seconds)

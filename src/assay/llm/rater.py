@@ -163,8 +163,15 @@ class RaterRunner:
             spent.retries += 1
             self.metrics.retry(self.name, getattr(exc, "endpoint_label", "all"))
 
+        tries = 0
+
+        async def attempt() -> CompletionResponse:
+            nonlocal tries
+            tries += 1
+            return await self.router.attempt(request, est, priority=tries - 1)
+
         response = await call_with_retries(
-            lambda: self.router.attempt(request, est),
+            attempt,
             self.policy,
             clock=self.clock,
             on_retry=on_retry,

@@ -106,11 +106,14 @@ class RaterRouter:
             if route.provider is None:
                 route.provider = self.provider_factory(route.endpoint, self.timeout_s)
 
-    async def attempt(self, request: CompletionRequest, est_tokens: int) -> CompletionResponse:
+    async def attempt(
+        self, request: CompletionRequest, est_tokens: int, priority: int = 0
+    ) -> CompletionResponse:
+        """Send one call; ``priority`` (the retry number) moves it up the limiter's queue."""
         route = self.pick()
         ep = route.endpoint
         try:
-            waited = await self.limiter.acquire(ep.key, ep.rpm, ep.tpm, est_tokens)
+            waited = await self.limiter.acquire(ep.key, ep.rpm, ep.tpm, est_tokens, priority)
             self.metrics.ratelimit_wait(self.rater, ep.label, waited)
             if route.provider is None:
                 route.provider = self.provider_factory(ep, self.timeout_s)

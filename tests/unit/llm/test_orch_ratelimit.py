@@ -165,3 +165,25 @@ def test_random_pauses_never_grant_inside_a_pause():
     for start, length in pauses.items():
         inside = [t for t in times if start < t < start + length - 1e-9]
         assert not inside
+
+
+@pytest.mark.asyncio
+async def test_retries_are_served_before_first_attempts():
+    clock = FakeClock(autoadvance=False)
+    bank = LimiterBank(clock, burst_s=0.0, safety_margin_s=0.0)
+    order: list[str] = []
+
+    async def caller(name: str, priority: int):
+        await bank.acquire("ep", 60, priority=priority)
+        order.append(name)
+
+    await bank.acquire("ep", 60)  # the next slot is a second away
+    tasks = [asyncio.create_task(caller(f"first{i}", 0)) for i in range(3)]
+    await asyncio.sleep(0)
+    tasks.append(asyncio.create_task(caller("retry", 1)))
+    for _ in range(4):
+        for _ in range(10):
+            await asyncio.sleep(0)
+        clock.advance(60 / 59)
+    await asyncio.gather(*tasks)
+    assert order == ["first0", "retry", "first1", "first2"]  # first0 already held the queue
