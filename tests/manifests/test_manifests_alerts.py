@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import cache
 from typing import Any
 
 import pytest
@@ -40,14 +41,26 @@ def _metric_names(expr: str) -> set[str]:
     return words - PROMQL_WORDS
 
 
+def _serving_metrics_on(registry: Any) -> Any:
+    from assay.obs import metrics_serving
+
+    metrics = metrics_serving.serving_metrics(registry)
+    if "prediction_latency_seconds" not in {family.name for family in registry.collect()}:
+        # serving_metrics caches by id(registry); a freed registry's id can be reused, which
+        # returns collectors bound to the dead registry. Drop that stale entry and retry.
+        metrics_serving._serving.pop(id(registry), None)
+        metrics = metrics_serving.serving_metrics(registry)
+    return metrics
+
+
+@cache
 def _exported_samples() -> dict[str, list[dict[str, str]]]:
     from prometheus_client import CollectorRegistry
 
     from assay.obs.metrics_llm import PrometheusLLMMetrics
-    from assay.obs.metrics_serving import serving_metrics
 
     registry = CollectorRegistry()
-    serving = serving_metrics(registry)
+    serving = _serving_metrics_on(registry)
     serving.predictions.labels("wdbc-classifier", "v1", "benign").inc()
     serving.latency.observe(0.01)
     serving.confidence.observe(0.9)

@@ -4,7 +4,6 @@ image tag, registry URIs, ConfigMap keys, Secret keys, Ray address, rater ensemb
 from __future__ import annotations
 
 import base64
-import importlib.util
 
 import pytest
 import yaml
@@ -32,15 +31,25 @@ def test_classifier_runtime_runs_the_server_with_arguments_it_accepts() -> None:
     assert container["ports"][0]["containerPort"] == options.http_port
 
 
-def test_bias_scorer_runs_its_server_module() -> None:
-    scorer = find(render("prod"), "InferenceService", "bias-scorer")["spec"]["predictor"]
-    container = scorer["containers"][0]
+def test_bias_scorer_runs_its_server_with_arguments_and_limits_it_accepts() -> None:
+    from serving.bias_scorer import build_parser, options_from_args
+
+    objs = render("prod")
+    container = _scorer(objs)["containers"][0]
     assert container["command"] == ["python", "-m", "serving.bias_scorer"]
-    if importlib.util.find_spec("serving.bias_scorer") is None:
-        pytest.skip("serving/bias_scorer.py does not exist yet")
-    module = importlib.import_module("serving.bias_scorer")
-    if hasattr(module, "build_parser"):
-        module.build_parser().parse_args(container["args"])
+    build_parser().parse_args(container["args"])  # strict: an unknown argument exits
+    options = options_from_args(container["args"])
+    assert options.name == "bias-scorer"
+    assert (options.http_port, options.grpc_port) == (8080, 8081)
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert options.ensemble_path == f"{mounts['config']}/ensemble.yaml"
+    assert "ensemble.yaml" in find(objs, "ConfigMap", "bias-scorer-config")["data"]
+    # every limit in the ConfigMap is an environment variable the server documents
+    limits = find(objs, "ConfigMap", "bias-scorer-limits")["data"]
+    help_text = " ".join(build_parser().format_help().split())
+    for name in limits:
+        assert f"env {name}" in help_text, f"{name} is not read by the bias scorer"
+    assert float(limits["ASSAY_LLM_DAILY_BUDGET_USD"]) > 0
 
 
 def test_image_tag_is_the_components_base_image() -> None:
@@ -123,9 +132,6 @@ def test_prod_ensemble_loads_and_its_keys_come_from_the_secret(tmp_path) -> None
         if e.get("valueFrom", {}).get("secretKeyRef", {}).get("name") == "llm-provider-keys"
     }
     assert from_secret == key_vars
-    limits = find(objs, "ConfigMap", "bias-scorer-limits")["data"]
-    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-    assert limits["ASSAY_ENSEMBLE"] == f"{mounts['config']}/ensemble.yaml"
 
 
 def test_dev_rates_with_the_simulated_raters_of_its_sidecar(tmp_path) -> None:  # type: ignore[no-untyped-def]

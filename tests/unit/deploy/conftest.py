@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,3 +25,13 @@ def isvc_schema() -> Any:
     crd = yaml.load(CRD_FILE.read_text(), Loader=loader)
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     return strict_schema(schema)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_structlog() -> Iterator[None]:
+    """assay.deploy logs; a CLI test elsewhere may have pointed structlog at a closed stream."""
+    import structlog
+
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
