@@ -262,16 +262,14 @@ class ClassifierModel(Model):
         self._runtime: _Runtime | None = None
         self.engine = True  # KServe then awaits start_engine() inside the server's event loop
 
-    # -- pickling for KServe's --workers > 1 (spawned processes) ----------------------------
+    # -- pickling for KServe's --workers > 1 (spawned processes load their own copy) ---------
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.update(_metrics=None, _runtime=None, _info_labels=None)
+        state.update(_metrics=None, _runtime=None, _info_labels=None, served=None, _source=None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        if self.served is not None:
-            self._publish_info(self.served)
+        self.__dict__.update(state)  # the model itself loads on the worker's first request
 
     @property
     def metrics(self) -> ServingMetrics:
@@ -415,7 +413,10 @@ class ClassifierModel(Model):
     def run_batch(self, matrices: list[np.ndarray]) -> list[_Result]:
         """One model call for the rows of several requests (called by the batcher)."""
         served = self.served
-        assert served is not None, "predict before load"
+        if served is None:  # a spawned REST worker process: load its copy now
+            self.load()
+            served = self.served
+        assert served is not None
         stacked = matrices[0] if len(matrices) == 1 else np.concatenate(matrices)
         proba = served.predict(stacked)
         bounds = np.cumsum([len(matrix) for matrix in matrices])[:-1]
