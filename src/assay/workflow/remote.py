@@ -71,12 +71,13 @@ def submit_pipeline(
     token: str | None = None,
 ) -> dict[str, str]:
     """Create a run of ``pipeline_name``; return ``{"run_id", "url", "experiment"}``."""
+    client_kwargs = client_arguments(host, namespace, token)  # cheap checks first
+
     import kfp
 
     from pipelines import get_pipeline
 
     pipeline = get_pipeline(pipeline_name)
-    client_kwargs = client_arguments(host, namespace, token)
     try:
         with _quiet_sdk():
             client = kfp.Client(**client_kwargs)

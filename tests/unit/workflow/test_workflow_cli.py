@@ -60,3 +60,11 @@ def test_cli_pipeline_and_train_config_defaults_agree() -> None:
     shared_with_config = ("k_features", "folds", "repeats", "tuning_iter", "seed")
     for name in (*shared_with_config, "target_sensitivity", "model_name"):
         assert TrainConfig.model_fields[name].default == params[name], name
+
+
+def test_submit_rejects_unknown_parameters_before_contacting_kubeflow() -> None:
+    result = runner.invoke(
+        app, ["submit", "training", "--host", "http://127.0.0.1:9", "--param", "nope=1"]
+    )
+    assert result.exit_code == 2
+    assert "has no parameter 'nope'" in " ".join(result.output.split())
