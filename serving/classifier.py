@@ -347,6 +347,7 @@ class ClassifierModel(Model):
         response_headers: dict[str, str] | None = None,
     ) -> InferResponse | dict[str, Any]:
         start = time.perf_counter()
+        rid = request_id(headers, payload if isinstance(payload, InferRequest) else None)
         served = self.served
         names = served.feature_names if served else ()
         if isinstance(payload, InferRequest):
@@ -365,7 +366,7 @@ class ClassifierModel(Model):
         served = result.served
         predict = (result.proba >= served.threshold).astype(np.int64)
         confidence = np.maximum(result.proba, 1.0 - result.proba)
-        self._record(predict, confidence, served, start, headers, payload)
+        self._record(predict, confidence, served, start, rid)
         if not isinstance(payload, InferRequest):
             return {"predictions": predict.tolist(), "model_version": served.version}
         arrays = {
@@ -375,7 +376,7 @@ class ClassifierModel(Model):
         }
         infer_outputs = [_output(name, arrays[name], payload) for name in outputs]
         return InferResponse(
-            response_id=payload.id or request_id(headers),
+            response_id=rid,
             model_name=self.name,
             model_version=served.version,
             infer_outputs=infer_outputs,
@@ -389,8 +390,7 @@ class ClassifierModel(Model):
         confidence: np.ndarray,
         served: LoadedClassifier,
         start: float,
-        headers: dict[str, str] | None,
-        payload: Any,
+        rid: str,
     ) -> None:
         metrics = self.metrics
         malignant = int(predict.sum())
@@ -402,7 +402,7 @@ class ClassifierModel(Model):
         latency = time.perf_counter() - start
         metrics.latency.observe(latency)
         self.runtime.request_log.request(
-            request_id=request_id(headers, payload if isinstance(payload, InferRequest) else None),
+            request_id=rid,
             model=self.name,
             model_version=served.version,
             batch_size=len(predict),

@@ -260,3 +260,13 @@ def test_request_logs_carry_no_feature_values(server) -> None:
     logs = server.logs()
     assert "17.99" not in logs  # first row's mean radius
     assert "request_rejected" in logs
+
+
+def test_request_ids_are_echoed(server) -> None:
+    import httpx
+
+    infer = f"{server.url}/v2/models/{MODEL_NAME}/infer"
+    body = infer_body([wdbc()[0][0]], id="req-42")
+    assert httpx.post(infer, json=body).json()["id"] == "req-42"
+    response = httpx.post(infer, json=infer_body([wdbc()[0][0]]), headers={"x-request-id": "hdr-7"})
+    assert response.json()["id"] == "hdr-7"
