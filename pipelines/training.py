@@ -57,14 +57,14 @@ def training_pipeline(
     models: str = "",
     workers: int = 0,
     target_sensitivity: float = 0.98,
-    registry: str = "",
+    registry: str = "s3://assay-models/registry",
     model_name: str = "wdbc-classifier",
     deploy: bool = False,
     canary_percent: int = 10,
 ) -> str:
     """data: "" = bundled WDBC, else a CSV path or s3://bucket/key.csv. models: comma-separated
-    keys ("" = all). workers: Ray CPU cap (0 = all). registry: root URI ("" = ASSAY_REGISTRY of
-    the step, s3://assay-models/registry in the cluster). deploy: roll InferenceService
+    keys ("" = all). workers: Ray CPU cap (0 = all). registry: root URI (MinIO in the cluster;
+    "" = the step's ASSAY_REGISTRY). deploy: roll InferenceService
     <model_name> to the new version with canary_percent of the traffic (needs a cluster).
     Returns the registered version."""
     loaded = load_data(data=data, target=target, impute=impute)

@@ -95,7 +95,7 @@ def train(
         help=(
             "Registry root: file:///path, a folder, or s3://bucket/prefix (MINIO_ENDPOINT, "
             "MINIO_ACCESS_KEY, MINIO_SECRET_KEY, MINIO_SECURE). Default: ./.assay/registry "
-            "locally; the cluster's ASSAY_REGISTRY with --runner kfp."
+            "locally, s3://assay-models/registry with --runner kfp."
         ),
     ),
     model_name: str = typer.Option(
@@ -180,7 +180,7 @@ def checked_params(params: TrainingParams, *, local: bool) -> TrainingParams:
         model_name=params.model_name,
     )
     if not local:
-        return params
+        return _cluster_registry(params)
     if params.deploy:
         raise UsageError("--deploy needs a cluster: use it with --runner kfp --host URL.")
     data = params.data
@@ -192,6 +192,22 @@ def checked_params(params: TrainingParams, *, local: bool) -> TrainingParams:
         data = str(path)
     registry = open_registry(params.registry or None).root
     return dataclasses.replace(params, data=data, registry=registry)
+
+
+def _cluster_registry(params: TrainingParams) -> TrainingParams:
+    """A Kubeflow run registers into MinIO; a local folder is not reachable from the cluster."""
+    from assay.errors import UsageError
+    from assay.registry import parse_registry_uri
+    from assay.workflow.training import CLUSTER_REGISTRY
+
+    if not params.registry:
+        return dataclasses.replace(params, registry=CLUSTER_REGISTRY)
+    if parse_registry_uri(params.registry).scheme != "s3":
+        raise UsageError(
+            f"Registry {params.registry} is a local folder the cluster cannot reach; "
+            "pass --registry s3://bucket/prefix with --runner kfp (is ASSAY_REGISTRY set?)."
+        )
+    return params
 
 
 def _run_local(params: TrainingParams, out: Path | None) -> None:

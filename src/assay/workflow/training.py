@@ -24,6 +24,7 @@ from assay.workflow.errors import PipelineRunError
 from assay.workflow.local import KFP_DIR
 
 PIPELINE_NAME = "training"
+CLUSTER_REGISTRY = "s3://assay-models/registry"  # the pipeline's default (docs/design.md)
 
 # task name in kfp.local's output folder -> (output name, destination in the run folder);
 # an empty destination copies the output folder's content into the run folder itself.
@@ -51,7 +52,7 @@ class TrainingParams:
     models: str = ""
     workers: int = 0
     target_sensitivity: float = 0.98
-    registry: str = ""
+    registry: str = CLUSTER_REGISTRY
     model_name: str = "wdbc-classifier"
     deploy: bool = False
     canary_percent: int = 10

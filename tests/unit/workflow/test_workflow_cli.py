@@ -34,6 +34,10 @@ def test_malformed_csv_exits_2_with_the_validation_sentence(tmp_path: Path) -> N
         (["--runner", "kfp"], "--runner kfp needs --host"),
         (["--runner", "kfp", "--host", "kfp:8888"], "--host must be an http(s) URL"),
         (["--registry", "gs://bucket"], "unsupported scheme 'gs'"),
+        (
+            ["--runner", "kfp", "--host", "http://kfp", "--registry", "/tmp/reg"],
+            "is a local folder the cluster cannot reach",
+        ),
     ],
 )
 def test_bad_options_exit_2(args: list[str], message: str, monkeypatch: pytest.MonkeyPatch) -> None:
