@@ -103,6 +103,10 @@ def run_training_locally(
         record.update(status="failed", error=str(exc))
         write_run_record(run_dir, record)
         raise
+    except KeyboardInterrupt:
+        record.update(status="interrupted")
+        write_run_record(run_dir, record)
+        raise
     files = collect_outputs(run.kfp_run_dir, run_dir)
     registered = task_parameters(run.task_dir("register-model"))
     result = TrainingRun(
