@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -121,6 +122,7 @@ class RunningServer:
     http_port: int
     grpc_port: int
     log_path: Path
+    model_uri: str = ""
 
     @property
     def url(self) -> str:
@@ -143,7 +145,9 @@ class RunningServer:
                 self.process.wait(timeout=5)
 
 
-def launch(entry: list[str], model_flag: str, model_uri: str, log_path: Path) -> RunningServer:
+def launch(
+    entry: list[str], model_flag: str, model_uri: str, log_path: Path, *extra: str
+) -> RunningServer:
     """Start a server process (not yet ready) on free ports."""
     http_port, grpc_port = free_port(), free_port()
     if entry[0] == "assay":
@@ -152,13 +156,13 @@ def launch(entry: list[str], model_flag: str, model_uri: str, log_path: Path) ->
     else:
         ports = [f"--http_port={http_port}", f"--grpc_port={grpc_port}", "--max_batch_rows=512"]
         command = [sys.executable, *entry, *ports]
-    command.append(f"{model_flag}={model_uri}")
+    command += [f"{model_flag}={model_uri}", *extra]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log_path.open("w") as log_file:
         process = subprocess.Popen(
             command, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT
         )
-    return RunningServer(process, http_port, grpc_port, log_path)
+    return RunningServer(process, http_port, grpc_port, log_path, model_uri)
 
 
 def wait_ready(server: RunningServer, timeout_s: float = 120) -> RunningServer:
@@ -200,13 +204,17 @@ def servers(
 
     - "module": ``python -m serving.classifier`` (the image's entry point) on
       ``<served_registry>/wdbc-classifier/production``;
-    - "cli": ``assay serve classifier`` on the v1 version folder (a plain folder source).
+    - "cli": ``assay serve classifier`` on a copy of the v1 build folder (a plain folder
+      source), polling it for changes every 0.3 s.
     """
     logs = tmp_path_factory.mktemp("serving-servers")
     uri = f"file://{served_registry}/{MODEL_NAME}/production"
+    cli_folder = shutil.copytree(registered_models.v1_dir, logs / "cli-model")
     started = {
         "module": launch(MODULE_ENTRY, "--model_uri", uri, logs / "module.log"),
-        "cli": launch(CLI_ENTRY, "--model", str(registered_models.v1_dir), logs / "cli.log"),
+        "cli": launch(
+            CLI_ENTRY, "--model", str(cli_folder), logs / "cli.log", "--reload-interval=0.3"
+        ),
     }
     try:
         for running in started.values():

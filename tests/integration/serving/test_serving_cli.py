@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
+import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -31,6 +34,35 @@ def test_assay_serve_classifier_serves_a_version_folder(servers, registered_mode
     labels = (registered_models.pipeline().predict_proba(X)[:, 1] >= 0.3).astype(int)
     assert response.json()["outputs"][0]["data"] == labels.tolist()
     assert httpx.get(f"{cli.url}/health").status_code == 200
+
+
+def test_polling_picks_up_a_changed_version_folder(servers, registered_models) -> None:
+    """The CLI server polls its folder (--reload-interval 0.3): a new card threshold is served."""
+    cli = servers["cli"]
+    card_path = Path(cli.model_uri) / "model-card.json"
+    X = wdbc()[0][:40]
+    body = {
+        "inputs": [
+            {"name": "input-0", "shape": [40, 30], "datatype": "FP64", "data": X.ravel().tolist()}
+        ]
+    }
+    proba = registered_models.pipeline().predict_proba(X)[:, 1]
+    card = json.loads(card_path.read_text())
+    card["threshold"] = 0.7
+    card_path.write_text(json.dumps(card))
+    deadline = time.monotonic() + 30
+    expected = (proba >= 0.7).astype(int).tolist()
+    while time.monotonic() < deadline:
+        response = httpx.post(f"{cli.url}/v2/models/{MODEL_NAME}/infer", json=body)
+        assert response.status_code == 200, response.text
+        if response.json()["outputs"][0]["data"] == expected:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the new threshold was never served")
+    assert expected != (proba >= 0.3).astype(int).tolist()
+    card["threshold"] = 0.3
+    card_path.write_text(json.dumps(card))
 
 
 def test_assay_predict_prints_csv_equal_to_the_joblib_model(
