@@ -8,6 +8,20 @@ import sys
 import structlog
 
 
+class _CurrentStderr:
+    """A stream that writes to whatever ``sys.stderr`` is at write time.
+
+    Binding the stream object at configure time breaks when a caller (a test runner, a CLI
+    harness) swaps and closes ``sys.stderr`` later.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "info", json: bool = False) -> None:
     """Route structlog (and stdlib logging) to stderr, as console lines or JSON lines."""
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
@@ -27,7 +41,7 @@ def configure_logging(level: str = "info", json: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 
