@@ -191,6 +191,41 @@ def _tasks(passages: Any, ensemble: Ensemble, raters: list[str] | None) -> list[
     return tasks
 
 
+class _StoreWriter:
+    """Appends finished rows on a worker thread, so fsync never blocks the event loop; rows
+    that complete while one batch is being written go out together in the next one."""
+
+    def __init__(self, store: RatingsStore) -> None:
+        self.store = store
+        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._drain())
+
+    def put(self, row: dict[str, Any]) -> None:
+        self._queue.put_nowait(row)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._queue.put_nowait(None)
+            await self._task
+
+    async def _drain(self) -> None:
+        finished = False
+        while not finished:
+            first = await self._queue.get()
+            batch = [] if first is None else [first]
+            finished = first is None
+            while not finished and not self._queue.empty():
+                row = self._queue.get_nowait()
+                finished = row is None
+                if row is not None:
+                    batch.append(row)
+            if batch:
+                await asyncio.to_thread(self.store.append, batch)
+
+
 class _Run:
     def __init__(
         self,
@@ -215,6 +250,7 @@ class _Run:
         self.usage = Usage()
         self.summary = RunSummary(total=len(tasks))
         self.fatal: BaseException | None = None
+        self.writer = _StoreWriter(store)
         self._advance: Callable[[], None] = lambda: None
 
     async def execute(
@@ -225,10 +261,12 @@ class _Run:
         todo = [t for t in self.tasks if t["key"] not in finished]
         self.summary.skipped = len(self.tasks) - len(todo)
         dispatch, close = await self._executor(use_ray, workers, provider_factory, clock, todo)
+        self.writer.start()
         try:
             with self._progress_bar(len(todo)):
                 await self._run_all(todo, dispatch)
         finally:
+            await self.writer.close()
             await close()
             self.summary.elapsed_s = time.monotonic() - started
             self.summary.cost_usd = self.usage.cost_usd
@@ -367,7 +405,7 @@ class _Run:
             self.fatal = self.fatal or outcome.fatal
             self._not_started(task)
             return
-        self.store.append([outcome.row])
+        self.writer.put(outcome.row)
         rater = task["rater"]
         if outcome.cached:
             self.summary.cache_hits += 1
