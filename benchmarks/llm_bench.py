@@ -37,7 +37,7 @@ from typing import Any
 MODELS = {"sim-gpt": "openai", "sim-claude": "anthropic", "sim-llama": "together"}
 CONTENDERS = ("assay", "litellm", "naive")
 IN_FLIGHT = (
-    15  # default for assay and LiteLLM: rating tasks in flight; the naive loop has 10 threads
+    30  # default for assay and LiteLLM: rating tasks in flight; the naive loop has 10 threads
 )
 
 

@@ -88,7 +88,7 @@ def open_cache(uri: str | None = None, ttl_s: int = 7 * 24 * 3600) -> MemoryCach
     if uri is None:
         from assay.config import Settings
 
-        uri = Settings().cache  # type: ignore[call-arg]
+        uri = Settings().cache
     if uri in ("", "memory", "memory://"):
         return MemoryCache()
     if uri.startswith(("redis://", "rediss://", "unix://")):

@@ -167,3 +167,13 @@ async def test_score_passage_deadline():
         result = await score_passage("t", runtime, deadline_s=0.05)
     assert result.missing["a"].startswith("timeout")
     assert GOOD
+
+
+@pytest.mark.asyncio
+async def test_score_passage_only_asks_the_chosen_raters():
+    factory = FakeFactory()
+    async with EnsembleRuntime(
+        make_ensemble(), provider_factory=factory, metrics=RecordingMetrics()
+    ) as runtime:
+        result = await score_passage("t", runtime, raters=["b"])
+    assert set(result.ratings) == {"b"} and factory.calls == 1
