@@ -550,6 +550,8 @@ def run_server(options: ServerOptions) -> None:
     from kserve import ModelServer
     from kserve.model_server import app
 
+    freeze_startup_heap()
+
     install_http_extras(app, model.metrics, "serving.classifier")
     server = ModelServer(
         http_port=options.http_port,
@@ -560,6 +562,18 @@ def run_server(options: ServerOptions) -> None:
         registered_models=ClassifierRepository(),
     )
     server.start([model])
+
+
+def freeze_startup_heap() -> None:
+    """Move the ~250k objects of the imports and the model out of the garbage collector's reach.
+
+    A full collection over them takes 0.1-0.4 s, a pause every request in flight would feel
+    (p99); they live as long as the process anyway.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def build_parser() -> argparse.ArgumentParser:
