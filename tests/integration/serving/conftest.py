@@ -205,7 +205,7 @@ def servers(
     - "module": ``python -m serving.classifier`` (the image's entry point) on
       ``<served_registry>/wdbc-classifier/production``;
     - "cli": ``assay serve classifier`` on a copy of the v1 build folder (a plain folder
-      source), polling it for changes every 0.3 s.
+      source), polling it for changes every 0.3 s, logging every request (debug).
     """
     logs = tmp_path_factory.mktemp("serving-servers")
     uri = f"file://{served_registry}/{MODEL_NAME}/production"
@@ -213,7 +213,12 @@ def servers(
     started = {
         "module": launch(MODULE_ENTRY, "--model_uri", uri, logs / "module.log"),
         "cli": launch(
-            CLI_ENTRY, "--model", str(cli_folder), logs / "cli.log", "--reload-interval=0.3"
+            CLI_ENTRY,
+            "--model",
+            str(cli_folder),
+            logs / "cli.log",
+            "--reload-interval=0.3",
+            "--log-level=debug",
         ),
     }
     try:

@@ -34,6 +34,8 @@ def test_assay_serve_classifier_serves_a_version_folder(servers, registered_mode
     labels = (registered_models.pipeline().predict_proba(X)[:, 1] >= 0.3).astype(int)
     assert response.json()["outputs"][0]["data"] == labels.tolist()
     assert httpx.get(f"{cli.url}/health").status_code == 200
+    logged = [json.loads(line) for line in cli.logs().splitlines() if '"inference_request"' in line]
+    assert any(line["level"] == "debug" and line["batch_size"] == 20 for line in logged)
 
 
 def test_polling_picks_up_a_changed_version_folder(servers, registered_models) -> None:

@@ -256,9 +256,23 @@ def test_the_contract_pipeline_is_served_through_onnx_runtime(server) -> None:
     assert '"backend": "onnxruntime"' in server.logs()
 
 
-def test_request_logs_carry_no_feature_values(server) -> None:
+def test_request_logs_are_sampled_at_info_and_carry_no_feature_values(server) -> None:
+    import json
+
+    import httpx
+
+    with httpx.Client() as client:  # 1 in 100 requests is logged at info level
+        for _ in range(100):
+            client.post(
+                f"{server.url}/v2/models/{MODEL_NAME}/infer", json=infer_body(wdbc()[0][:2])
+            )
     logs = server.logs()
-    assert "17.99" not in logs  # first row's mean radius
+    lines = [json.loads(line) for line in logs.splitlines() if '"inference_request"' in line]
+    assert lines and all(line["sampled_1_in"] == 100 for line in lines)
+    assert {"request_id", "model_version", "batch_size", "latency_ms", "predictions"} <= set(
+        lines[-1]
+    )
+    assert "17.99" not in logs and "122.8" not in logs  # values of the first row
     assert "request_rejected" in logs
 
 
