@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import socket
@@ -437,6 +438,8 @@ def main() -> None:
         print(f"model: {model_dir}; {args.seconds:g} s per scenario; cpus: {os.cpu_count()}")
         print(f"load average before: {load} (other work on the machine skews latency, not cpu/req)")
         results: list[Result] = []
+        gc.collect()
+        gc.freeze()  # keep full collections of this process's heap out of measured latencies
         for kind in args.only.split(","):
             print(f"{kind}:", flush=True)
             results += bench_server(kind.strip(), model_dir, work, args)
