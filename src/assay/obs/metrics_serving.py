@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -59,8 +60,10 @@ class BiasScorerMetrics:
 
 
 _lock = threading.Lock()
-_serving: dict[int, ServingMetrics] = {}
-_bias: dict[int, BiasScorerMetrics] = {}
+# Keyed by the registry object itself, weakly: an id() key outlives its registry and can be
+# handed to a new registry that reuses the address.
+_serving: weakref.WeakKeyDictionary[CollectorRegistry, ServingMetrics] = weakref.WeakKeyDictionary()
+_bias: weakref.WeakKeyDictionary[CollectorRegistry, BiasScorerMetrics] = weakref.WeakKeyDictionary()
 
 
 def _registry(registry: CollectorRegistry | None) -> CollectorRegistry:
@@ -77,8 +80,8 @@ def serving_metrics(registry: CollectorRegistry | None = None) -> ServingMetrics
 
     reg = _registry(registry)
     with _lock:
-        if id(reg) not in _serving:
-            _serving[id(reg)] = ServingMetrics(
+        if reg not in _serving:
+            _serving[reg] = ServingMetrics(
                 predictions=Counter(
                     "predictions",
                     "Rows predicted, by model, model version and predicted label.",
@@ -110,7 +113,7 @@ def serving_metrics(registry: CollectorRegistry | None = None) -> ServingMetrics
                     registry=reg,
                 ),
             )
-        return _serving[id(reg)]
+        return _serving[reg]
 
 
 def bias_scorer_metrics(registry: CollectorRegistry | None = None) -> BiasScorerMetrics:
@@ -119,8 +122,8 @@ def bias_scorer_metrics(registry: CollectorRegistry | None = None) -> BiasScorer
 
     reg = _registry(registry)
     with _lock:
-        if id(reg) not in _bias:
-            _bias[id(reg)] = BiasScorerMetrics(
+        if reg not in _bias:
+            _bias[reg] = BiasScorerMetrics(
                 rater_score=Histogram(
                     "bias_rater_score",
                     "Bias scores (-2 ... +2) returned by each rater.",
@@ -135,7 +138,7 @@ def bias_scorer_metrics(registry: CollectorRegistry | None = None) -> BiasScorer
                     registry=reg,
                 ),
             )
-        return _bias[id(reg)]
+        return _bias[reg]
 
 
 def observe_many(histogram: Histogram, values: Sequence[float] | Any) -> None:
