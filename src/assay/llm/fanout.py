@@ -296,6 +296,7 @@ class _Run:
                 provider_factory=provider_factory,
                 clock=clock,
             )
+            await worker.warm()
             return worker.rate, worker.aclose
         return await self._ray_executor(workers)
 

@@ -113,10 +113,10 @@ class RaterRouter:
         route = self.pick()
         ep = route.endpoint
         try:
+            if route.provider is None:  # before the slot: building a client can take seconds
+                route.provider = self.provider_factory(ep, self.timeout_s)
             waited = await self.limiter.acquire(ep.key, ep.rpm, ep.tpm, est_tokens, priority)
             self.metrics.ratelimit_wait(self.rater, ep.label, waited)
-            if route.provider is None:
-                route.provider = self.provider_factory(ep, self.timeout_s)
             response = await self._send(route.provider, request)
         except RateLimitError as exc:
             route.breaker.release()
