@@ -186,7 +186,7 @@ def _marginal_normal_logp(
     return rater_terms + (-0.5 * within - 0.5 * pt.log(total_weight) + between).sum()
 
 
-QUADRATURE_NODES = 24
+QUADRATURE_NODES = 16
 
 
 @dataclass
@@ -195,13 +195,15 @@ class Signatures:
 
     Two passages with the same group (textbook, else publisher) and the same rating from every
     rater contribute identical marginal likelihoods once their passage effect is integrated
-    out, so each distinct signature is computed once and weighted by its count.
+    out, so each distinct signature is computed once and weighted by its count. The
+    per-rating log-likelihoods are evaluated once per (group, node, rater, value) and summed
+    into signatures with one-hot arrays, which keeps the costly exp/log work small.
     """
 
-    representative: np.ndarray  # a passage index per signature
-    counts: np.ndarray
-    values: np.ndarray  # signatures x raters (0 where missing)
-    mask: np.ndarray
+    group: np.ndarray  # group index (0..G-1) of every signature
+    group_passage: np.ndarray  # a passage index per group (for the group's mean)
+    counts: np.ndarray  # passages per signature
+    onehot: np.ndarray  # signatures x raters x values: 1 where the rater gave that value
     of_passage: np.ndarray  # signature index of every passage
 
 
@@ -212,7 +214,18 @@ def signatures(data: ModelData) -> Signatures:
     _, first, inverse, counts = np.unique(
         key, axis=0, return_index=True, return_inverse=True, return_counts=True
     )
-    return Signatures(first, counts.astype(float), values[first], mask[first], inverse.ravel())
+    _, group_first, sig_group = np.unique(group[first], return_index=True, return_inverse=True)
+    n_values = 2 if data.levels is None else len(data.levels)
+    onehot = np.zeros((len(first), len(data.raters), n_values))
+    u, r = np.nonzero(mask[first])
+    onehot[u, r, values[first][u, r].astype(int)] = 1.0
+    return Signatures(
+        group=sig_group.ravel(),
+        group_passage=first[group_first],
+        counts=counts.astype(float),
+        onehot=onehot,
+        of_passage=inverse.ravel(),
+    )
 
 
 def quadrature() -> tuple[np.ndarray, np.ndarray]:
@@ -239,22 +252,19 @@ def node_loglik(
     import pytensor.tensor as pt
 
     nodes, _ = quadrature()
-    theta = passage_mean[sig.representative][:, None] + passage_sd * nodes[None, :]
-    eta = (theta[:, :, None] + offset[None, None, :]) / rater_scale[None, None, :]
+    theta = passage_mean[sig.group_passage][:, None] + passage_sd * nodes[None, :]  # G x K
+    eta = (theta[:, :, None] + offset[None, None, :]) / rater_scale[None, None, :]  # G x K x R
     if scale == "binary":
-        y = sig.values[:, None, :]
-        per_rating = -(y * pt.softplus(-eta) + (1 - y) * pt.softplus(eta))
+        per_value = pt.stack([-pt.softplus(eta), -pt.softplus(-eta)], axis=3)  # y = 0, 1
     else:
         outer = np.array([1e6])
         padded = pt.concatenate([-outer, cutpoints, outer])
         cut = padded[None, None, None, :] / rater_scale[None, None, :, None]
-        log_cdf = -pt.softplus(eta[:, :, :, None] - cut)  # log P(y* <= cut), U x K x R x C+1
-        levels = sig.values.astype(int)
-        eye = np.eye(n_levels + 1)
-        upper = (log_cdf * eye[levels + 1][:, None, :, :]).sum(axis=3)
-        lower = (log_cdf * eye[levels][:, None, :, :]).sum(axis=3)
-        per_rating = upper + pt.log1mexp(pt.minimum(lower - upper, -1e-12))
-    return (per_rating * sig.mask[:, None, :]).sum(axis=2)
+        log_cdf = -pt.softplus(eta[:, :, :, None] - cut)  # log P(y* <= cut): G x K x R x C+1
+        upper, lower = log_cdf[..., 1:], log_cdf[..., :-1]
+        per_value = upper + pt.log1mexp(pt.minimum(lower - upper, -1e-12))  # G x K x R x C
+    # signatures x nodes: the group's per-value terms picked by each signature's ratings
+    return (per_value[sig.group] * sig.onehot[:, None, :, :]).sum(axis=(2, 3))
 
 
 def build_model(data: ModelData, *, marginalise: bool = True) -> Any:

@@ -123,15 +123,17 @@ def hyperparameters(result: FitResult) -> dict[str, dict[str, float]]:
     return out
 
 
-def recovery(effects: list[dict[str, Any]], passages: pd.DataFrame | None) -> dict[str, Any] | None:
+def recovery(
+    effects: list[dict[str, Any]], passages: pd.DataFrame | None, scale: str = "interval"
+) -> dict[str, Any] | None:
     """Do the 95% HDIs cover known publisher effects (synthetic corpora carry them)?
 
     Compared on contrasts (effect minus the mean of all publishers): a constant shared by all
     raters - such as the simulated raters' mean offset - cancels there, so the check does not
     depend on the raters' calibration.
     """
-    if passages is None or "true_publisher_effect" not in passages:
-        return None
+    if scale != "interval" or passages is None or "true_publisher_effect" not in passages:
+        return None  # known effects are on the score scale
     truth = passages.groupby("publisher")["true_publisher_effect"].first()
     rows = [e for e in effects if e["publisher"] in truth.index]
     if not rows:
@@ -199,5 +201,5 @@ def build_summary(
         **rater_parameters(result),
         "hyperparameters": hyperparameters(result),
         "predictive_checks": ppc,
-        "recovery": recovery(effects, passages),
+        "recovery": recovery(effects, passages, data.scale),
     }

@@ -6,7 +6,9 @@ scale (-2 strong liberal ... +2 strong conservative) and ``true_biased``. The si
 endpoint rates passages from ``true_score``; :func:`simulate_ratings` does the same in-process
 for the parameter-recovery test and the benchmark.
 
-Truth is built as ``publisher effect + textbook effect + passage effect``, so a model that
+Truth is built as ``publisher effect + textbook effect + passage effect``, with textbook
+effects centred within each publisher and passage effects within each textbook, so every
+publisher's passages average exactly its effect (before clipping to [-2, 2]) and a model that
 recovers publisher effects can be checked against ``SyntheticSpec.publisher_effects``.
 """
 
@@ -94,15 +96,14 @@ def generate_corpus(spec: SyntheticSpec | None = None) -> pd.DataFrame:
         raise ValueError("need at least one textbook per publisher and one passage per textbook")
     rng = np.random.default_rng(spec.seed)
     textbook_publisher = np.arange(spec.n_textbooks) % len(publishers)
-    textbook_effect = rng.normal(0.0, spec.textbook_sd, spec.n_textbooks)
+    textbook_effect = _centred(
+        rng.normal(0.0, spec.textbook_sd, spec.n_textbooks), textbook_publisher
+    )
     passage_textbook = np.arange(spec.n_passages) % spec.n_textbooks
     passage_publisher = textbook_publisher[passage_textbook]
     effects = np.array([spec.publisher_effects[p] for p in publishers])
-    true_score = (
-        effects[passage_publisher]
-        + textbook_effect[passage_textbook]
-        + rng.normal(0.0, spec.passage_sd, spec.n_passages)
-    )
+    passage_effect = _centred(rng.normal(0.0, spec.passage_sd, spec.n_passages), passage_textbook)
+    true_score = effects[passage_publisher] + textbook_effect[passage_textbook] + passage_effect
     true_score = np.clip(true_score, -2.0, 2.0)
     topics = rng.integers(0, len(_TOPICS), spec.n_passages)
     textbook_names = [
@@ -130,6 +131,14 @@ def generate_corpus(spec: SyntheticSpec | None = None) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _centred(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Values minus their group mean, so each publisher's passages average exactly its effect
+    (the known effects are realised in the corpus, not only in expectation)."""
+    sums = np.bincount(groups, values)
+    counts = np.bincount(groups)
+    return values - (sums / np.maximum(counts, 1))[groups]
 
 
 def simulate_ratings(
