@@ -27,7 +27,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     command = [
         str(Path(sys.executable).with_name("assay")), "bias-study",
         "--passages", str(PASSAGES), "--textbooks", "10",
-        "--draws", "500", "--tune", "500", "--n-boot", "100",
+        "--draws", "1000", "--tune", "1000", "--n-boot", "100",
         "--out", str(out),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=base)

@@ -156,7 +156,7 @@ def ppc_plot(idata: Any, summary: dict[str, Any], path: Path) -> None:
     axes[2].hlines(y, low, high, color="#762a83", lw=4, alpha=0.5, label="replicated 94%")
     axes[2].plot(obs_means, y, "k|", ms=14, mew=2, label="observed")
     axes[2].set_yticks(y, names)
-    axes[2].set_title("posterior predictive: mean rating per publisher")
+    axes[2].set_title("posterior predictive: mean per publisher")
     axes[2].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
