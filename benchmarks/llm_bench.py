@@ -187,6 +187,12 @@ def _report(results: dict[str, Any], expected: int, rpm: int) -> None:
             f"{w['violations']:>10} {res['ok']:>6} {res['failed']:>6} {lost:>5} "
             f"{lat['p50']:>6.2f} {lat['p99']:>6.2f} {lat['max']:>6.2f}"
         )
+    if any(_window_stats(r["server"], rpm)["span"] < 90 for r in results.values() if r):
+        print(
+            "note: a run shorter than ~90 s fits in one 60 s window, so per-minute bursting "
+            "(send a minute's quota at once, then stall) is neither penalised nor visible; "
+            "use the default duration for the comparison."
+        )
     if "assay" in rows and "litellm" in rows and rows["litellm"]:
         print(f"assay / LiteLLM utilisation: {rows['assay'] / rows['litellm']:.2f}")
     if "assay" in rows and "naive" in rows and rows["naive"]:
