@@ -22,22 +22,31 @@ CARD_FILE = "model-card.json"
 
 
 def serving_pipeline(
-    fitted_preprocessor: Any, classifier: Any, X_train: NDArray[np.float64]
+    fitted_preprocessor: Any,
+    classifier: Any,
+    X_train: NDArray[np.float64],
+    with_imputer: bool = False,
 ) -> Any:
     """Assemble the served Pipeline from a fitted preprocessor (its scaler and RFE mask).
 
     ``X_train`` (raw, [n, 30]) only fixes the ColumnTransformer's input width; nothing is learned
-    from it beyond what the preprocessor already learned.
+    from it beyond what the preprocessor already learned. ``with_imputer`` (for data loaded with
+    ``--impute median``) keeps the preprocessor's training-fitted median imputer in front.
     """
     import numpy as np
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
+    imputer = fitted_preprocessor.named_steps["imputer"]
     scaler = fitted_preprocessor.named_steps["scaler"]
     selected = [int(i) for i in np.flatnonzero(fitted_preprocessor.named_steps["rfe"].support_)]
     select = ColumnTransformer([("selected", "passthrough", selected)], remainder="drop")
-    select.fit(scaler.transform(np.asarray(X_train[:2], dtype=np.float64)))
-    return Pipeline([("scaler", scaler), ("select", select), ("classifier", classifier)])
+    X_train = np.asarray(X_train, dtype=np.float64)
+    select.fit(scaler.transform(imputer.transform(X_train[:2])))
+    steps = [("scaler", scaler), ("select", select), ("classifier", classifier)]
+    if with_imputer:
+        steps.insert(0, ("imputer", imputer))
+    return Pipeline(steps)
 
 
 def library_versions() -> dict[str, str]:

@@ -164,7 +164,12 @@ def run_model_unit(
         tuned = time.perf_counter()
         classifier = _fit(key, best, random_state, outer.X_fit, outer.y_fit)
         fit_seconds = time.perf_counter() - tuned
-        pipeline = serving_pipeline(outer.preprocessor, classifier, X[bundle.train_rows])
+        pipeline = serving_pipeline(
+            outer.preprocessor,
+            classifier,
+            X[bundle.train_rows],
+            with_imputer=bool(np.isnan(X).any()),
+        )
         X_test = X[outer.test_rows]
         p_test = pipeline.predict_proba(X_test)[:, 1] if len(X_test) else np.empty(0)
         latencies = _latencies(pipeline, X_test)

@@ -9,12 +9,17 @@ if TYPE_CHECKING:
 
 
 def compute_vif(X: pd.DataFrame) -> pd.DataFrame:
-    """One row per feature: ``feature``, ``vif`` (with an intercept), highest first."""
+    """One row per feature: ``feature``, ``vif`` (with an intercept), highest first.
+
+    Missing values (allowed by ``--impute median``) are filled with column medians for this
+    analysis only; the models impute inside their training folds.
+    """
     import numpy as np
     import pandas as pd
     from statsmodels.stats.outliers_influence import variance_inflation_factor
     from statsmodels.tools.tools import add_constant
 
+    X = X.fillna(X.median())
     design = add_constant(X.to_numpy(dtype=np.float64), has_constant="add")
     with np.errstate(divide="ignore", invalid="ignore"):
         values = [variance_inflation_factor(design, i + 1) for i in range(X.shape[1])]

@@ -109,7 +109,7 @@ def _numeric_features(
                 )
             if blank.all():
                 raise DataValidationError(f"Column {name!r} has no values to impute from.")
-            values = values.fillna(values.median())
+            # Left missing on purpose: the median imputer is fitted inside each training fold.
         X[name] = values.astype("float64")
     return X
 

@@ -145,5 +145,9 @@ def write_dataset_csv(ds: Dataset, path: Path) -> None:
 
 
 def read_dataset_csv(path: Path) -> Dataset:
-    """Read a file written by write_dataset_csv (validated like any CSV)."""
-    return load_dataset(path, target=TARGET, impute="none")
+    """Read a file written by write_dataset_csv (validated like any CSV).
+
+    Missing values in it were allowed by ``--impute median`` when the data was first loaded;
+    they stay missing until a training fold's imputer fills them.
+    """
+    return load_dataset(path, target=TARGET, impute="median")

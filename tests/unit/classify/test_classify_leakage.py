@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from imblearn.over_sampling import SMOTE
 from sklearn.feature_selection import RFE
+from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import StandardScaler
 
 from assay.classify import preprocess
@@ -23,6 +24,12 @@ from assay.classify.seeds import derive_seed
 from assay.data.wdbc import load_dataset
 
 RECORDS: list[dict[str, Any]] = []
+
+
+class SpyImputer(SimpleImputer):
+    def fit(self, X: Any, y: Any = None) -> Any:
+        self.record_["imputer"] = np.array(X, copy=True)
+        return super().fit(X, y)
 
 
 class SpyScaler(StandardScaler):
@@ -47,7 +54,8 @@ def spy_preprocessor(k_features: int, random_state: int, smote_neighbours: int) 
     real = _real_factory(k_features, random_state, smote_neighbours)
     record: dict[str, Any] = {"random_state": random_state}
     RECORDS.append(record)
-    for name, cls in (("scaler", SpyScaler), ("smote", SpySMOTE), ("rfe", SpyRFE)):
+    spies = (("imputer", SpyImputer), ("scaler", SpyScaler), ("smote", SpySMOTE), ("rfe", SpyRFE))
+    for name, cls in spies:
         step = real.named_steps[name]
         step.__class__ = cls
         step.record_ = record
@@ -85,6 +93,8 @@ def test_preprocessing_never_sees_validation_rows(
         fold = splits[record["random_state"]]
         seen = {row_of[tuple(r)] for r in record["scaler"]}
         assert seen == set(fold.train.tolist()), fold.fold_id
+        imputed = {row_of[tuple(r)] for r in record["imputer"]}
+        assert imputed == seen, fold.fold_id
         assert not seen & set(fold.test.tolist()), fold.fold_id
 
         scaler = StandardScaler().fit(X[fold.train])
