@@ -99,3 +99,31 @@ def test_recovers_known_publisher_effects_and_rater_offsets() -> None:
     for offset in summary["rater_offsets"]:
         rater = next(r for r in DEFAULT_RATERS if r.name == offset["rater"])
         assert offset["hdi_low"] <= rater.offset - mean_offset <= offset["hdi_high"], offset
+
+
+def test_ordinal_quadrature_matches_numerical_integration() -> None:
+    data = _tiny("ordinal", np.array([2, 1, 0, 0, 1, 2, 2, 1]))
+    data.levels = np.array([-1.0, 0.0, 1.0])
+    mean, tau = np.array([0.1, 0.1, 0.1]), 0.8
+    offset, scale = np.array([0.2, -0.3, 0.1]), np.array([1.1, 0.8, 1.0 / 0.88])
+    cut = np.array([-0.7, 0.9])
+    sig = signatures(data)
+    _, log_w = quadrature()
+    per_node = node_loglik(sig, "ordinal", mean, tau, offset, scale, cut, n_levels=3).eval()
+    got = np.logaddexp.reduce(per_node + log_w, axis=1)
+
+    def category_prob(theta: float, rater: int, level: int) -> float:
+        eta = (theta + offset[rater]) / scale[rater]
+        cdf = [0.0, *(1 / (1 + np.exp(-(c / scale[rater] - eta))) for c in cut), 1.0]
+        return cdf[level + 1] - cdf[level]
+
+    for s in range(len(sig.counts)):
+        p = int(np.flatnonzero(sig.of_passage == s)[0])
+        rows = np.flatnonzero(data.obs_passage == p)
+
+        def integrand(theta: float, rows: np.ndarray = rows) -> float:
+            prob = np.prod([category_prob(theta, data.obs_rater[i], int(data.y[i])) for i in rows])
+            return float(prob * stats.norm.pdf(theta, 0.1, tau))
+
+        exact = np.log(integrate.quad(integrand, -10, 10)[0])
+        assert got[s] == pytest.approx(exact, abs=1e-4)
