@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, field_validator
 
-SELECTION_METRICS = (
-    "roc_auc",
-    "pr_auc",
-    "accuracy",
-    "sensitivity",
-    "specificity",
-    "ppv",
-    "npv",
-    "f1",
-    "mcc",
-    "brier",
-)
+from assay.classify.metrics import METRIC_NAMES
+
+# Every reported metric can drive model selection.
+SELECTION_METRICS = METRIC_NAMES
 
 
 class TrainConfig(BaseModel):

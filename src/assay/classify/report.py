@@ -150,25 +150,13 @@ def _table(header: list[str], rows: list[list[Any]], cls: str = "") -> str:
 
 
 def _leaderboard_table(metrics: dict[str, Any]) -> str:
-    shown = [
-        "roc_auc",
-        "pr_auc",
-        "accuracy",
-        "sensitivity",
-        "specificity",
-        "ppv",
-        "npv",
-        "f1",
-        "mcc",
-        "brier",
-    ]
     rows = []
     for entry in metrics["leaderboard"]:
         key = entry["model"]
         m = metrics["models"][key]
         mark = " *" if key == metrics["selected_model"] else ""
         row: list[Any] = [m["label"] + mark]
-        for name in shown:
+        for name in METRIC_NAMES:
             s = m["cv"][name]
             row.append(
                 f"{s['mean']:.4f} ± {s['std']:.4f}<br><small>[{s['ci_low']:.4f}, "
@@ -178,7 +166,7 @@ def _leaderboard_table(metrics: dict[str, Any]) -> str:
         lat = m["predict_latency_ms_per_row"]
         row.append(f"{lat['p50']:.2f} / {lat['p95']:.2f}")
         rows.append(row)
-    header = ["model", *shown, "fit s", "latency ms p50/p95"]
+    header = ["model", *METRIC_NAMES, "fit s", "latency ms p50/p95"]
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
         "<tr>" + f"<td>{html.escape(r[0])}</td>" + "".join(f"<td>{c}</td>" for c in r[1:]) + "</tr>"
