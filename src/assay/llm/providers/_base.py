@@ -116,3 +116,29 @@ def from_chat_completion(parsed: Any, request: CompletionRequest, provider: str)
     finish = str(getattr(choice, "finish_reason", None) or "stop")
     model = str(getattr(parsed, "model", None) or request.model)
     return Reply(text, model, tokens_in, tokens_out, "stop" if finish == "eos" else finish)
+
+
+class ChatCompletionsProvider(SDKProvider):
+    """An OpenAI-wire-format SDK (OpenAI, Together): ``client_class`` names its async client."""
+
+    client_class: str = "AsyncOpenAI"
+
+    def _build_client(self, *, base_url: str | None, api_key: str, timeout_s: float) -> Any:
+        return getattr(self.sdk, self.client_class)(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=sdk_timeout(self.sdk, timeout_s),
+        )
+
+    async def _send(self, request: CompletionRequest, timeout: Any) -> Any:
+        return await self.client.chat.completions.with_raw_response.create(
+            model=request.model,
+            messages=chat_messages(request),
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            timeout=timeout,
+        )
+
+    def _to_reply(self, parsed: Any, request: CompletionRequest) -> Reply:
+        return from_chat_completion(parsed, request, self.name)
