@@ -87,8 +87,7 @@ def bias_study(
     """Run the bias study: rate passages with an LLM ensemble (or import ratings), measure
     agreement (Krippendorff's alpha), fit the Bayesian publisher-effects model, write a report.
 
-    Exit codes: 0 ok, 2 bad input, 4 the model's convergence diagnostics failed (the report
-    says so at the top).
+    Exit codes: 0 ok, 2 bad input, 4 convergence diagnostics failed (see the report).
     """
     from assay.errors import UsageError
 
