@@ -7,12 +7,16 @@
 - :class:`RequestLog`: one structlog line per request at debug, a sample of them at info.
 - :func:`install_http_extras`: ``/health``, JSON error handlers and quiet per-request loggers on
   KServe's FastAPI app.
+- Entry-point pieces: :func:`start_server_logging`, :func:`serve_model`, :func:`server_parser`
+  and :func:`add_log_arguments`.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
+import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -425,3 +429,61 @@ def disable_created_series() -> None:
         disable_created_metrics()
     except ImportError:  # pragma: no cover - older prometheus_client
         pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------------------------
+
+
+def start_server_logging(level: str) -> None:
+    """JSON logs at ``level`` and no ``*_created`` series: how every server process starts."""
+    from assay.obs.logging import configure_logging
+
+    configure_logging(level=level, json=True)
+    disable_created_series()
+
+
+def serve_model(
+    model: Any,
+    *,
+    logger_name: str,
+    http_port: int,
+    grpc_port: int,
+    enable_grpc: bool,
+    workers: int = 1,
+    registered_models: Any = None,
+) -> None:
+    """Install the HTTP extras on KServe's app, then serve ``model`` until SIGTERM (blocks)."""
+    from kserve import ModelServer
+    from kserve.model_server import app
+
+    install_http_extras(app, model.metrics, logger_name)
+    server = ModelServer(
+        http_port=http_port,
+        grpc_port=grpc_port,
+        workers=workers,
+        enable_grpc=enable_grpc,
+        enable_latency_logging=False,
+        registered_models=registered_models,
+    )
+    server.start([model])
+
+
+def server_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """A parser that accepts KServe's shared server arguments (ports, workers, model name...)."""
+    from kserve.model_server import parser as kserve_parser
+
+    return argparse.ArgumentParser(prog=prog, parents=[kserve_parser], description=description)
+
+
+def add_log_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--log_level`` (env ASSAY_LOG_LEVEL) and ``--log_sample_rate``."""
+    parser.add_argument(
+        "--log_level",
+        default=os.environ.get("ASSAY_LOG_LEVEL", "info"),
+        help="debug logs every request; info logs a sample",
+    )
+    parser.add_argument(
+        "--log_sample_rate", type=float, default=0.01, help="share of requests logged at info level"
+    )

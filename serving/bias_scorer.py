@@ -58,11 +58,14 @@ from assay.obs.metrics_serving import (
 from serving._shared import (
     BadRequest,
     RequestLog,
+    add_log_arguments,
     check_batch_rows,
-    install_http_extras,
     request_id,
     sample_every_from_rate,
     selected_outputs,
+    serve_model,
+    server_parser,
+    start_server_logging,
 )
 from serving.bias_ensemble import (
     BIASED_SHARE,
@@ -502,11 +505,7 @@ def build_model(options: ServerOptions, environ: Mapping[str, str]) -> BiasScore
 
 def run_server(options: ServerOptions) -> None:
     """Load the ensemble, then serve it until SIGTERM/SIGINT (blocks)."""
-    from assay.obs.logging import configure_logging
-    from serving._shared import disable_created_series
-
-    configure_logging(level=options.log_level, json=True)
-    disable_created_series()
+    start_server_logging(options.log_level)
     for sdk_logger in QUIET_LOGGERS:  # a line per LLM call; the SDKs' debug lines hold passages
         logging.getLogger(sdk_logger).setLevel(logging.WARNING)
     environ = dict(os.environ)
@@ -522,18 +521,14 @@ def run_server(options: ServerOptions) -> None:
                 options = dataclasses.replace(options, ensemble_path=path)
             log.info("sim_endpoint_started", url=sim.base_url, note="simulated raters, not LLMs")
         model = build_model(options, environ)
-        from kserve import ModelServer
-        from kserve.model_server import app
-
-        install_http_extras(app, model.metrics, "serving.bias_scorer")
-        server = ModelServer(
+        serve_model(
+            model,
+            logger_name="serving.bias_scorer",
             http_port=options.http_port,
             grpc_port=options.grpc_port,
-            workers=1,  # limiter, breakers and cache are per process
             enable_grpc=options.enable_grpc,
-            enable_latency_logging=False,
+            workers=1,  # limiter, breakers and cache are per process
         )
-        server.start([model])
 
 
 def _env_number(name: str, default: float | None, kind: type = float) -> Any:
@@ -547,12 +542,9 @@ def _env_number(name: str, default: float | None, kind: type = float) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from kserve.model_server import parser as kserve_parser
-
-    parser = argparse.ArgumentParser(
-        prog="python -m serving.bias_scorer",
-        parents=[kserve_parser],
-        description="Serve the LLM-ensemble bias scorer over the v2 inference protocol.",
+    parser = server_parser(
+        "python -m serving.bias_scorer",
+        "Serve the LLM-ensemble bias scorer over the v2 inference protocol.",
     )
     parser.add_argument(
         "--ensemble",
@@ -595,14 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop calling raters once this much is spent in a UTC day "
         "(env ASSAY_LLM_DAILY_BUDGET_USD; default unlimited)",
     )
-    parser.add_argument(
-        "--log_level",
-        default=os.environ.get("ASSAY_LOG_LEVEL", "info"),
-        help="debug logs every request; info logs a sample",
-    )
-    parser.add_argument(
-        "--log_sample_rate", type=float, default=0.01, help="share of requests logged at info level"
-    )
+    add_log_arguments(parser)
     parser.set_defaults(model_name=DEFAULT_NAME)
     return parser
 

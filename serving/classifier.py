@@ -42,12 +42,15 @@ from assay.obs.metrics_serving import ServingMetrics, observe_many, serving_metr
 from serving._shared import (
     AdaptiveBatcher,
     RequestLog,
-    install_http_extras,
+    add_log_arguments,
     request_id,
     rows_from_v1,
     sample_every_from_rate,
     selected_outputs,
+    serve_model,
+    server_parser,
     single_input,
+    start_server_logging,
     tensor_to_matrix,
 )
 from serving.sklearn_predictor import PipelineProba, build_proba
@@ -541,27 +544,18 @@ def build_model(options: ServerOptions) -> ClassifierModel:
 
 def run_server(options: ServerOptions) -> None:
     """Load the model, then serve it until SIGTERM/SIGINT (blocks)."""
-    from assay.obs.logging import configure_logging
-    from serving._shared import disable_created_series
-
-    configure_logging(level=options.log_level, json=True)
-    disable_created_series()
+    start_server_logging(options.log_level)
     model = build_model(options)
-    from kserve import ModelServer
-    from kserve.model_server import app
-
     freeze_startup_heap()
-
-    install_http_extras(app, model.metrics, "serving.classifier")
-    server = ModelServer(
+    serve_model(
+        model,
+        logger_name="serving.classifier",
         http_port=options.http_port,
         grpc_port=options.grpc_port,
-        workers=options.workers,
         enable_grpc=options.enable_grpc,
-        enable_latency_logging=False,
+        workers=options.workers,
         registered_models=ClassifierRepository(),
     )
-    server.start([model])
 
 
 def freeze_startup_heap() -> None:
@@ -577,12 +571,8 @@ def freeze_startup_heap() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from kserve.model_server import parser as kserve_parser
-
-    parser = argparse.ArgumentParser(
-        prog="python -m serving.classifier",
-        parents=[kserve_parser],
-        description="Serve the WDBC classifier over the v2 inference protocol.",
+    parser = server_parser(
+        "python -m serving.classifier", "Serve the WDBC classifier over the v2 inference protocol."
     )
     env = os.environ.get
     parser.add_argument(
@@ -614,14 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=float(env("ASSAY_RELOAD_INTERVAL", 0)),
         help="seconds between checks of the model URI for a new version (0: off)",
     )
-    parser.add_argument(
-        "--log_level",
-        default=env("ASSAY_LOG_LEVEL", "info"),
-        help="debug logs every request; info logs a sample",
-    )
-    parser.add_argument(
-        "--log_sample_rate", type=float, default=0.01, help="share of requests logged at info level"
-    )
+    add_log_arguments(parser)
     parser.set_defaults(model_name=DEFAULT_NAME)
     return parser
 

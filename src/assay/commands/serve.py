@@ -9,6 +9,7 @@ import sys
 
 import typer
 
+from assay.commands import _serve_options as serve_options
 from assay.commands import serve_bias
 from assay.commands._common import user_errors
 
@@ -29,10 +30,10 @@ MODEL_HELP = (
 @user_errors
 def classifier(
     model: str | None = typer.Option(None, "--model", envvar="ASSAY_MODEL_URI", help=MODEL_HELP),
-    name: str = typer.Option("wdbc-classifier", "--name", help="Model name in the v2 URLs."),
-    http_port: int = typer.Option(8080, "--http-port", help="REST port (also /metrics)."),
-    grpc_port: int = typer.Option(8081, "--grpc-port", help="gRPC port."),
-    no_grpc: bool = typer.Option(False, "--no-grpc", help="Serve REST only."),
+    name: str = serve_options.model_name_option("wdbc-classifier"),
+    http_port: int = serve_options.HTTP_PORT,
+    grpc_port: int = serve_options.GRPC_PORT,
+    no_grpc: bool = serve_options.NO_GRPC,
     workers: int = typer.Option(
         1, "--workers", min=1, help="REST worker processes (metrics and reload are per process)."
     ),
@@ -48,10 +49,8 @@ def classifier(
     reload_interval: float = typer.Option(
         0.0, "--reload-interval", min=0.0, help="Seconds between checks for a new version (0 off)."
     ),
-    log_level: str = typer.Option("info", "--log-level", help="debug logs every request."),
-    log_sample_rate: float = typer.Option(
-        0.01, "--log-sample-rate", min=0.0, max=1.0, help="Share of requests logged at info."
-    ),
+    log_level: str = serve_options.LOG_LEVEL,
+    log_sample_rate: float = serve_options.LOG_SAMPLE_RATE,
 ) -> None:
     """Serve the WDBC classifier; reload with POST /v2/repository/models/NAME/load or SIGHUP."""
     # KServe parses sys.argv when imported; keep assay's options away from it.

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from assay.commands import _serve_options as serve_options
 from assay.commands._common import user_errors
 
 
@@ -25,10 +26,10 @@ def bias_scorer(
     sim: bool = typer.Option(
         False, "--sim", help="Start the simulated LLM endpoint in this process and rate with it."
     ),
-    name: str = typer.Option("bias-scorer", "--name", help="Model name in the v2 URLs."),
-    http_port: int = typer.Option(8080, "--http-port", help="REST port (also /metrics)."),
-    grpc_port: int = typer.Option(8081, "--grpc-port", help="gRPC port."),
-    no_grpc: bool = typer.Option(False, "--no-grpc", help="Serve REST only."),
+    name: str = serve_options.model_name_option("bias-scorer"),
+    http_port: int = serve_options.HTTP_PORT,
+    grpc_port: int = serve_options.GRPC_PORT,
+    no_grpc: bool = serve_options.NO_GRPC,
     max_batch_rows: int = typer.Option(
         64, "--max-batch-rows", min=1, help="Most passages one request may send."
     ),
@@ -48,10 +49,8 @@ def bias_scorer(
         min=0.0,
         help="Stop calling raters once this many USD are spent in a UTC day (default: no cap).",
     ),
-    log_level: str = typer.Option("info", "--log-level", help="debug logs every request."),
-    log_sample_rate: float = typer.Option(
-        0.01, "--log-sample-rate", min=0.0, max=1.0, help="Share of requests logged at info."
-    ),
+    log_level: str = serve_options.LOG_LEVEL,
+    log_sample_rate: float = serve_options.LOG_SAMPLE_RATE,
 ) -> None:
     """Serve the LLM-ensemble bias scorer (v2 input 'text', per-rater and ensemble scores)."""
     # KServe parses sys.argv when imported; keep assay's options away from it.
