@@ -166,19 +166,9 @@ def checked_params(params: TrainingParams, *, local: bool) -> TrainingParams:
     """
     from assay.errors import UsageError
     from assay.registry import open_registry
-    from assay.workflow.steps import impute_mode, train_config
+    from assay.workflow.steps import TrainOptions, impute_mode, train_config
 
-    train_config(
-        k_features=params.k_features,
-        folds=params.folds,
-        repeats=params.repeats,
-        tuning_iter=params.tuning_iter,
-        seed=params.seed,
-        models=params.models,
-        workers=params.workers,
-        target_sensitivity=params.target_sensitivity,
-        model_name=params.model_name,
-    )
+    train_config(**{name: getattr(params, name) for name in TrainOptions.__required_keys__})
     if not local:
         return _cluster_registry(params)
     if params.deploy:

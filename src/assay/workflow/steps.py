@@ -13,7 +13,7 @@ import math
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypedDict, Unpack
 
 from assay.errors import DataValidationError
 from assay.obs.logging import get_logger
@@ -95,35 +95,30 @@ def vif_step(dataset: ArtifactLike, vif_table: ArtifactLike) -> None:
 
 
 # -- training -------------------------------------------------------------------------------
+class TrainOptions(TypedDict):
+    """The training pipeline's parameters that make the TrainConfig (flat, KFP-friendly)."""
+
+    k_features: int
+    folds: int
+    repeats: int
+    tuning_iter: int
+    seed: int
+    models: str
+    workers: int
+    target_sensitivity: float
+    model_name: str
+
+
 def train_step(
     dataset: ArtifactLike,
     training: ArtifactLike,
     model: ArtifactLike,
-    *,
-    k_features: int,
-    folds: int,
-    repeats: int,
-    tuning_iter: int,
-    seed: int,
-    models: str,
-    workers: int,
-    target_sensitivity: float,
-    model_name: str,
+    **options: Unpack[TrainOptions],
 ) -> dict[str, Any]:
     """Cross-validate, select, threshold and refit (on Ray); expose the model folder as Model."""
     from assay.classify.stages import run_training
 
-    config = train_config(
-        k_features=k_features,
-        folds=folds,
-        repeats=repeats,
-        tuning_iter=tuning_iter,
-        seed=seed,
-        models=models,
-        workers=workers,
-        target_sensitivity=target_sensitivity,
-        model_name=model_name,
-    )
+    config = train_config(**options)
     out_dir = Path(training.path)
     summary = run_training(Path(dataset.path), config, out_dir)
     shutil.copytree(out_dir / "model", Path(model.path), dirs_exist_ok=True)
@@ -139,18 +134,7 @@ def train_step(
     return dict(summary)
 
 
-def train_config(
-    *,
-    k_features: int,
-    folds: int,
-    repeats: int,
-    tuning_iter: int,
-    seed: int,
-    models: str,
-    workers: int,
-    target_sensitivity: float,
-    model_name: str,
-) -> Any:
+def train_config(**options: Unpack[TrainOptions]) -> Any:
     """Pipeline parameters (flat, KFP-friendly) -> TrainConfig. ``models=""``: all; ``workers=0``:
     all cores."""
     from pydantic import ValidationError
@@ -158,20 +142,10 @@ def train_config(
     from assay.classify.config import TrainConfig
     from assay.errors import UsageError
 
-    keys = [m.strip() for m in models.split(",") if m.strip()]
+    keys = [m.strip() for m in options["models"].split(",") if m.strip()]
     try:
         return TrainConfig.model_validate(
-            {
-                "k_features": k_features,
-                "folds": folds,
-                "repeats": repeats,
-                "tuning_iter": tuning_iter,
-                "seed": seed,
-                "models": keys or None,
-                "workers": workers or None,
-                "target_sensitivity": target_sensitivity,
-                "model_name": model_name,
-            }
+            {**options, "models": keys or None, "workers": options["workers"] or None}
         )
     except ValidationError as exc:
         first = exc.errors()[0]
