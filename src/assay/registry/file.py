@@ -26,14 +26,14 @@ class FileRegistry(Registry):
 
     def _list_keys(self, prefix: str) -> list[str]:
         base = self.path / prefix if prefix else self.path
-        if not base.is_dir():
-            return []
-        return [
-            file.relative_to(self.path).as_posix()
-            for file in base.rglob("*")
-            if file.is_file()
-            and not any(p.startswith(".") for p in file.relative_to(self.path).parts)
-        ]
+        keys: list[str] = []
+        # os.walk skips folders that vanish mid-walk (another writer's staging folder being
+        # published or cleaned up); hidden (staging/temp) entries are pruned, never listed.
+        for folder, subfolders, files in os.walk(base):
+            subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+            relative = Path(folder).relative_to(self.path)
+            keys += [(relative / name).as_posix() for name in files if not name.startswith(".")]
+        return keys
 
     def _read_bytes(self, key: str) -> bytes | None:
         try:
