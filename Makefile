@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test compile lint format bench clean
+.PHONY: venv demo test compile lint format bench bench-quick lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,13 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
+DEMO_STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
+DEMO_OUT ?= runs/demo-$(DEMO_STAMP)
+
 demo: $(STAMP)  ## train the classifier through kfp.local on WDBC, then run the bias study on the simulated LLM endpoint
-	$(BIN)/assay demo
+	$(BIN)/assay train --out $(DEMO_OUT)/classifier
+	$(BIN)/assay bias-study --out $(DEMO_OUT)/bias-study
+	@echo "Reports: $(DEMO_OUT)/classifier/report.html and $(DEMO_OUT)/bias-study/report.html"
 
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest
@@ -34,8 +39,16 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)
+bench: $(STAMP)  ## every benchmark, each printing its ratios from one run (about 25 minutes)
 	$(BIN)/python benchmarks/train_bench.py
+	$(BIN)/python benchmarks/serve_bench.py
+	$(BIN)/python benchmarks/llm_bench.py
+	$(BIN)/python benchmarks/bayes_bench.py
+
+bench-quick: $(STAMP)  ## shorter versions of the benchmarks (a few minutes)
+	$(BIN)/python benchmarks/train_bench.py --quick
+	$(BIN)/python benchmarks/serve_bench.py --seconds 3
+	$(BIN)/python benchmarks/llm_bench.py --quick
 
 lock:  ## re-resolve requirements.lock from pyproject.toml
 	uv pip compile pyproject.toml --all-extras --python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o requirements.lock
