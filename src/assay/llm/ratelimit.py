@@ -212,24 +212,18 @@ class LocalLimiter:
         self.bank.adjust_tokens(key, delta)
 
 
-class RateLimiterActor:
-    """The body of the Ray actor holding a run's buckets (see ``start_limiter_actor``)."""
+class RateLimiterActor(LocalLimiter):
+    """The body of the Ray actor holding a run's buckets (see ``start_limiter_actor``).
+
+    The same async methods as ``LocalLimiter``; the actor owns its bank and can describe it.
+    """
 
     def __init__(
         self, burst_s: float = 1.0, safety_margin_s: float = 0.5, window_s: float = WINDOW_S
     ) -> None:
-        self.bank = LimiterBank(burst_s=burst_s, safety_margin_s=safety_margin_s, window_s=window_s)
-
-    async def acquire(
-        self, key: str, rpm: float, tpm: float | None, tokens: int, priority: int = 0
-    ) -> float:
-        return await self.bank.acquire(key, rpm, tpm, tokens, priority)
-
-    async def pause(self, key: str, seconds: float) -> None:
-        self.bank.pause(key, seconds)
-
-    async def adjust_tokens(self, key: str, delta: int) -> None:
-        self.bank.adjust_tokens(key, delta)
+        super().__init__(
+            LimiterBank(burst_s=burst_s, safety_margin_s=safety_margin_s, window_s=window_s)
+        )
 
     async def describe(self) -> dict[str, dict[str, float]]:
         return self.bank.describe()
