@@ -8,91 +8,21 @@ process on 127.0.0.1 with free ports.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-import joblib
-import numpy as np
 import pytest
-
-REPO = Path(__file__).resolve().parents[3]
-MODEL_NAME = "wdbc-classifier"
-SELECTED = list(range(0, 30, 2))
-
-
-def wdbc() -> tuple[np.ndarray, np.ndarray, list[str]]:
-    from sklearn.datasets import load_breast_cancer
-
-    data = load_breast_cancer()
-    return data.data, 1 - data.target, [str(name) for name in data.feature_names]
-
-
-def write_model_folder(folder: Path, *, n_estimators: int = 50, threshold: float = 0.3) -> Path:
-    """model.joblib + model-card.json shaped like the contract's exported model."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import AdaBoostClassifier
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    X, y, names = wdbc()
-    pipeline = Pipeline(
-        [
-            ("scaler", StandardScaler()),
-            (
-                "select",
-                ColumnTransformer([("selected", "passthrough", SELECTED)], remainder="drop"),
-            ),
-            ("classifier", AdaBoostClassifier(n_estimators=n_estimators, random_state=0)),
-        ]
-    ).fit(X, y)
-    folder.mkdir(parents=True, exist_ok=True)
-    joblib.dump(pipeline, folder / "model.joblib")
-    card = {
-        "model_name": MODEL_NAME,
-        "estimator": "adaboost",
-        "feature_names": names,
-        "selected_features": [names[i] for i in SELECTED],
-        "threshold": threshold,
-        "positive_class": "malignant",
-        "positive_label": 1,
-        "metrics": {"roc_auc": 0.99},
-        "data_hash": "sha256:test",
-        "seed": 0,
-        "library_versions": {},
-        "created_at": "2026-01-01T00:00:00Z",
-        "protocol": "test fixture",
-    }
-    (folder / "model-card.json").write_text(json.dumps(card))
-    return folder
-
-
-@dataclass(frozen=True)
-class ModelFixture:
-    registry_root: Path
-    v1_dir: Path
-    v2_dir: Path
-
-    @property
-    def production_uri(self) -> str:
-        return f"file://{self.registry_root}/{MODEL_NAME}/production"
-
-    def pipeline(self, version: str = "v1"):
-        return joblib.load(self.registry_root / MODEL_NAME / version / "model.joblib")
-
-    def card(self, version: str = "v1") -> dict:
-        return json.loads(
-            (self.registry_root / MODEL_NAME / version / "model-card.json").read_text()
-        )
+from _serving_support import (
+    CLI_ENTRY,
+    MODEL_NAME,
+    MODULE_ENTRY,
+    ModelFixture,
+    RunningServer,
+    launch,
+    wait_ready,
+    write_model_folder,
+)
 
 
 @pytest.fixture(scope="session")
@@ -108,80 +38,6 @@ def registered_models(tmp_path_factory: pytest.TempPathFactory) -> ModelFixture:
     assert registry.register(MODEL_NAME, v2) == "v2"
     registry.set_alias(MODEL_NAME, "production", "v1")
     return ModelFixture(base / "registry", v1, v2)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class RunningServer:
-    process: subprocess.Popen
-    http_port: int
-    grpc_port: int
-    log_path: Path
-    model_uri: str = ""
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def grpc_target(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-
-def launch(
-    entry: list[str], model_flag: str, model_uri: str, log_path: Path, *extra: str
-) -> RunningServer:
-    """Start a server process (not yet ready) on free ports."""
-    http_port, grpc_port = free_port(), free_port()
-    if entry[0] == "assay":
-        ports = [f"--http-port={http_port}", f"--grpc-port={grpc_port}", "--max-batch-rows=512"]
-        command = [str(Path(sys.executable).parent / "assay"), *entry[1:], *ports]
-    else:
-        ports = [f"--http_port={http_port}", f"--grpc_port={grpc_port}", "--max_batch_rows=512"]
-        command = [sys.executable, *entry, *ports]
-    command += [f"{model_flag}={model_uri}", *extra]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with log_path.open("w") as log_file:
-        process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT
-        )
-    return RunningServer(process, http_port, grpc_port, log_path, model_uri)
-
-
-def wait_ready(server: RunningServer, timeout_s: float = 120) -> RunningServer:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.logs()}")
-        try:
-            if httpx.get(f"{server.url}/v2/health/ready", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"server did not become ready in {timeout_s}s:\n{server.logs()}")
-
-
-MODULE_ENTRY = ["-m", "serving.classifier"]
-CLI_ENTRY = ["assay", "serve", "classifier"]
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import MODEL_NAME, wdbc
+from _serving_support import MODEL_NAME, wdbc
 from typer.testing import CliRunner
 
 from assay.cli import app

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MODEL_NAME, wdbc
+from _serving_support import MODEL_NAME, wdbc
 
 pytestmark = pytest.mark.integration
 

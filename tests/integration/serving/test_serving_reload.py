@@ -15,7 +15,7 @@ from collections import Counter
 import httpx
 import numpy as np
 import pytest
-from conftest import MODEL_NAME, wdbc
+from _serving_support import MODEL_NAME, wdbc
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

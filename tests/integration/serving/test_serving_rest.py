@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tritonclient.http as triton_http
-from conftest import MODEL_NAME, wdbc
+from _serving_support import MODEL_NAME, wdbc
 
 pytestmark = pytest.mark.integration
 
