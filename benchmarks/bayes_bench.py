@@ -37,12 +37,12 @@ def _straightforward_model(data: Any) -> Any:
 
     with pm.Model(coords=data.coords) as model:
         intercept = pm.Normal("intercept", 0.0, 1.0)
-        publisher = pm.Normal("publisher", 0.0, 1.0, dims="publisher")
+        publisher = pm.Normal("publisher_effect", 0.0, 1.0, dims="publisher")
         textbook_sd = pm.HalfNormal("textbook_sd", 0.5)
-        textbook = pm.Normal("textbook", 0.0, textbook_sd, dims="textbook")
+        textbook = pm.Normal("textbook_effect", 0.0, textbook_sd, dims="textbook")
         passage_sd = pm.HalfNormal("passage_sd", 1.0)
         mean = intercept + publisher[data.passage_publisher] + textbook[data.passage_textbook]
-        passage = pm.Normal("passage", mean, passage_sd, dims="passage")
+        passage = pm.Normal("passage_effect", mean, passage_sd, dims="passage")
         offset = pm.Normal("rater_offset", 0.0, 1.0, dims="rater")
         noise = pm.HalfNormal("rater_sd", 1.0, dims="rater")
         pm.Normal(
@@ -80,7 +80,7 @@ def run_baseline(data: Any, draws: int, tune: int, seed: int) -> dict[str, float
     total = time.perf_counter() - started
     post = idata.posterior
     identified = (
-        post["intercept"] + post["publisher"] + post["rater_offset"].mean("rater")
+        post["intercept"] + post["publisher_effect"] + post["rater_offset"].mean("rater")
     ).transpose("chain", "draw", "publisher")
     rhat = az.rhat(post[["intercept", "rater_offset"]])
     return {
