@@ -7,6 +7,7 @@ them too: its passage effects are drawn from their exact Normal conditional post
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -127,7 +128,9 @@ def add_predictive(idata: Any, model: Any, data: ModelData, config: BayesConfig)
 
     rng = np.random.default_rng(config.seed + 1)
     n = config.predictive_draws
-    with model:
+    with model, warnings.catch_warnings():
+        # The Potential is the (marginal) likelihood, which prior sampling rightly ignores.
+        warnings.filterwarnings("ignore", message="The effect of Potentials")
         prior = pm.sample_prior_predictive(draws=n, random_seed=config.seed + 2)
     prior_params = _stacked(prior.prior, _PARAMS, np.arange(n))
     total = idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"]
