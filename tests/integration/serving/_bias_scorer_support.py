@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
+from _serving_support import REPO, RunningServer, free_port, wait_ready
 
-REPO = Path(__file__).resolve().parents[3]
 MODEL = "bias-scorer"
 RATERS = ("sim-gpt", "sim-claude", "sim-llama")
 PROVIDERS = {"sim-gpt": "openai", "sim-claude": "anthropic", "sim-llama": "together"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def closed_port_url() -> str:
@@ -33,22 +24,12 @@ def closed_port_url() -> str:
 
 
 @dataclass
-class Scorer:
-    process: subprocess.Popen[bytes]
-    http_port: int
-    grpc_port: int
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+class Scorer(RunningServer):
+    """A running bias scorer: the classifier tests' server handle plus v2 text helpers."""
 
     @property
     def infer_url(self) -> str:
         return f"{self.url}/v2/models/{MODEL}/infer"
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
     def metrics(self) -> str:
         return httpx.get(f"{self.url}/metrics", timeout=5).text
@@ -58,27 +39,8 @@ class Scorer:
         return httpx.post(self.infer_url, json=body, timeout=60)
 
     def wait_ready(self, timeout_s: float = 90) -> Scorer:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"scorer exited with {self.process.returncode}:\n{self.logs()}")
-            try:
-                if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"scorer not ready within {timeout_s} s:\n{self.logs()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        wait_ready(self, timeout_s)
+        return self
 
 
 def launch(
