@@ -2,6 +2,13 @@
 
 ``RetryableError`` (429, 5xx, timeouts, connection errors) and "every endpoint's breaker is
 open" are retried; anything else — auth errors, bad requests — propagates at once.
+
+``max_attempts`` counts attempts that were sent. A wait behind open breakers
+(``AllEndpointsOpenError``: nothing was sent) does not use one up; those waits have their own
+budget of ``max_attempts``, so a call that never gets past the breakers still ends. This keeps a
+call's outcome a function of the answers to the requests it sent: whether a breaker happened to
+be open depends on what other calls did before (arrival order, concurrency), and must not decide
+how many requests this call may send.
 """
 
 from __future__ import annotations
@@ -14,7 +21,6 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception,
-    stop_after_attempt,
     wait_exponential_jitter,
 )
 
@@ -67,7 +73,8 @@ async def call_with_retries(
     on_retry: Callable[[BaseException], None] | None = None,
 ) -> T:
     """Run ``attempt`` until it succeeds, raises a non-retryable error, or attempts run out
-    (then the last retryable error is raised)."""
+    (then the last retryable error is raised): ``max_attempts`` sent attempts, or as many
+    waits behind open breakers, whichever comes first."""
     clock = clock or MonotonicClock()
 
     def before_sleep(state: RetryCallState) -> None:
@@ -76,8 +83,13 @@ async def call_with_retries(
             if exc is not None:
                 on_retry(exc)
 
+    tried = {"sent": 0, "blocked": 0}
+
+    def stop(state: RetryCallState) -> bool:
+        return max(tried.values()) >= policy.max_attempts
+
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(policy.max_attempts),
+        stop=stop,
         wait=_wait(policy),
         retry=retry_if_exception(is_retryable),
         sleep=clock.sleep,
@@ -86,6 +98,13 @@ async def call_with_retries(
     )
 
     async def run() -> T:  # a real coroutine function: tenacity awaits it per attempt
-        return await attempt()
+        try:
+            return await attempt()
+        except AllEndpointsOpenError:
+            tried["blocked"] += 1
+            raise
+        except BaseException:
+            tried["sent"] += 1
+            raise
 
     return await retrying(run)

@@ -2,8 +2,11 @@
 
 Its models (``sim-gpt``, ``sim-claude``, ``sim-llama`` by default) are simulations, not real
 LLMs: they rate passages from a hidden true score with a per-model offset, noise and refusal rate,
-and inject faults on request. Importing this package is light; the server imports Starlette and
-uvicorn only when started.
+and inject faults on request. Every answer, refusal, malformed answer and injected fault is a pure
+function of (seed, model, passage text, attempt number), where the attempt number counts the
+requests for that (model, passage) the server admitted before; never of arrival order,
+concurrency or the clock (details in ``assay.sim.app``). Importing this package is light; the
+server imports Starlette and uvicorn only when started.
 """
 
 from __future__ import annotations

@@ -5,13 +5,24 @@ Routes (the paths the real SDKs call, so they work unchanged through ``base_url`
   POST /v1/messages          Anthropic (base_url <root>)
   GET  /v1/models            the simulated models
   GET  /sim/stats            per-model counts, violations, faults, per-second timeline
-  POST /sim/reset            zero the statistics and rate windows
+  POST /sim/reset            zero the statistics, rate windows and attempt counts
   GET  /health
+
+Determinism: every answer, refusal, malformed answer, injected fault and latency jitter is a
+pure function of (seed, model, passage text, attempt number) - never of arrival order,
+concurrency, the client's worker count or the clock. The rating itself depends on (seed, model,
+passage) only (``rater.rate``); the fault, the jitter and the malformed variant of a request come
+from one ``random.Random`` seeded with sha256 of (seed, model, passage key, attempt), where the
+passage key is ``text_key`` of the passage between the prompt's markers (a repair prompt repeats
+the passage, so a repair is the next attempt of the same passage) and the attempt number is how
+many requests for that (model, passage key) were admitted before (``SimState.next_attempt``;
+requests the rpm window rejects do not count, since that depends on the clock).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
 import random
@@ -28,7 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from assay.bias.prompt import extract_passage
-from assay.sim.config import SimConfig, SimModelConfig
+from assay.sim.config import SimConfig, SimModelConfig, text_key
 from assay.sim.rater import SIMULATION_NOTICE, count_tokens, malformed_answer, rate
 from assay.sim.state import SimState
 
@@ -70,6 +81,11 @@ class ChatCall:
     user: str
     max_tokens: int
 
+    @property
+    def passage(self) -> str:
+        """The passage being rated (the whole user message when it has no passage markers)."""
+        return extract_passage(self.user)
+
 
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
@@ -90,7 +106,6 @@ class SimEndpoint:
         self.config = config
         self.truth = config.truth_table()
         self.state = SimState({m.name: m.rpm for m in config.models}, config.rate_window_s, clock)
-        self.fault_rng = random.Random(config.seed)
         self._key = config.api_key.get_secret_value() if config.api_key else None
 
     # --- request -> ChatCall -------------------------------------------------------------------
@@ -187,22 +202,33 @@ class SimEndpoint:
                 },
             )
 
-    def _draw_fault(self, model: SimModelConfig) -> str | None:
-        draw = self.fault_rng.random()
+    def request_rng(self, model: str, passage: str, attempt: int) -> random.Random:
+        """The random source of one request: the same (seed, model, passage, attempt) always
+        gives the same fault, latency jitter and malformed variant."""
+        material = f"{self.config.seed}|{model}|{text_key(passage)}|{attempt}"
+        return random.Random(hashlib.sha256(material.encode()).digest())
+
+    @staticmethod
+    def _draw_fault(model: SimModelConfig, rng: random.Random) -> str | None:
+        draw = rng.random()
         for kind, probability in model.faults.model_dump().items():
             if draw < probability:
                 return str(kind)
             draw -= probability
         return None
 
-    async def _service_delay(self, model: SimModelConfig) -> None:
-        jitter = self.fault_rng.uniform(-model.latency_jitter_s, model.latency_jitter_s)
+    @staticmethod
+    async def _service_delay(model: SimModelConfig, rng: random.Random) -> None:
+        jitter = rng.uniform(-model.latency_jitter_s, model.latency_jitter_s)
         delay = max(0.0, model.latency_s + jitter)
         if delay:
             await asyncio.sleep(delay)
 
-    async def _simulate(self, call: ChatCall, fault: str | None) -> tuple[str, int, int, str]:
-        """(answer text, input tokens, output tokens, finish) for an admitted call."""
+    async def _simulate(
+        self, call: ChatCall, fault: str | None, rng: random.Random
+    ) -> tuple[str, int, int, str]:
+        """(answer text, input tokens, output tokens, finish) for an admitted call; ``rng`` is
+        the request's own (``request_rng``), already used for the fault draw."""
         stats = self.state.models[call.model.name]
         if fault is not None:
             stats.faults[fault] += 1
@@ -216,13 +242,13 @@ class SimEndpoint:
             raise SimHTTPError(status, f"Simulated HTTP {status} (injected fault).")
         if fault == "timeout":
             await asyncio.sleep(self.config.timeout_delay_s)
-        await self._service_delay(call.model)
-        answer = rate(call.model, self.config.seed, extract_passage(call.user), self.truth)
+        await self._service_delay(call.model, rng)
+        answer = rate(call.model, self.config.seed, call.passage, self.truth)
         text = answer.text
         if answer.refused:
             stats.refusals += 1
         elif fault == "malformed":
-            text = malformed_answer(text, self.fault_rng)
+            text = malformed_answer(text, rng)
         tokens_in = count_tokens(call.system) + count_tokens(call.user) + 8
         tokens_out = count_tokens(text)
         finish = "stop"
@@ -268,8 +294,10 @@ class SimEndpoint:
             )
             model_name = call.model.name
             self._admit(call)
-            fault = self._draw_fault(call.model)
-            result = await self._simulate(call, fault)
+            attempt = self.state.next_attempt(model_name, text_key(call.passage))
+            rng = self.request_rng(model_name, call.passage, attempt)
+            fault = self._draw_fault(call.model, rng)
+            result = await self._simulate(call, fault, rng)
         except SimHTTPError as exc:
             return self._error(wire, exc, model_name)
         stats = self.state.models[call.model.name]
@@ -304,7 +332,6 @@ class SimEndpoint:
 
     async def reset(self, request: Request) -> Response:
         self.state.reset()
-        self.fault_rng = random.Random(self.config.seed)
         return JSONResponse({"reset": True}, headers=SIM_HEADERS)
 
     async def health(self, request: Request) -> Response:

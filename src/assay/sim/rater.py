@@ -1,7 +1,8 @@
 """How a simulated model rates a passage: hidden truth + the model's offset + seeded noise.
 
 Everything here is a pure function of (seed, model, passage text), so a retried request gets the
-same rating and a rerun with the same seed reproduces every answer.
+same rating and a rerun with the same seed reproduces every answer. ``malformed_answer`` draws from
+the request's own random source, seeded by (seed, model, passage, attempt) in ``assay.sim.app``.
 """
 
 from __future__ import annotations

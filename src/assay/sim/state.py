@@ -1,4 +1,11 @@
-"""Server-side bookkeeping: per-model rolling-window rate limits and request statistics.
+"""Server-side bookkeeping: per-model rolling-window rate limits, request statistics and the
+attempt number of every (model, passage).
+
+The attempt number of a request is how many requests for the same (model, passage key) were
+*admitted* before it (0 for the first). Requests the rolling rpm window rejects are not counted,
+because whether a request is rejected depends on the clock; a client's retries of one passage are
+sequential, so the count - and everything the simulator derives from it - does not depend on
+arrival order, concurrency or timing. ``reset`` zeroes the counts with the statistics.
 
 All methods run on the server's event loop thread, so no locking is needed.
 """
@@ -106,6 +113,7 @@ class SimState:
             if limit is not None
         }
         self.models: dict[str, ModelStats] = {name: ModelStats() for name in self._limits}
+        self.attempts: Counter[tuple[str, str]] = Counter()
 
     def _second(self, now: float) -> int:
         return int(now - self.started)
@@ -126,6 +134,13 @@ class SimState:
         if window:
             stats.peak_window_requests = max(stats.peak_window_requests, window.in_window(now))
         return None
+
+    def next_attempt(self, model: str, passage_key: str) -> int:
+        """The attempt number of an admitted request for (model, passage key), counting it:
+        0 for the first admitted request, 1 for the next, ..."""
+        attempt = self.attempts[(model, passage_key)]
+        self.attempts[(model, passage_key)] = attempt + 1
+        return attempt
 
     def limit_headers(self, model: str) -> dict[str, int | float]:
         """(limit, remaining, reset seconds) of the model's window, empty when unlimited."""
