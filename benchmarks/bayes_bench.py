@@ -5,8 +5,9 @@ simulated ratings rounded to 0.5 like LLM answers) in one run on this machine:
 
 - straightforward: intercept + publisher effects + textbook effects + one (centred) effect per
   passage, unconstrained rater offsets and per-rater noise, PyMC's default NUTS;
-- assay: assay.bias.bayes (sum-to-zero rater offsets, no separate intercept, non-centred
-  textbook effects, passage effects integrated out analytically) sampled with nutpie.
+- assay: assay.bias.bayes (sum-to-zero rater offsets, no separate intercept; passage, textbook
+  and publisher effects integrated out analytically, the effects then drawn from their exact
+  conditional posteriors) sampled with nutpie.
 
 ESS is measured on the quantity both models identify: each publisher's mean as the average
 rater sees it (straightforward: intercept + publisher effect + mean rater offset; assay: the
@@ -94,11 +95,18 @@ def run_baseline(data: Any, draws: int, tune: int, seed: int) -> dict[str, float
 
 
 def run_assay(data: Any, draws: int, tune: int, seed: int) -> dict[str, float]:
-    from assay.bias.bayes import BayesConfig, build_model, diagnose, sample
+    from assay.bias.bayes import (
+        BayesConfig,
+        add_collapsed_effects,
+        build_model,
+        diagnose,
+        sample,
+    )
 
     model = build_model(data)
     started = time.perf_counter()
     idata = sample(model, BayesConfig(draws=draws, tune=tune, chains=4, cores=2, seed=seed))
+    add_collapsed_effects(idata, data, seed)
     total = time.perf_counter() - started
     compile_s = float(idata.attrs.get("compile_s", 0.0))
     diagnostics = diagnose(idata)

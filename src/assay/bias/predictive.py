@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from assay.bias.bayes import BayesConfig, ModelData
+    from assay.bias.bayes import BayesConfig
+    from assay.bias.design import ModelData
 
 
 def _stacked(group: Any, names: list[str], take: np.ndarray) -> dict[str, np.ndarray]:
@@ -29,6 +30,7 @@ def _stacked(group: Any, names: list[str], take: np.ndarray) -> dict[str, np.nda
 _PARAMS = [
     "publisher_effect",
     "textbook_effect",
+    "textbook_sd",
     "passage_sd",
     "passage_z",
     "rater_offset",
@@ -37,12 +39,33 @@ _PARAMS = [
 ]
 
 
+def _group_effects(
+    params: dict[str, np.ndarray], data: ModelData, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Publisher and textbook effects of each draw; drawn from their priors where the model
+    integrated them out and the draws come from the prior (the posterior carries them)."""
+    from assay.bias.likelihood import PUBLISHER_PRIOR_SD
+
+    effects: dict[str, np.ndarray] = {
+        k: params[k] for k in ("publisher_effect", "textbook_effect") if k in params
+    }
+    n = len(params["passage_sd"])
+    if "publisher_effect" not in effects:
+        sd = PUBLISHER_PRIOR_SD[data.scale]
+        effects["publisher_effect"] = sd * rng.standard_normal((n, len(data.publishers)))
+    if data.textbooks is not None and "textbook_effect" not in effects:
+        shape = (n, len(data.textbooks))
+        effects["textbook_effect"] = params["textbook_sd"][:, None] * rng.standard_normal(shape)
+    return effects
+
+
 def _passage_effects(
     params: dict[str, np.ndarray], data: ModelData, rng: np.random.Generator, conditional: bool
 ) -> np.ndarray:
-    mean = params["publisher_effect"][:, data.passage_publisher]
-    if data.passage_textbook is not None and "textbook_effect" in params:
-        mean = mean + params["textbook_effect"][:, data.passage_textbook]
+    effects = _group_effects(params, data, rng)
+    mean = effects["publisher_effect"][:, data.passage_publisher]
+    if data.passage_textbook is not None and "textbook_effect" in effects:
+        mean = mean + effects["textbook_effect"][:, data.passage_textbook]
     sd = params["passage_sd"][:, None]
     if "passage_z" in params:
         return mean + sd * params["passage_z"]
@@ -77,7 +100,7 @@ def _quadrature_conditional(
     import pytensor
     import pytensor.tensor as pt
 
-    from assay.bias.bayes import node_loglik, quadrature, signatures
+    from assay.bias.likelihood import node_loglik, quadrature, signatures
 
     sig = signatures(data)
     nodes, log_weights = quadrature()

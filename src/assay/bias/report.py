@@ -185,12 +185,25 @@ def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def rerun_note(diag: dict[str, Any]) -> str:
+    """Says when the fit was re-run once at a higher target acceptance (see bayes.fit)."""
+    attempts = diag.get("attempts") or []
+    if len(attempts) < 2:
+        return ""
+    first, last = attempts[0], attempts[-1]
+    return (
+        f" (sampled twice: {first['divergences']} divergences at target acceptance "
+        f"{first['target_accept']:g}, then re-run at {last['target_accept']:g})"
+    )
+
+
 def _diagnostics_banner(diag: dict[str, Any]) -> str:
     figures = (
         f"max R-hat {diag['rhat_max']:.4f} (&le; 1.01), min bulk ESS {diag['ess_bulk_min']:.0f}, "
         f"min tail ESS {diag['ess_tail_min']:.0f} (&ge; {diag['ess_required']:.0f}), "
         f"divergences {diag['divergences']}, min BFMI {diag['bfmi_min']:.2f} (&ge; 0.3)"
     )
+    figures += html.escape(rerun_note(diag))
     if diag["passed"]:
         return f'<div class="ok">Diagnostics passed: {figures}.</div>'
     failures = "; ".join(html.escape(f) for f in diag["failures"])

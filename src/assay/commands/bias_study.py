@@ -187,6 +187,7 @@ def print_summary(run_dir: Path) -> None:
     from rich.table import Table
 
     from assay.bias.io import read_json
+    from assay.bias.report import rerun_note
 
     agreement = read_json(run_dir / "agreement.json")
     summary = read_json(run_dir / "summary.json")
@@ -212,7 +213,7 @@ def print_summary(run_dir: Path) -> None:
     console.print(
         f"Diagnostics {status}: max R-hat {diag['rhat_max']:.4f}, min ESS bulk "
         f"{diag['ess_bulk_min']:.0f} / tail {diag['ess_tail_min']:.0f}, divergences "
-        f"{diag['divergences']}, min BFMI {diag['bfmi_min']:.2f}"
+        f"{diag['divergences']}, min BFMI {diag['bfmi_min']:.2f}{rerun_note(diag)}"
     )
     if summary.get("recovery"):
         covered = summary["recovery"]["all_covered"]

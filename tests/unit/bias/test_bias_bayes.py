@@ -7,17 +7,12 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from assay.bias.bayes import (
-    BayesConfig,
-    ModelData,
-    _dense,
-    _marginal_normal_logp,
-    fit,
-    node_loglik,
-    quadrature,
-    signatures,
-)
+from assay.bias.bayes import BayesConfig, fit
+from assay.bias.design import ModelData
+from assay.bias.design import dense as _dense
 from assay.bias.effects import build_summary
+from assay.bias.likelihood import marginal_normal_logp as _marginal_normal_logp
+from assay.bias.likelihood import node_loglik, quadrature, signatures
 from assay.bias.synthetic import (
     DEFAULT_RATERS,
     SyntheticSpec,
