@@ -117,12 +117,11 @@ def centred_textbooks(data: ModelData) -> bool:
     return bool(per_textbook.min() >= CENTRED_MIN_RATINGS_PER_TEXTBOOK)
 
 
-def target_accept_for(data: ModelData, marginalise: bool = True) -> float:
-    """NUTS target acceptance for the design: 0.9 where the sampler sees no group effects
-    (interval scale, or no textbooks); 0.95 where it samples textbook effects of publishers
-    with fewer than ``SPARSE_TEXTBOOKS_PER_PUBLISHER`` textbooks (a weakly identified
-    textbook_sd, whose tails need smaller steps)."""
-    if data.textbooks is None or collapses_effects(data, marginalise):
+def target_accept_for(data: ModelData) -> float:
+    """NUTS target acceptance for the design: 0.95 where publishers have fewer than
+    ``SPARSE_TEXTBOOKS_PER_PUBLISHER`` textbooks (textbook_sd is then weakly identified and
+    its tails need smaller steps), 0.9 otherwise."""
+    if data.textbooks is None:
         return 0.9
     sparse = len(data.textbooks) < SPARSE_TEXTBOOKS_PER_PUBLISHER * len(data.publishers)
     return 0.95 if sparse else 0.9
@@ -324,7 +323,7 @@ def sample_robustly(
     ``config.retry_divergent``), re-run once at ``RETRY_TARGET_ACCEPT`` with the same seed and
     keep the second run whatever it shows. Returns the posterior and one record per run."""
     compiled, compile_s = compile_model(model, config)
-    accept = config.target_accept or target_accept_for(data, config.marginalise)
+    accept = config.target_accept or target_accept_for(data)
     attempts: list[dict[str, float]] = []
     while True:
         started = time.perf_counter()
