@@ -32,6 +32,7 @@ declared failed (``fit``); both runs are recorded in the result's ``attempts``.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -149,7 +150,7 @@ def _rater_scale(data: ModelData) -> Any:
     import pymc as pm
 
     if data.scale == "interval":
-        return pm.HalfNormal("rater_scale", 1.0, dims="rater")
+        return pm.LogNormal("rater_scale", mu=math.log(0.4), sigma=0.8, dims="rater")
     log_scale = pm.ZeroSumNormal("rater_log_scale", sigma=0.5, dims="rater")
     return pm.Deterministic("rater_scale", pm.math.exp(log_scale), dims="rater")
 
