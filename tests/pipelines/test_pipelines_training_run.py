@@ -2,12 +2,14 @@
 
 One small run (3 folds x 1 repeat, 1 tuning candidate, 2 models) on WDBC supplied as a CSV in
 the documented format; every test below inspects that run. Nothing is mocked: kfp.local runs
-each component in a subprocess, Ray runs locally, the registry is a file:// folder in tmp_path.
+each component in a subprocess, Ray runs locally (the session's one, tests/conftest.py, which
+the train-models step joins through RAY_ADDRESS), the registry is a file:// folder in tmp_path.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -32,7 +34,11 @@ def assay_cli() -> str:
 
 
 @pytest.fixture(scope="module")
-def trained(wdbc_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
+def trained(
+    wdbc_csv: Path, tmp_path_factory: pytest.TempPathFactory, ray_cluster: str
+) -> TrainedRun:
+    # The train-models step connects to the session's local Ray (RAY_ADDRESS, as a component
+    # connects to a KubeRay head in the cluster) instead of paying a Ray start-up of its own.
     base = tmp_path_factory.mktemp("train")
     registry = "file://" + str(base / "registry")
     run_dir = base / "run"
@@ -45,7 +51,8 @@ def trained(wdbc_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Trained
         "--registry", registry,
         "--out", str(run_dir),
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=base)
+    env = {**os.environ, "RAY_ADDRESS": ray_cluster}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=base, env=env)
     assert done.returncode == 0, done.stdout + done.stderr + _log_tail(run_dir)
     return TrainedRun(run_dir=run_dir, registry=registry, stdout=done.stdout)
 

@@ -3,7 +3,6 @@ local Ray with 1 and 2 tasks in flight) nor on running inline."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -15,15 +14,12 @@ from assay.data.wdbc import load_dataset
 
 
 @pytest.fixture(scope="module")
-def ray_session() -> Iterator[Any]:
-    from assay.parallel import init_ray
+def ray_session(ray_cluster: str) -> Any:
+    """The session's local Ray (2 CPUs, tests/conftest.py): started once, not per module."""
+    import ray
 
-    ray = pytest.importorskip("ray")
-    started_here = not ray.is_initialized()
-    init_ray(workers=2)
-    yield ray
-    if started_here:
-        ray.shutdown()
+    assert ray.is_initialized()
+    return ray
 
 
 def _oof(executor: Any, config: Any) -> dict[tuple[str, str], np.ndarray]:
