@@ -112,13 +112,13 @@ def test_collapsed_effect_draws_follow_the_exact_conditional_posterior() -> None
 
 @pytest.mark.slow
 def test_small_design_samples_without_divergences() -> None:
-    """The design of issue 9's failing pipeline run, on three seeds."""
-    for seed in (0, 1, 5):
-        corpus = generate_corpus(SyntheticSpec(n_passages=60, n_textbooks=10, seed=seed))
-        ratings = simulate_ratings(corpus, seed=seed)
-        result = fit(ratings, "interval", BayesConfig(seed=seed, predictive_draws=20))
-        diagnostics = result.diagnostics
-        assert diagnostics.passed, diagnostics.failures
-        assert diagnostics.divergences == 0
-        assert diagnostics.attempts[0]["divergences"] == 0, diagnostics.attempts
-        assert {"publisher_effect", "textbook_effect"} <= set(result.idata.posterior.data_vars)
+    """Seed 1 of the small design gave the textbook-level model 6 divergent transitions at
+    target acceptance 0.9; 20 seeds per design are in benchmarks/bayes_robustness.py."""
+    corpus = generate_corpus(SyntheticSpec(n_passages=60, n_textbooks=10, seed=1))
+    ratings = simulate_ratings(corpus, seed=1)
+    result = fit(ratings, "interval", BayesConfig(seed=1, predictive_draws=20))
+    diagnostics = result.diagnostics
+    assert diagnostics.passed, diagnostics.failures
+    assert diagnostics.divergences == 0
+    assert diagnostics.attempts[0]["divergences"] == 0, diagnostics.attempts
+    assert {"publisher_effect", "textbook_effect"} <= set(result.idata.posterior.data_vars)
