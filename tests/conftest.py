@@ -2,26 +2,60 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 
+# Starts a local Ray (2 CPUs) the way every assay step does, prints what a process needs to
+# join it (its GCS address; the token-auth mode Ray enabled, whose token is in ~/.ray), and
+# keeps it up until its stdin closes (the session's end, or pytest's exit however it happens).
+_RAY_HEAD = """
+import json, os, sys
+from assay.parallel import init_ray
+ray = init_ray(workers=2)
+join = {"RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+if os.environ.get("RAY_AUTH_MODE"):
+    join["RAY_AUTH_MODE"] = os.environ["RAY_AUTH_MODE"]
+print(json.dumps(join), flush=True)
+sys.stdin.read()
+ray.shutdown()
+"""
+
 
 @pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[str]:
-    """A local Ray (2 CPUs) started once in this process; yields its GCS address.
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The environment variables that join a local Ray started once per session, in a child
+    process: RAY_ADDRESS (and RAY_AUTH_MODE when Ray set one).
 
     Ray's start-up (GCS, raylet, agents) takes 15-25 s on a busy 2-core machine, far longer
-    than the work the tests give it. Tests running Ray in this process use this one; tests
-    running Ray in a child process (the training pipeline's train-models step) pass its
-    address as RAY_ADDRESS, so the child connects to it, as a component connects to a KubeRay
-    head in the cluster, instead of starting a Ray of its own.
+    than the work the tests give it. Tests that run Ray in a child process (the training
+    pipeline's train-models step, the killed-and-resumed fan-out) add these variables to the
+    child's environment, so the child joins this Ray, as a step joins a KubeRay head in the
+    cluster, instead of starting its own. Ray lives in its own process so the test process
+    never holds Ray's threads while other tests fork.
     """
-    ray = pytest.importorskip("ray")
-    from assay.parallel import init_ray
-
-    started_here = not ray.is_initialized()
-    init_ray(workers=2)
-    yield str(ray.get_runtime_context().gcs_address)
-    if started_here:
-        ray.shutdown()
+    pytest.importorskip("ray")
+    log = tmp_path_factory.mktemp("ray") / "head.log"
+    with log.open("w") as sink:
+        head = subprocess.Popen(
+            [sys.executable, "-c", _RAY_HEAD],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=sink,
+            text=True,
+        )
+    assert head.stdin is not None and head.stdout is not None
+    try:
+        line = head.stdout.readline().strip()
+        assert line, f"the Ray head did not start:\n{log.read_text()[-3000:]}"
+        yield {str(k): str(v) for k, v in json.loads(line).items()}
+    finally:
+        head.stdin.close()
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+            head.wait(timeout=10)

@@ -35,7 +35,7 @@ def assay_cli() -> str:
 
 @pytest.fixture(scope="module")
 def trained(
-    wdbc_csv: Path, tmp_path_factory: pytest.TempPathFactory, ray_cluster: str
+    wdbc_csv: Path, tmp_path_factory: pytest.TempPathFactory, ray_cluster: dict[str, str]
 ) -> TrainedRun:
     # The train-models step connects to the session's local Ray (RAY_ADDRESS, as a component
     # connects to a KubeRay head in the cluster) instead of paying a Ray start-up of its own.
@@ -51,7 +51,7 @@ def trained(
         "--registry", registry,
         "--out", str(run_dir),
     ]  # fmt: skip
-    env = {**os.environ, "RAY_ADDRESS": ray_cluster}
+    env = {**os.environ, **ray_cluster}
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=base, env=env)
     assert done.returncode == 0, done.stdout + done.stderr + _log_tail(run_dir)
     return TrainedRun(run_dir=run_dir, registry=registry, stdout=done.stdout)

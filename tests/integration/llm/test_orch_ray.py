@@ -46,30 +46,37 @@ print("SUMMARY " + json.dumps({"skipped": summary.skipped, "calls": summary.prov
 """
 
 
-def _launch(tmp_path: Path, ensemble_json: str, store: Path) -> subprocess.Popen[str]:
+def _launch(
+    tmp_path: Path, ensemble_json: str, store: Path, ray_env: dict[str, str]
+) -> subprocess.Popen[str]:
+    """A fan-out run in a new process, joining the session's local Ray (tests/conftest.py)
+    through RAY_ADDRESS as a run joins a KubeRay head, rather than starting a Ray of its own."""
     frame_path = tmp_path / "passages.json"
     passages(N_PASSAGES).to_json(frame_path, orient="records")
     args = json.dumps({"passages": str(frame_path), "ensemble": ensemble_json, "store": str(store)})
-    env = {**os.environ, "RAY_ADDRESS": "", "ASSAY_CACHE": "memory://"}
-    env.pop("RAY_ADDRESS")
+    env = {**os.environ, **ray_env, "ASSAY_CACHE": "memory://"}
     return subprocess.Popen(
         [sys.executable, "-c", RUNNER, args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
         env=env,
-        start_new_session=True,  # its own process group: the kill takes Ray's processes too
+        # its own process group, killed whole; Ray then ends the run's actors, which the
+        # driver owns (fate sharing), as a cluster does when a driver dies
+        start_new_session=True,
     )
 
 
-def test_killed_run_resumes_without_duplicates_and_rerun_is_free(tmp_path: Path):
+def test_killed_run_resumes_without_duplicates_and_rerun_is_free(
+    tmp_path: Path, ray_cluster: dict[str, str]
+):
     models = [sim_model(m, faults=FAULTS, rpm=600) for m in ("sim-gpt", "sim-claude", "sim-llama")]
     config = SimConfig(seed=3, timeout_delay_s=3.0, models=models)
     store_dir = tmp_path / "ratings"
     total = N_PASSAGES * 3
     with start_sim_server(config=config, in_subprocess=True) as sim:
         ensemble = sim_ensemble(sim, rpm=600, timeout_s=1.5, backoff_initial_s=0.05)
-        first = _launch(tmp_path, ensemble.model_dump_json(), store_dir)
+        first = _launch(tmp_path, ensemble.model_dump_json(), store_dir, ray_cluster)
         deadline = time.monotonic() + 150
         while len(RatingsStore(store_dir).rows()) < total // 3:
             assert first.poll() is None, "the first run ended before it could be killed"
@@ -80,7 +87,7 @@ def test_killed_run_resumes_without_duplicates_and_rerun_is_free(tmp_path: Path)
         finished_at_kill = RatingsStore(store_dir).finished_keys()
         assert 0 < len(finished_at_kill) < total
 
-        second = _launch(tmp_path, ensemble.model_dump_json(), store_dir)
+        second = _launch(tmp_path, ensemble.model_dump_json(), store_dir, ray_cluster)
         out, _ = second.communicate(timeout=240)
         assert second.returncode == 0, out
         resumed = json.loads(out.split("SUMMARY ", 1)[1])

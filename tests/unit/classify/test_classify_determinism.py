@@ -3,6 +3,7 @@ local Ray with 1 and 2 tasks in flight) nor on running inline."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -14,12 +15,15 @@ from assay.data.wdbc import load_dataset
 
 
 @pytest.fixture(scope="module")
-def ray_session(ray_cluster: str) -> Any:
-    """The session's local Ray (2 CPUs, tests/conftest.py): started once, not per module."""
-    import ray
+def ray_session() -> Iterator[Any]:
+    from assay.parallel import init_ray
 
-    assert ray.is_initialized()
-    return ray
+    ray = pytest.importorskip("ray")
+    started_here = not ray.is_initialized()
+    init_ray(workers=2)
+    yield ray
+    if started_here:
+        ray.shutdown()
 
 
 def _oof(executor: Any, config: Any) -> dict[tuple[str, str], np.ndarray]:
