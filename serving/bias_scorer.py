@@ -276,9 +276,9 @@ class BiasScorerModel(Model):
     # -- lifecycle ---------------------------------------------------------------------------
     def load(self) -> bool:
         from assay.bias.prompt import PROMPT_VERSION
+        from assay.bias.rating.scorer import EnsembleRuntime
         from assay.llm.cache import open_cache
         from assay.llm.ensemble import load_ensemble
-        from assay.llm.scorer import EnsembleRuntime
         from assay.obs.metrics_llm import llm_metrics
 
         ensemble = load_ensemble(self.ensemble_path, self.environ)
@@ -377,7 +377,7 @@ class BiasScorerModel(Model):
 
     async def rate(self, text: str, publisher: str | None, passage_id: str) -> Rated:
         """Rate one passage with every rater that can answer now (at most max_concurrency)."""
-        from assay.llm.scorer import score_passage
+        from assay.bias.rating.scorer import score_passage
 
         rated = Rated(missing=dict(self.unconfigured))
         if self.runtime is None:

@@ -139,9 +139,9 @@ def rate_step(
     if imported.exists():
         shutil.copyfile(imported, out_dir / RATINGS_FILE)
         return {"mode": "import", "ratings": len(pd.read_parquet(imported))}
+    from assay.bias.rating.fanout import rate_passages
     from assay.bias.store import RatingsStore
     from assay.llm.ensemble import load_ensemble
-    from assay.llm.fanout import rate_passages
 
     if sim_url:
         os.environ["ASSAY_SIM_URL"] = sim_url

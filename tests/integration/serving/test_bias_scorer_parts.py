@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from assay.bias.rating.scorer import EnsembleRuntime, score_passage
 from assay.llm.ensemble import load_ensemble
-from assay.llm.scorer import EnsembleRuntime, score_passage
 from assay.llm.types import CompletionRequest, CompletionResponse
 from assay.obs.metrics_llm import NullMetrics
 from serving.bias_ensemble import (

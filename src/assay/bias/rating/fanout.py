@@ -21,15 +21,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from assay.bias.prompt import build_messages
-from assay.bias.store import RatingsStore
-from assay.errors import DataValidationError
-from assay.llm.cache import Cache, open_cache
-from assay.llm.clock import Clock
-from assay.llm.ensemble import Ensemble
-from assay.llm.errors import FatalError
-from assay.llm.ratelimit import Limiter, LocalLimiter, RayLimiter, bank_for
-from assay.llm.rater import (
+from assay.bias.rating.rater import (
     RatingOutcome,
     build_runners,
     cacheable,
@@ -37,6 +29,14 @@ from assay.llm.rater import (
     rating_key,
     rating_row,
 )
+from assay.bias.rating.task import RatingTask
+from assay.bias.store import RatingsStore
+from assay.errors import DataValidationError
+from assay.llm.cache import Cache, open_cache
+from assay.llm.clock import Clock
+from assay.llm.ensemble import Ensemble
+from assay.llm.errors import FatalError
+from assay.llm.ratelimit import Limiter, LocalLimiter, RayLimiter, bank_for
 from assay.llm.router import ProviderFactory, sdk_provider
 from assay.llm.usage import Budget, Usage, worst_case_cost
 from assay.obs.logging import get_logger
@@ -371,8 +371,8 @@ class _Run:
             if hit is not None:
                 self._record(task, hit)
                 return
-            system, user = build_messages(str(task["text"]))
-            reserve = worst_case_cost(rater, system, user)
+            asked = RatingTask(str(task["text"]))
+            reserve = worst_case_cost(rater, asked.system, asked.prompt)
             if not self.budget.try_reserve(reserve):
                 self.summary.stopped_reason = "budget"
                 self._not_started(task)

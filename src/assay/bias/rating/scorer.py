@@ -12,12 +12,12 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from assay.bias.rating.rater import RaterRunner, build_runners
 from assay.llm.cache import Cache, MemoryCache
 from assay.llm.clock import Clock
 from assay.llm.ensemble import Ensemble
 from assay.llm.errors import FatalError
 from assay.llm.ratelimit import LocalLimiter, bank_for
-from assay.llm.rater import RaterRunner, build_runners
 from assay.llm.router import ProviderFactory, sdk_provider
 from assay.obs.metrics_llm import LLMMetrics, llm_metrics
 
