@@ -227,9 +227,9 @@ def _quantiles(values: list[float]) -> dict[str, float]:
 def run_assay(
     url: str, per_model: int, rpm: int, work: Path, local: bool, in_flight: int
 ) -> dict[str, Any]:
+    from assay.bias.rating.fanout import rate_passages
     from assay.bias.store import RatingsStore
     from assay.llm.ensemble import Ensemble
-    from assay.llm.fanout import rate_passages
     from assay.obs.metrics_llm import RecordingMetrics
 
     ensemble = Ensemble.model_validate(

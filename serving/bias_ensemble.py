@@ -1,131 +1,24 @@
-"""The bias scorer's ensemble logic, free of KServe (so it can be tested in any process).
+"""The bias scorer's output tensors, free of KServe (so they can be tested in any process).
 
-- :func:`usable_ensemble`: drop endpoints (and raters) whose API key is not in the environment.
-- :class:`DailySpend` and :func:`unavailable_raters`: the daily budget and open breakers decide
-  which raters are not asked at all.
-- :func:`aggregate`: the per-passage summary of the raters that answered (the output tensors).
+:func:`aggregate`: the per-passage summary of the raters that answered. Which raters are asked
+(API keys, breakers, the daily budget) is ``assay.bias.rating.availability``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from assay.errors import ConfigError
-from assay.obs.logging import get_logger
+from assay.bias.rating.scorer import PassageScore
 
 RATER_PREFIX = "score_"
 BIASED_SHARE = 0.5  # share of answering raters that must flag a passage for biased = 1
 
-log = get_logger("serving.bias_scorer")
 
-
-# ---------------------------------------------------------------------------------------------
-# Which raters to ask
-# ---------------------------------------------------------------------------------------------
-
-
-def usable_ensemble(ensemble: Any, environ: Mapping[str, str]) -> tuple[Any, dict[str, str]]:
-    """The ensemble restricted to endpoints whose API key is set, and why raters were dropped.
-
-    Returns ``(ensemble or None when no rater is left, {rater: reason})``.
-    """
-    from assay.llm.ensemble import endpoints_of
-
-    raters: dict[str, Any] = {}
-    dropped: dict[str, str] = {}
-    for name, config in ensemble.raters.items():
-        keep = []
-        for endpoint, spec in zip(endpoints_of(ensemble, name), config.endpoints, strict=True):
-            try:
-                endpoint.api_key(environ)
-            except ConfigError:
-                continue
-            keep.append(spec)
-        if keep:
-            raters[name] = config.model_copy(update={"endpoints": tuple(keep)})
-        else:
-            needed = sorted({spec.api_key_env for spec in config.endpoints if spec.api_key_env})
-            dropped[name] = f"not_configured: API key variable {', '.join(needed)} is not set"
-    usable = ensemble.model_copy(update={"raters": raters}) if raters else None
-    return usable, dropped
-
-
-def warm_providers(runtime: Any) -> None:
-    """Build every endpoint's SDK client now: importing the SDKs takes seconds, and doing it on
-    the first request would stall the event loop (and every request) that long."""
-    for name, runner in runtime.runners.items():
-        router = runner.router
-        for route in router.routes:
-            if route.provider is None:
-                try:
-                    route.provider = router.provider_factory(route.endpoint, router.timeout_s)
-                except Exception as exc:  # the first call reports it as this rater's failure
-                    log.warning("rater_client_failed", rater=name, error=str(exc))
-
-
-class DailySpend:
-    """LLM metrics that also sum the spend of the current UTC day (for the daily budget)."""
-
-    def __init__(self, inner: Any, today: Any = None) -> None:
-        self.inner = inner
-        self.today = today or (lambda: datetime.now(UTC).date())
-        self.day: date = self.today()
-        self.spent_usd = 0.0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def cost(self, rater: str, usd: float) -> None:
-        self.inner.cost(rater, usd)
-        self.spent_today()
-        self.spent_usd += usd
-
-    def spent_today(self) -> float:
-        if self.today() != self.day:
-            self.day, self.spent_usd = self.today(), 0.0
-        return self.spent_usd
-
-
-def unavailable_raters(
-    runners: Mapping[str, Any], budget_usd: float | None, spent_usd: float
-) -> dict[str, str]:
-    """Raters not worth asking now, with why: the daily budget is spent, or every endpoint's
-    circuit breaker is open (until its cool-down ends; then one probe call goes through)."""
-    from assay.llm.breaker import BreakerState
-
-    if budget_usd is not None and spent_usd >= budget_usd:
-        reason = f"budget_exceeded: the daily LLM budget of {budget_usd:g} USD is spent"
-        return dict.fromkeys(runners, reason)
-    skipped = {}
-    for name, runner in runners.items():
-        breakers = [route.breaker for route in runner.router.routes]
-        if all(breaker.state is BreakerState.OPEN for breaker in breakers):
-            wait = min(breaker.retry_in() for breaker in breakers)
-            skipped[name] = f"circuit_open: the rater failed repeatedly; next try in {wait:.0f} s"
-    return skipped
-
-
-# ---------------------------------------------------------------------------------------------
-# Aggregation
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Rated:
-    """One passage: each rater's valid rating, and why the others are missing."""
-
-    ratings: dict[str, dict[str, Any]] = field(default_factory=dict)
-    missing: dict[str, str] = field(default_factory=dict)
-
-
-def aggregate(rated: Sequence[Rated], raters: Sequence[str]) -> dict[str, np.ndarray]:
+def aggregate(rated: Sequence[PassageScore], raters: Sequence[str]) -> dict[str, np.ndarray]:
     """The output tensors (see the module docstring) for a batch of rated passages."""
     n = len(rated)
     scores = np.full((n, len(raters)), np.nan)
@@ -169,7 +62,7 @@ def _quiet_nan_warnings() -> Iterator[None]:
 
 
 def _explanations(
-    rated: Sequence[Rated], raters: Sequence[str], scores: np.ndarray, mean: np.ndarray
+    rated: Sequence[PassageScore], raters: Sequence[str], scores: np.ndarray, mean: np.ndarray
 ) -> np.ndarray:
     texts = []
     for row, passage in enumerate(rated):
@@ -182,7 +75,7 @@ def _explanations(
     return np.array(texts, dtype=object)
 
 
-def missing_reasons(rated: Sequence[Rated]) -> dict[str, str]:
+def missing_reasons(rated: Sequence[PassageScore]) -> dict[str, str]:
     """Each missing rater with the first reason it gave in this request."""
     reasons: dict[str, str] = {}
     for passage in rated:

@@ -46,6 +46,7 @@ from kserve import Model
 from kserve.errors import ModelNotReady
 from kserve.protocol.infer_type import InferInput, InferOutput, InferRequest, InferResponse
 
+from assay.bias.rating.scorer import PassageScore
 from assay.errors import AssayError, ConfigError
 from assay.obs.logging import get_logger
 from assay.obs.metrics_serving import (
@@ -67,17 +68,7 @@ from serving._shared import (
     server_parser,
     start_server_logging,
 )
-from serving.bias_ensemble import (
-    BIASED_SHARE,
-    RATER_PREFIX,
-    DailySpend,
-    Rated,
-    aggregate,
-    missing_reasons,
-    unavailable_raters,
-    usable_ensemble,
-    warm_providers,
-)
+from serving.bias_ensemble import BIASED_SHARE, RATER_PREFIX, aggregate, missing_reasons
 
 DEFAULT_NAME = "bias-scorer"
 TEXT, PUBLISHER = "text", "publisher"
@@ -263,7 +254,7 @@ class BiasScorerModel(Model):
         self.unconfigured: dict[str, str] = {}
         self.version = "unloaded"
         self.runtime: Any = None
-        self.spend: DailySpend | None = None
+        self.budget: Any = None  # assay.llm.usage.Budget, a daily one
         self.metrics: ServingMetrics = serving_metrics()
         self.bias_metrics: BiasScorerMetrics = bias_scorer_metrics()
         self.request_log = RequestLog(
@@ -276,9 +267,11 @@ class BiasScorerModel(Model):
     # -- lifecycle ---------------------------------------------------------------------------
     def load(self) -> bool:
         from assay.bias.prompt import PROMPT_VERSION
+        from assay.bias.rating.availability import SpendingMetrics, usable_ensemble
+        from assay.bias.rating.scorer import EnsembleRuntime
         from assay.llm.cache import open_cache
         from assay.llm.ensemble import load_ensemble
-        from assay.llm.scorer import EnsembleRuntime
+        from assay.llm.usage import Budget, utc_today
         from assay.obs.metrics_llm import llm_metrics
 
         ensemble = load_ensemble(self.ensemble_path, self.environ)
@@ -287,11 +280,12 @@ class BiasScorerModel(Model):
         metrics = llm_metrics()
         if self.daily_budget_usd is not None:
             metrics.set_daily_budget(self.daily_budget_usd)
-        self.spend = DailySpend(metrics)
+        self.budget = Budget(self.daily_budget_usd, today=utc_today)
         if usable is not None:
             cache = open_cache(self.environ.get("ASSAY_CACHE", "memory://"))
-            self.runtime = EnsembleRuntime(usable, cache=cache, metrics=self.spend)
-            warm_providers(self.runtime)
+            spending = SpendingMetrics(metrics, self.budget)
+            self.runtime = EnsembleRuntime(usable, cache=cache, metrics=spending)
+            self.runtime.warm()
         self.version = f"{ensemble.name}@{PROMPT_VERSION}"
         self.metrics.set_model_info(self.name, self.version, "+".join(self.raters), BIASED_SHARE)
         for rater, reason in self.unconfigured.items():
@@ -375,11 +369,11 @@ class BiasScorerModel(Model):
             requested_outputs=payload.request_outputs,
         )
 
-    async def rate(self, text: str, publisher: str | None, passage_id: str) -> Rated:
+    async def rate(self, text: str, publisher: str | None, passage_id: str) -> PassageScore:
         """Rate one passage with every rater that can answer now (at most max_concurrency)."""
-        from assay.llm.scorer import score_passage
+        from assay.bias.rating.scorer import score_passage
 
-        rated = Rated(missing=dict(self.unconfigured))
+        rated = PassageScore(missing=dict(self.unconfigured))
         if self.runtime is None:
             return rated
         async with self._slots:
@@ -395,6 +389,7 @@ class BiasScorerModel(Model):
                 publisher=publisher,
                 deadline_s=self.rater_deadline_s,
                 raters=asked,
+                budget=self.budget,
             )
         rated.ratings = result.ratings
         rated.missing.update({r: why[:MAX_REASON_CHARS] for r, why in result.missing.items()})
@@ -402,10 +397,12 @@ class BiasScorerModel(Model):
 
     def unavailable_now(self) -> dict[str, str]:
         """Raters not worth asking now: over the daily budget, or every breaker open."""
-        spent = self.spend.spent_today() if self.spend is not None else 0.0
+        from assay.bias.rating.availability import unavailable_raters
+
+        spent = self.budget.spent_today() if self.budget is not None else 0.0
         return unavailable_raters(self.runtime.runners, self.daily_budget_usd, spent)
 
-    def _count_missing(self, rated: Sequence[Rated]) -> dict[str, int]:
+    def _count_missing(self, rated: Sequence[PassageScore]) -> dict[str, int]:
         """Per rater, the passages of this request it did not rate (and the metric)."""
         missed = {
             rater: sum(rater in passage.missing for passage in rated) for rater in self.raters

@@ -9,6 +9,7 @@ import pytest
 
 from assay.workflow.errors import PipelineRunError
 from assay.workflow.training import TrainingParams, run_training_locally
+from pipelines import get_pipeline
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.integration]
 
@@ -20,7 +21,12 @@ def test_failed_step_is_named_with_its_error(tmp_path: Path) -> None:
     steps: list[tuple[str, str]] = []
 
     with pytest.raises(PipelineRunError) as failure:
-        run_training_locally(params, tmp_path / "run", on_task=lambda e, n: steps.append((e, n)))
+        run_training_locally(
+            get_pipeline("training"),
+            params,
+            tmp_path / "run",
+            on_task=lambda e, n: steps.append((e, n)),
+        )
 
     message = str(failure.value)
     assert "Pipeline step 'load-data' failed" in message

@@ -1,4 +1,5 @@
-"""A PyMC hierarchical model of publisher effects, fitted with nutpie, with its diagnostics.
+"""A PyMC hierarchical model of publisher effects, fitted with nutpie and checked
+(``assay.bias.diagnostics``).
 
 The model (named coords and dims) for a rating ``y`` of passage ``p`` by rater ``r``::
 
@@ -34,14 +35,16 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from assay.bias import predictive
 from assay.bias.aggregate import Scale
 from assay.bias.design import NO_TEXTBOOK, ModelData, dense, prepare
+from assay.bias.diagnostics import Diagnostics, DiagnosticsError, count_divergences, diagnose
 from assay.bias.likelihood import (
     PUBLISHER_PRIOR_SD,
     Nesting,
@@ -51,14 +54,10 @@ from assay.bias.likelihood import (
     quadrature,
     signatures,
 )
-from assay.errors import AssayError
 from assay.obs.logging import get_logger
 
 log = get_logger(__name__)
 
-RHAT_MAX = 1.01
-ESS_MIN_PER_CHAIN = 100
-BFMI_MIN = 0.3
 HDI_PROB = 0.95
 RETRY_TARGET_ACCEPT = 0.99
 SPARSE_TEXTBOOKS_PER_PUBLISHER = 4
@@ -77,12 +76,6 @@ __all__ = [
     "prepare",
     "sample",
 ]
-
-
-class DiagnosticsError(AssayError):
-    """The posterior failed its convergence diagnostics; results are not to be trusted."""
-
-    exit_code = 4
 
 
 @dataclass(frozen=True)
@@ -312,11 +305,6 @@ def sample(
         )
 
 
-def _divergences(idata: Any) -> int:
-    stats = idata.sample_stats
-    return int(stats["diverging"].sum()) if "diverging" in stats else 0
-
-
 def sample_robustly(
     model: Any, data: ModelData, config: BayesConfig, *, progress: bool = False
 ) -> tuple[Any, list[dict[str, float]]]:
@@ -329,7 +317,7 @@ def sample_robustly(
     while True:
         started = time.perf_counter()
         idata = sample(model, config, progress=progress, target_accept=accept, compiled=compiled)
-        divergences = _divergences(idata)
+        divergences = count_divergences(idata)
         attempts.append(
             {
                 "target_accept": accept,
@@ -372,86 +360,6 @@ def add_collapsed_effects(idata: Any, data: ModelData, seed: int) -> None:
 
 
 @dataclass
-class Diagnostics:
-    """Convergence checks over the model's parameters (per-passage effects reported apart)."""
-
-    rhat_max: float
-    ess_bulk_min: float
-    ess_tail_min: float
-    divergences: int
-    bfmi_min: float
-    ess_required: float
-    checked: list[str]
-    failures: list[str] = field(default_factory=list)
-    worst: dict[str, str] = field(default_factory=dict)
-    passage_level: dict[str, float] = field(default_factory=dict)
-    attempts: list[dict[str, float]] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
-
-
-def parameter_names(idata: Any) -> list[str]:
-    """The posterior variables the diagnostics gate on: everything but per-passage effects."""
-    posterior = idata.posterior
-    return [
-        str(name)
-        for name in posterior.data_vars
-        if "passage" not in posterior[name].dims and not str(name).endswith("__")
-    ]
-
-
-def diagnose(idata: Any) -> Diagnostics:
-    """R-hat, bulk/tail ESS, divergences and BFMI against the fixed thresholds."""
-    import arviz as az
-
-    names = parameter_names(idata)
-    summary = az.summary(idata, var_names=names, kind="diagnostics", round_to="none")
-    chains = idata.posterior.sizes["chain"]
-    ess_required = ESS_MIN_PER_CHAIN * chains
-    divergences = _divergences(idata)
-    bfmi = az.bfmi(idata) if "energy" in idata.sample_stats else np.array([np.nan])
-    diag = Diagnostics(
-        rhat_max=float(summary["r_hat"].max()),
-        ess_bulk_min=float(summary["ess_bulk"].min()),
-        ess_tail_min=float(summary["ess_tail"].min()),
-        divergences=divergences,
-        bfmi_min=float(np.min(bfmi)),
-        ess_required=float(ess_required),
-        checked=names,
-        worst={
-            "r_hat": str(summary["r_hat"].idxmax()),
-            "ess_bulk": str(summary["ess_bulk"].idxmin()),
-            "ess_tail": str(summary["ess_tail"].idxmin()),
-        },
-    )
-    if not diag.rhat_max <= RHAT_MAX:
-        diag.failures.append(f"R-hat {diag.rhat_max:.3f} > {RHAT_MAX} ({diag.worst['r_hat']})")
-    if not diag.ess_bulk_min >= ess_required:
-        diag.failures.append(f"bulk ESS {diag.ess_bulk_min:.0f} < {ess_required}")
-    if not diag.ess_tail_min >= ess_required:
-        diag.failures.append(f"tail ESS {diag.ess_tail_min:.0f} < {ess_required}")
-    if divergences:
-        diag.failures.append(f"{divergences} divergent transitions")
-    if not diag.bfmi_min >= BFMI_MIN:
-        diag.failures.append(f"BFMI {diag.bfmi_min:.2f} < {BFMI_MIN}")
-    passage_vars = [
-        str(n) for n in idata.posterior.data_vars if n not in names and not str(n).endswith("__")
-    ]
-    if passage_vars:
-        extra = az.summary(idata, var_names=passage_vars, kind="diagnostics", round_to="none")
-        diag.passage_level = {
-            "rhat_max": float(extra["r_hat"].max()),
-            "ess_bulk_min": float(extra["ess_bulk"].min()),
-        }
-    return diag
-
-
-@dataclass
 class FitResult:
     idata: Any
     data: ModelData
@@ -476,9 +384,7 @@ def fit(
     sampled = time.perf_counter()
     if collapses_effects(data, config.marginalise):
         add_collapsed_effects(idata, data, config.seed)
-    from assay.bias import predictive
-
-    predictive.add_predictive(idata, model, data, config)
+    predictive.add_predictive(idata, model, data, draws=config.predictive_draws, seed=config.seed)
     finished = time.perf_counter()
     diagnostics = diagnose(idata)
     diagnostics.attempts = attempts

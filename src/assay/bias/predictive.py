@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from assay.bias.bayes import BayesConfig
     from assay.bias.design import ModelData
 
 
@@ -143,18 +142,19 @@ def replicate(
     return (eta[:, :, None] > cut[:, None, :] / scale[:, :, None]).sum(axis=2).astype(np.int8)
 
 
-def add_predictive(idata: Any, model: Any, data: ModelData, config: BayesConfig) -> None:
-    """Add prior, prior_predictive, posterior_predictive, observed_data and constant_data."""
+def add_predictive(idata: Any, model: Any, data: ModelData, *, draws: int, seed: int) -> None:
+    """Add prior, prior_predictive, posterior_predictive, observed_data and constant_data
+    (``draws`` replications of each, seeded from ``seed``)."""
     import arviz as az
     import pymc as pm
     import xarray as xr
 
-    rng = np.random.default_rng(config.seed + 1)
-    n = config.predictive_draws
+    rng = np.random.default_rng(seed + 1)
+    n = draws
     with model, warnings.catch_warnings():
         # The Potential is the (marginal) likelihood, which prior sampling rightly ignores.
         warnings.filterwarnings("ignore", message="The effect of Potentials")
-        prior = pm.sample_prior_predictive(draws=n, random_seed=config.seed + 2)
+        prior = pm.sample_prior_predictive(draws=n, random_seed=seed + 2)
     prior_params = _stacked(prior.prior, _PARAMS, np.arange(n))
     total = idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"]
     take = np.linspace(0, total - 1, min(n, total)).astype(int)

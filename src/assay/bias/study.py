@@ -139,9 +139,9 @@ def rate_step(
     if imported.exists():
         shutil.copyfile(imported, out_dir / RATINGS_FILE)
         return {"mode": "import", "ratings": len(pd.read_parquet(imported))}
+    from assay.bias.rating.fanout import rate_passages
     from assay.bias.store import RatingsStore
     from assay.llm.ensemble import load_ensemble
-    from assay.llm.fanout import rate_passages
 
     if sim_url:
         os.environ["ASSAY_SIM_URL"] = sim_url
@@ -309,16 +309,3 @@ def prepare_corpus_input(
     target = Path(run_dir) / "input" / "synthetic-corpus.parquet"
     write_parquet(target, frame)
     return target.absolute()
-
-
-def sim_config_for(corpus_file: Path, seed: int) -> Any:
-    """Simulated-endpoint settings whose hidden truth is the corpus's ``true_score``."""
-    from assay.bias.corpus import read_table
-    from assay.sim import SimConfig, truth_table_from_pairs
-
-    frame = read_table(corpus_file)
-    truth = {}
-    if "true_score" in frame:
-        rows = frame[["text", "true_score"]].dropna()
-        truth = truth_table_from_pairs(zip(rows["text"], rows["true_score"], strict=True))
-    return SimConfig(seed=seed, truth=truth)

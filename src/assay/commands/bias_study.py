@@ -133,7 +133,6 @@ def bias_study(
     if raters is not None:
         run_study(arguments, run_dir)
         return
-    from assay.bias.study import sim_config_for
     from assay.sim import start_sim_server
 
     with start_sim_server(config=sim_config_for(corpus_file, seed)) as sim:
@@ -142,9 +141,22 @@ def bias_study(
         run_study(arguments, run_dir)
 
 
+def sim_config_for(corpus_file: Path, seed: int) -> Any:
+    """Simulated-endpoint settings whose hidden truth is the corpus's ``true_score``."""
+    from assay.bias.corpus import read_table
+    from assay.sim import SimConfig, truth_table_from_pairs
+
+    frame = read_table(corpus_file)
+    truth = {}
+    if "true_score" in frame:
+        rows = frame[["text", "true_score"]].dropna()
+        truth = truth_table_from_pairs(zip(rows["text"], rows["true_score"], strict=True))
+    return SimConfig(seed=seed, truth=truth)
+
+
 def run_study(arguments: dict[str, Any], run_dir: Path) -> None:
     """Run the pipeline with kfp.local, copy the study folder to run_dir, print the summary."""
-    from assay.bias.bayes import DiagnosticsError
+    from assay.bias.diagnostics import DiagnosticsError
     from assay.bias.study import diagnostics_passed
     from assay.workflow.local import copy_output, run_locally, write_run_record
     from pipelines import get_pipeline

@@ -28,8 +28,9 @@ def compile_pipelines(
     """
     from assay.workflow.remote import compile_pipelines as compile_all
     from assay.workflow.remote import load_compiled
+    from pipelines import PIPELINES, get_pipeline
 
-    written = compile_all(out, pipeline or None)
+    written = compile_all(out, {name: get_pipeline(name) for name in pipeline or sorted(PIPELINES)})
     table = Table(title=f"Compiled pipelines in {out}")
     for column in ("pipeline", "file", "tasks", "parameters"):
         table.add_column(column)

@@ -34,11 +34,14 @@ def submit(
     A bearer token, if the endpoint needs one, is read from KFP_TOKEN.
     """
     from assay.workflow.remote import parse_parameters, submit_pipeline
+    from pipelines import get_pipeline
 
-    arguments = parse_parameters(pipeline, param or [])
+    chosen = get_pipeline(pipeline)
+    arguments = parse_parameters(chosen, param or [], name=pipeline)
     submitted = submit_pipeline(
-        pipeline,
+        chosen,
         arguments,
+        name=pipeline,
         host=host,
         experiment=experiment,
         run_name=run_name,

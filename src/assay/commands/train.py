@@ -201,7 +201,8 @@ def _cluster_registry(params: TrainingParams) -> TrainingParams:
 
 
 def _run_local(params: TrainingParams, out: Path | None) -> None:
-    from assay.workflow.training import default_run_dir, run_training_locally
+    from assay.workflow.training import PIPELINE_NAME, default_run_dir, run_training_locally
+    from pipelines import get_pipeline
 
     run_dir = (out or default_run_dir()).absolute()
     err_console.print(f"Running pipeline [bold]assay-training[/] with kfp.local into {run_dir}")
@@ -215,7 +216,9 @@ def _run_local(params: TrainingParams, out: Path | None) -> None:
     ) as progress:
         steps = _StepProgress(progress, params, run_dir)
         try:
-            result = run_training_locally(params, run_dir, on_task=steps.on_task)
+            result = run_training_locally(
+                get_pipeline(PIPELINE_NAME), params, run_dir, on_task=steps.on_task
+            )
         finally:
             steps.stop()
     _print_result(result)
@@ -306,14 +309,20 @@ def _submit(
     namespace: str | None,
 ) -> None:
     from assay.errors import UsageError
-    from assay.workflow.training import submit_training
+    from assay.workflow.training import PIPELINE_NAME, submit_training
+    from pipelines import get_pipeline
 
     if not host:
         raise UsageError(
             "--runner kfp needs --host URL (or KFP_HOST) of the Kubeflow Pipelines API."
         )
     submitted = submit_training(
-        params, host=host, experiment=experiment, run_name=run_name, namespace=namespace
+        get_pipeline(PIPELINE_NAME),
+        params,
+        host=host,
+        experiment=experiment,
+        run_name=run_name,
+        namespace=namespace,
     )
     console.print(f"Submitted run {submitted['run_id']} to experiment {submitted['experiment']}")
     console.print(submitted["url"])

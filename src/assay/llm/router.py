@@ -100,11 +100,18 @@ class RaterRouter:
             f"rater {self.rater!r}: every endpoint's circuit breaker is open", retry_in_s=wait
         )
 
-    def warm(self) -> None:
-        """Create the SDK clients of every endpoint ahead of the first call."""
+    def warm(self, on_error: Callable[[Endpoint, Exception], None] | None = None) -> None:
+        """Create the SDK clients of every endpoint ahead of the first call (importing an SDK
+        takes seconds). A client that cannot be built raises, or with ``on_error`` is reported
+        there and left for the first call to build (and fail) again."""
         for route in self.routes:
             if route.provider is None:
-                route.provider = self.provider_factory(route.endpoint, self.timeout_s)
+                try:
+                    route.provider = self.provider_factory(route.endpoint, self.timeout_s)
+                except Exception as exc:
+                    if on_error is None:
+                        raise
+                    on_error(route.endpoint, exc)
 
     async def attempt(
         self, request: CompletionRequest, est_tokens: int, priority: int = 0

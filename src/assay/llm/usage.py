@@ -1,4 +1,4 @@
-"""Tokens and cost per call, per rater and per run, and the run budget.
+"""Tokens and cost per call, per rater and per run, and the budget (a run's or a day's).
 
 The budget is checked BEFORE a call is sent, against what is already spent plus a worst-case
 estimate for every call in flight (input tokens estimated from the text, output = max_tokens,
@@ -8,7 +8,9 @@ twice for a possible repair retry), so a run stops cleanly before it can overspe
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 
 from assay.llm.ensemble import RaterConfig
 
@@ -72,16 +74,28 @@ class Usage:
         return {name: dict(vars(u)) for name, u in self.by_rater.items()}
 
 
-class Budget:
-    """Spent + reserved must stay within ``limit_usd`` (None = unlimited)."""
+def utc_today() -> date:
+    return datetime.now(UTC).date()
 
-    def __init__(self, limit_usd: float | None) -> None:
+
+class Budget:
+    """Spent + reserved must stay within ``limit_usd`` (None = unlimited).
+
+    With ``today`` (e.g. :func:`utc_today`) it is a daily budget: the spend starts again at
+    zero when the day changes (reservations of calls in flight are kept).
+    """
+
+    def __init__(self, limit_usd: float | None, *, today: Callable[[], date] | None = None) -> None:
         self.limit_usd = limit_usd
         self.spent_usd = 0.0
         self.reserved_usd = 0.0
         self.exhausted = False
+        self.today = today
+        self.day = today() if today is not None else None
 
     def try_reserve(self, amount: float) -> bool:
+        """Reserve ``amount`` before a call; False (and ``exhausted``) when it does not fit."""
+        self._start_new_day()
         if (
             self.limit_usd is not None
             and self.spent_usd + self.reserved_usd + amount > self.limit_usd
@@ -92,5 +106,19 @@ class Budget:
         return True
 
     def settle(self, reserved: float, actual: float) -> None:
+        """Release ``reserved`` and count ``actual`` as spent."""
+        self._start_new_day()
         self.reserved_usd = max(0.0, self.reserved_usd - reserved)
         self.spent_usd += actual
+
+    def spent_today(self) -> float:
+        """What is spent so far (today, for a daily budget)."""
+        self._start_new_day()
+        return self.spent_usd
+
+    def _start_new_day(self) -> None:
+        if self.today is None:
+            return
+        day = self.today()
+        if day != self.day:
+            self.day, self.spent_usd, self.exhausted = day, 0.0, False

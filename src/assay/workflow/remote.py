@@ -22,18 +22,16 @@ DEFAULT_EXPERIMENT = "assay"
 TOKEN_ENV = "KFP_TOKEN"
 
 
-def compile_pipelines(out_dir: Path, names: list[str] | None = None) -> dict[str, Path]:
-    """Write ``<out_dir>/<name>.yaml`` for every registered pipeline (or ``names``)."""
+def compile_pipelines(out_dir: Path, pipelines: Mapping[str, Any]) -> dict[str, Path]:
+    """Write ``<out_dir>/<name>.yaml`` for every ``{name: @dsl.pipeline object}`` given."""
     from kfp import compiler
-
-    from pipelines import PIPELINES, get_pipeline
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    for name in names or sorted(PIPELINES):
+    for name, pipeline in pipelines.items():
         target = out_dir / f"{name}.yaml"
         tmp = out_dir / f".{name}.tmp.yaml"
-        compiler.Compiler().compile(get_pipeline(name), str(tmp))
+        compiler.Compiler().compile(pipeline, str(tmp))
         tmp.replace(target)
         written[name] = target
     return written
@@ -61,36 +59,35 @@ def default_run_name(pipeline_name: str) -> str:
 
 
 def submit_pipeline(
-    pipeline_name: str,
+    pipeline: Any,
     arguments: Mapping[str, Any],
     *,
+    name: str,
     host: str,
     experiment: str = DEFAULT_EXPERIMENT,
     run_name: str | None = None,
     namespace: str | None = None,
     token: str | None = None,
 ) -> dict[str, str]:
-    """Create a run of ``pipeline_name``; return ``{"run_id", "url", "experiment"}``."""
+    """Create a run of ``pipeline`` (a @dsl.pipeline object registered as ``name``); return
+    ``{"run_id", "url", "experiment"}``."""
     client_kwargs = client_arguments(host, namespace, token)  # cheap checks first
 
     import kfp
 
-    from pipelines import get_pipeline
-
-    pipeline = get_pipeline(pipeline_name)
     try:
         with _quiet_sdk():
             client = kfp.Client(**client_kwargs)
             result = client.create_run_from_pipeline_func(
                 pipeline,
                 arguments=dict(arguments),
-                run_name=run_name or default_run_name(pipeline_name),
+                run_name=run_name or default_run_name(name),
                 experiment_name=experiment,
                 namespace=namespace,
             )
     except Exception as exc:  # the SDK raises urllib3/ApiException/ValueError variants
         raise PipelineRunError(
-            f"Could not submit pipeline {pipeline_name!r} to Kubeflow Pipelines at "
+            f"Could not submit pipeline {name!r} to Kubeflow Pipelines at "
             f"{client_kwargs['host']}: {_reason(exc)}"
         ) from exc
     run_id = str(result.run_id)
@@ -134,21 +131,20 @@ def load_compiled(path: Path) -> Any:
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
-def parse_parameters(pipeline_name: str, pairs: list[str]) -> dict[str, Any]:
-    """``["repeats=3", "deploy=true"]`` -> typed arguments checked against the pipeline inputs."""
-    from pipelines import get_pipeline
-
-    inputs = get_pipeline(pipeline_name).component_spec.inputs or {}
+def parse_parameters(pipeline: Any, pairs: list[str], *, name: str) -> dict[str, Any]:
+    """``["repeats=3", "deploy=true"]`` -> typed arguments checked against the inputs of
+    ``pipeline`` (a @dsl.pipeline object registered as ``name``)."""
+    inputs = pipeline.component_spec.inputs or {}
     arguments: dict[str, Any] = {}
     for pair in pairs:
-        name, sep, raw = pair.partition("=")
-        name = name.strip()
-        if not sep or not name:
+        parameter, sep, raw = pair.partition("=")
+        parameter = parameter.strip()
+        if not sep or not parameter:
             raise UsageError(f"--param {pair!r} must look like NAME=VALUE.")
-        if name not in inputs:
+        if parameter not in inputs:
             known = ", ".join(sorted(inputs))
-            raise UsageError(f"Pipeline {pipeline_name!r} has no parameter {name!r} ({known}).")
-        arguments[name] = _coerce(name, raw, str(inputs[name].type))
+            raise UsageError(f"Pipeline {name!r} has no parameter {parameter!r} ({known}).")
+        arguments[parameter] = _coerce(parameter, raw, str(inputs[parameter].type))
     return arguments
 
 

@@ -74,13 +74,14 @@ def default_run_dir(base: Path = Path("runs")) -> Path:
 
 
 def run_training_locally(
+    pipeline: Any,
     params: TrainingParams,
     run_dir: Path,
     on_task: Callable[[str, str], None] | None = None,
 ) -> TrainingRun:
-    """Run the training pipeline through kfp.local and gather its outputs in ``run_dir``."""
+    """Run ``pipeline`` (the training @dsl.pipeline object) through kfp.local and gather its
+    outputs in ``run_dir``."""
     from assay.workflow.local import run_locally, task_parameters, write_run_record
-    from pipelines import get_pipeline
 
     if params.deploy:
         raise PipelineRunError(
@@ -98,7 +99,7 @@ def run_training_locally(
     run_dir.mkdir(parents=True, exist_ok=True)
     write_run_record(run_dir, record)
     try:
-        run = run_locally(get_pipeline(PIPELINE_NAME), params.arguments(), run_dir, on_task=on_task)
+        run = run_locally(pipeline, params.arguments(), run_dir, on_task=on_task)
     except PipelineRunError as exc:
         record.update(status="failed", error=str(exc))
         write_run_record(run_dir, record)
@@ -167,14 +168,21 @@ def finished_cv_units(run_dir: Path) -> int:
 
 
 def submit_training(
-    params: TrainingParams, host: str, experiment: str, run_name: str | None = None, **client: Any
+    pipeline: Any,
+    params: TrainingParams,
+    host: str,
+    experiment: str,
+    run_name: str | None = None,
+    **client: Any,
 ) -> Mapping[str, str]:
-    """Send the training pipeline to a Kubeflow Pipelines endpoint (see assay.workflow.remote)."""
+    """Send ``pipeline`` (the training @dsl.pipeline object) to a Kubeflow Pipelines endpoint
+    (see assay.workflow.remote)."""
     from assay.workflow.remote import submit_pipeline
 
     return submit_pipeline(
-        PIPELINE_NAME,
+        pipeline,
         params.arguments(),
+        name=PIPELINE_NAME,
         host=host,
         experiment=experiment,
         run_name=run_name,

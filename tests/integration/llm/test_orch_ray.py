@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from _orch_support import model_stats, passages, sim_ensemble, sim_model
 
+from assay.bias.rating.fanout import rate_passages
 from assay.bias.store import RatingsStore, is_finished
-from assay.llm.fanout import rate_passages
 from assay.obs.metrics_llm import RecordingMetrics
 from assay.sim import FaultRates, SimConfig, start_sim_server
 
@@ -33,7 +33,7 @@ import json, sys
 import pandas as pd
 from assay.bias.store import RatingsStore, is_finished
 from assay.llm.ensemble import Ensemble
-from assay.llm.fanout import rate_passages
+from assay.bias.rating.fanout import rate_passages
 args = json.loads(sys.argv[1])
 summary = rate_passages(
     pd.read_json(args["passages"], orient="records"),

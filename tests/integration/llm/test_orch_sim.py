@@ -11,9 +11,9 @@ import pytest
 from _orch_support import model_stats, passages, redis_server, sim_ensemble, sim_model
 from prometheus_client import CollectorRegistry
 
+from assay.bias.rating.fanout import rate_passages
 from assay.bias.store import RatingsStore
 from assay.llm.cache import MemoryCache, RedisCache
-from assay.llm.fanout import rate_passages
 from assay.obs.metrics_llm import PrometheusLLMMetrics, RecordingMetrics
 from assay.sim import FaultRates, SimConfig, start_sim_server
 

@@ -35,10 +35,10 @@ from starlette.testclient import TestClient
 
 from assay.bias.agreement import agreement_report
 from assay.bias.prompt import build_messages, repair_prompt
+from assay.bias.rating.fanout import rate_passages
 from assay.bias.store import RatingsStore
 from assay.bias.synthetic import SyntheticSpec, generate_corpus
 from assay.llm.ensemble import Ensemble, load_ensemble
-from assay.llm.fanout import rate_passages
 from assay.obs.metrics_llm import NullMetrics
 from assay.sim import (
     FaultRates,

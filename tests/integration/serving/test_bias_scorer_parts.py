@@ -18,17 +18,13 @@ from typing import Any
 import numpy as np
 import yaml
 
+from assay.bias.rating.availability import SpendingMetrics, unavailable_raters, usable_ensemble
+from assay.bias.rating.scorer import EnsembleRuntime, PassageScore, score_passage
 from assay.llm.ensemble import load_ensemble
-from assay.llm.scorer import EnsembleRuntime, score_passage
 from assay.llm.types import CompletionRequest, CompletionResponse
+from assay.llm.usage import Budget
 from assay.obs.metrics_llm import NullMetrics
-from serving.bias_ensemble import (
-    DailySpend,
-    Rated,
-    aggregate,
-    unavailable_raters,
-    usable_ensemble,
-)
+from serving.bias_ensemble import aggregate
 
 RATERS = ("a", "b", "c")
 
@@ -44,10 +40,12 @@ def rating(score: float, biased: int, confidence: float = 0.8) -> dict[str, Any]
 
 def test_aggregate_summarises_the_raters_that_answered() -> None:
     rated = [
-        Rated(ratings={"a": rating(1.0, 1, 0.9), "b": rating(0.0, 0, 0.7), "c": rating(2.0, 1)}),
-        Rated(ratings={"b": rating(-1.0, 1)}, missing={"a": "timeout", "c": "server_error"}),
-        Rated(ratings={"a": rating(0.5, 1), "c": rating(-0.5, 0)}, missing={"b": "x"}),
-        Rated(missing={"a": "x", "b": "x", "c": "x"}),
+        PassageScore(
+            ratings={"a": rating(1.0, 1, 0.9), "b": rating(0.0, 0, 0.7), "c": rating(2.0, 1)}
+        ),
+        PassageScore(ratings={"b": rating(-1.0, 1)}, missing={"a": "timeout", "c": "server_error"}),
+        PassageScore(ratings={"a": rating(0.5, 1), "c": rating(-0.5, 0)}, missing={"b": "x"}),
+        PassageScore(missing={"a": "x", "b": "x", "c": "x"}),
     ]
     out = aggregate(rated, RATERS)
     np.testing.assert_allclose(out["bias_score"][:3], [1.0, -1.0, 0.0])
@@ -99,12 +97,13 @@ def test_daily_spend_starts_again_each_utc_day() -> None:
         def cost(self, rater: str, usd: float) -> None:
             recorded.append(usd)
 
-    spend = DailySpend(Inner(), today=lambda: next(days))
-    spend.cost("a", 0.5)
-    spend.cost("a", 0.25)
+    spend = Budget(None, today=lambda: next(days))
+    metrics = SpendingMetrics(Inner(), spend)
+    metrics.cost("a", 0.5)
+    metrics.cost("a", 0.25)
     assert spend.spent_today() == 0.75
     assert spend.spent_today() == 0.0  # the next day
-    spend.cost("a", 0.1)
+    metrics.cost("a", 0.1)
     assert recorded == [0.5, 0.25, 0.1] and math.isclose(spend.spent_usd, 0.1)
 
 
@@ -127,9 +126,11 @@ def test_the_daily_budget_and_open_breakers_stop_calls(tmp_path: Path) -> None:
     provider = AnsweringProvider()
     ensemble = load_ensemble(ensemble_file(tmp_path / "e.yaml", price=0.01), environ={})
     usable, _ = usable_ensemble(ensemble, {"KEY_B1": "k"})
-    spend = DailySpend(NullMetrics())
+    spend = Budget(None)
     runtime = EnsembleRuntime(
-        usable, metrics=spend, provider_factory=lambda endpoint, timeout_s: provider
+        usable,
+        metrics=SpendingMetrics(NullMetrics(), spend),
+        provider_factory=lambda endpoint, timeout_s: provider,
     )
     budget = 0.03  # each call of rater b costs 0.02 USD
     for text in ("first passage", "second passage"):
@@ -145,3 +146,22 @@ def test_the_daily_budget_and_open_breakers_stop_calls(tmp_path: Path) -> None:
             route.breaker.record_failure()
     skipped = unavailable_raters(runtime.runners, None, 0.0)
     assert skipped["b"].startswith("circuit_open")
+
+
+def test_a_rater_is_not_asked_when_its_worst_case_cost_does_not_fit_the_budget(
+    tmp_path: Path,
+) -> None:
+    provider = AnsweringProvider()
+    ensemble = load_ensemble(ensemble_file(tmp_path / "e.yaml", price=0.01), environ={})
+    usable, _ = usable_ensemble(ensemble, {"KEY_B1": "k"})
+    spend = Budget(0.03)
+    runtime = EnsembleRuntime(
+        usable,
+        metrics=SpendingMetrics(NullMetrics(), spend),
+        provider_factory=lambda endpoint, timeout_s: provider,
+    )
+    first = asyncio.run(score_passage("first passage", runtime, budget=spend))
+    assert list(first.scores) == ["b"] and math.isclose(spend.spent_today(), 0.02)
+    second = asyncio.run(score_passage("second passage", runtime, budget=spend))
+    assert second.missing["b"].startswith("budget_exceeded") and provider.calls == 1
+    assert spend.reserved_usd == 0.0 and math.isclose(spend.spent_today(), 0.02)

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from _orch_fakes import GOOD, FakeFactory, make_ensemble
 
+from assay.bias.rating.fanout import rate_passages
 from assay.bias.store import RatingsStore
 from assay.errors import DataValidationError
 from assay.llm.cache import MemoryCache
 from assay.llm.clock import FakeClock
 from assay.llm.errors import AuthenticationError, ProviderTimeoutError, RateLimitError, ServerError
-from assay.llm.fanout import rate_passages
 from assay.obs.metrics_llm import RecordingMetrics
 
 

@@ -9,12 +9,12 @@ from _orch_fakes import GOOD, FakeFactory, make_ensemble
 from prometheus_client import CollectorRegistry
 
 from assay.bias.prompt import PROMPT_VERSION
+from assay.bias.rating.rater import build_runners
+from assay.bias.rating.scorer import EnsembleRuntime, score_passage
 from assay.llm.cache import MemoryCache, cache_key
 from assay.llm.clock import FakeClock
 from assay.llm.errors import AuthenticationError, ServerError
 from assay.llm.ratelimit import LimiterBank, LocalLimiter
-from assay.llm.rater import build_runners
-from assay.llm.scorer import EnsembleRuntime, score_passage
 from assay.obs.metrics_llm import PrometheusLLMMetrics, RecordingMetrics
 
 PASSAGE = {"passage_id": "p1", "text": "Some passage.", "publisher": "Pub"}

@@ -10,11 +10,14 @@ import pytest
 from assay.errors import UsageError
 from assay.workflow.errors import PipelineRunError
 from assay.workflow.remote import client_arguments, parse_parameters, submit_pipeline
+from pipelines import get_pipeline
 
 
 def test_parse_parameters_types_values_from_the_pipeline_signature() -> None:
     arguments = parse_parameters(
-        "training", ["repeats=3", "deploy=true", "target_sensitivity=0.95", "models=adaboost"]
+        get_pipeline("training"),
+        ["repeats=3", "deploy=true", "target_sensitivity=0.95", "models=adaboost"],
+        name="training",
     )
     assert arguments == {
         "repeats": 3,
@@ -35,12 +38,12 @@ def test_parse_parameters_types_values_from_the_pipeline_signature() -> None:
 )
 def test_parse_parameters_rejects_bad_pairs(pair: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
-        parse_parameters("training", [pair])
+        parse_parameters(get_pipeline("training"), [pair], name="training")
 
 
 def test_unknown_pipeline_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="Unknown pipeline 'nope'"):
-        parse_parameters("nope", [])
+        parse_parameters(get_pipeline("nope"), [], name="nope")
 
 
 def test_client_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -61,4 +64,9 @@ def test_submit_to_unreachable_host_is_one_sentence() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again when the block ends: nothing listens
     with pytest.raises(PipelineRunError, match=r"unreachable \(connection refused\)"):
-        submit_pipeline("training", {"repeats": 1}, host=f"http://127.0.0.1:{port}")
+        submit_pipeline(
+            get_pipeline("training"),
+            {"repeats": 1},
+            name="training",
+            host=f"http://127.0.0.1:{port}",
+        )

@@ -2,7 +2,8 @@
 
 The bias-scorer server builds one ``EnsembleRuntime`` at load time and awaits
 ``score_passage`` per request; the limiter buckets, breakers, SDK clients, retry policy and cache
-live in the runtime and are shared by every request the server handles.
+live in the runtime and are shared by every request the server handles. With a ``Budget`` (the
+server's daily one), each rater's worst-case cost is reserved before it is asked.
 """
 
 from __future__ import annotations
@@ -12,14 +13,19 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from assay.bias.rating.rater import RaterRunner, build_runners
+from assay.bias.rating.task import RatingTask
 from assay.llm.cache import Cache, MemoryCache
 from assay.llm.clock import Clock
-from assay.llm.ensemble import Ensemble
+from assay.llm.ensemble import Endpoint, Ensemble
 from assay.llm.errors import FatalError
 from assay.llm.ratelimit import LocalLimiter, bank_for
-from assay.llm.rater import RaterRunner, build_runners
 from assay.llm.router import ProviderFactory, sdk_provider
+from assay.llm.usage import Budget, worst_case_cost
+from assay.obs.logging import get_logger
 from assay.obs.metrics_llm import LLMMetrics, llm_metrics
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -59,6 +65,17 @@ class EnsembleRuntime:
             provider_factory=provider_factory,
         )
 
+    def warm(self) -> None:
+        """Build every endpoint's SDK client now: importing the SDKs takes seconds, and doing it
+        on the first request would stall the event loop (and every request) that long. A client
+        that cannot be built is logged; the rater's first call reports it as its failure."""
+        for name, runner in self.runners.items():
+
+            def report(endpoint: Endpoint, exc: Exception, rater: str = name) -> None:
+                log.warning("rater_client_failed", rater=rater, error=str(exc))
+
+            runner.router.warm(on_error=report)
+
     async def aclose(self) -> None:
         for runner in self.runners.values():
             await runner.aclose()
@@ -78,17 +95,36 @@ async def score_passage(
     publisher: str | None = None,
     deadline_s: float | None = None,
     raters: Collection[str] | None = None,
+    budget: Budget | None = None,
 ) -> PassageScore:
     """Ask every rater of ``runtime`` (or only those named in ``raters``) about ``text``
     concurrently.
 
-    A rater that fails (after its retries and one repair), raises a fatal error, or misses
-    ``deadline_s`` is listed in ``missing`` with its reason; it never fails the whole passage.
+    A rater that fails (after its retries and one repair), raises a fatal error, misses
+    ``deadline_s`` or does not fit in ``budget`` (its worst-case cost is reserved before it is
+    asked) is listed in ``missing`` with its reason; it never fails the whole passage.
     """
     passage = {"passage_id": passage_id, "text": text, "publisher": publisher}
     result = PassageScore()
+    task = RatingTask(text)
 
     async def one(name: str, runner: RaterRunner) -> None:
+        reserved = 0.0
+        if budget is not None:
+            reserved = worst_case_cost(runner.config, task.system, task.prompt)
+            if not budget.try_reserve(reserved):
+                result.missing[name] = (
+                    "budget_exceeded: its worst-case cost does not fit in what is left of the "
+                    f"LLM budget of {budget.limit_usd or 0.0:g} USD"
+                )
+                return
+        try:
+            await ask(name, runner)
+        finally:
+            if budget is not None:  # the calls' actual cost is counted as they complete
+                budget.settle(reserved, 0.0)
+
+    async def ask(name: str, runner: RaterRunner) -> None:
         try:
             if deadline_s is None:
                 outcome = await runner.rate(passage)

@@ -16,31 +16,31 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from assay.bias.prompt import build_messages
-from assay.bias.store import RatingsStore
-from assay.errors import DataValidationError
-from assay.llm.cache import Cache, open_cache
-from assay.llm.clock import Clock
-from assay.llm.ensemble import Ensemble
-from assay.llm.errors import FatalError
-from assay.llm.ratelimit import Limiter, LocalLimiter, RayLimiter, bank_for
-from assay.llm.rater import (
+from assay.bias.rating.rater import (
     RatingOutcome,
-    build_runners,
     cacheable,
     rating_cache_key,
     rating_key,
     rating_row,
 )
+from assay.bias.rating.store_writer import StoreWriter
+from assay.bias.rating.task import RatingTask
+from assay.bias.rating.workers import RatingWorker, RayRatingWorker
+from assay.bias.store import RatingsStore
+from assay.errors import DataValidationError
+from assay.llm.cache import Cache, open_cache
+from assay.llm.clock import Clock
+from assay.llm.ensemble import Ensemble
+from assay.llm.ratelimit import LocalLimiter, bank_for
 from assay.llm.router import ProviderFactory, sdk_provider
 from assay.llm.usage import Budget, Usage, worst_case_cost
 from assay.obs.logging import get_logger
-from assay.obs.metrics_llm import LLMMetrics, RecordingMetrics, llm_metrics, replay
+from assay.obs.metrics_llm import LLMMetrics, llm_metrics, replay
 
 PASSAGE_COLUMNS = ("passage_id", "text", "publisher")
 log = get_logger(__name__)
@@ -72,54 +72,6 @@ class RunSummary:
             return 0.0
         ordered = sorted(self.latencies_s)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-class RatingWorker:
-    """Makes the calls of one process: a runner (router, breakers, SDK clients) per rater."""
-
-    def __init__(
-        self,
-        ensemble: Ensemble,
-        limiter: Limiter,
-        *,
-        metrics: LLMMetrics,
-        provider_factory: ProviderFactory = sdk_provider,
-        clock: Clock | None = None,
-    ) -> None:
-        self.metrics = metrics
-        self.runners = build_runners(
-            ensemble, limiter, metrics=metrics, provider_factory=provider_factory, clock=clock
-        )
-
-    async def rate(self, task: Mapping[str, Any]) -> RatingOutcome:
-        runner = self.runners[task["rater"]]
-        try:
-            outcome = await runner.rate(task)
-        except FatalError as exc:
-            outcome = RatingOutcome(row={}, fatal=exc)
-        if isinstance(self.metrics, RecordingMetrics):
-            outcome.metric_events = outcome.metric_events + self.metrics.drain()
-        return outcome
-
-    async def warm(self) -> None:
-        """Build every SDK client now (imports included), so the first calls are not slow."""
-        for runner in self.runners.values():
-            runner.router.warm()
-
-    async def aclose(self) -> None:
-        for runner in self.runners.values():
-            await runner.aclose()
-
-
-class RayRatingWorker(RatingWorker):
-    """The Ray actor flavour: builds itself from JSON and talks to the shared limiter actor."""
-
-    def __init__(self, ensemble_json: str, limiter_handle: Any) -> None:
-        super().__init__(
-            Ensemble.model_validate_json(ensemble_json),
-            RayLimiter(limiter_handle),
-            metrics=RecordingMetrics(),
-        )
 
 
 def rate_passages(
@@ -191,41 +143,6 @@ def _tasks(passages: Any, ensemble: Ensemble, raters: list[str] | None) -> list[
     return tasks
 
 
-class _StoreWriter:
-    """Appends finished rows on a worker thread, so fsync never blocks the event loop; rows
-    that complete while one batch is being written go out together in the next one."""
-
-    def __init__(self, store: RatingsStore) -> None:
-        self.store = store
-        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._drain())
-
-    def put(self, row: dict[str, Any]) -> None:
-        self._queue.put_nowait(row)
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._queue.put_nowait(None)
-            await self._task
-
-    async def _drain(self) -> None:
-        finished = False
-        while not finished:
-            first = await self._queue.get()
-            batch = [] if first is None else [first]
-            finished = first is None
-            while not finished and not self._queue.empty():
-                row = self._queue.get_nowait()
-                finished = row is None
-                if row is not None:
-                    batch.append(row)
-            if batch:
-                await asyncio.to_thread(self.store.append, batch)
-
-
 class _Run:
     def __init__(
         self,
@@ -250,7 +167,7 @@ class _Run:
         self.usage = Usage()
         self.summary = RunSummary(total=len(tasks))
         self.fatal: BaseException | None = None
-        self.writer = _StoreWriter(store)
+        self.writer = StoreWriter(store)
         self._advance: Callable[[], None] = lambda: None
 
     async def execute(
@@ -371,8 +288,8 @@ class _Run:
             if hit is not None:
                 self._record(task, hit)
                 return
-            system, user = build_messages(str(task["text"]))
-            reserve = worst_case_cost(rater, system, user)
+            asked = RatingTask(str(task["text"]))
+            reserve = worst_case_cost(rater, asked.system, asked.prompt)
             if not self.budget.try_reserve(reserve):
                 self.summary.stopped_reason = "budget"
                 self._not_started(task)

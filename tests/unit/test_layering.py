@@ -1,0 +1,238 @@
+"""Dependencies point one way (DESIGN.md "Layout"): every import, at module level or inside a
+function, of every module under src/assay and the top-level components/, pipelines/, serving/.
+
+    cli, commands                                     entry points
+      -> workflow, pipelines, components, serving     wiring, KFP, model servers
+      -> bias, classify, llm, registry, data, sim,    the library's domain parts
+         deploy, client, parallel
+      -> obs, errors, config                          foundations
+
+A part may import its own modules and any part of a lower layer; inside a layer only the edges in
+``SAME_LAYER`` are allowed (``bias -> llm`` yes, ``llm -> bias`` never). ``sim`` may import only
+the prompt format of ``bias`` (``assay.bias.prompt``), and ``bias`` never imports ``sim``. The
+library never imports the top-level components/, pipelines/, serving/ packages; only the commands
+may (they hand pipeline objects to the workflow).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TOP_LEVEL_PACKAGES = ("components", "pipelines", "serving")
+
+LAYERS: tuple[frozenset[str], ...] = (
+    frozenset({"cli", "commands"}),
+    frozenset({"workflow", "pipelines", "components", "serving", "assay.serving"}),
+    frozenset(
+        {"bias", "classify", "llm", "registry", "data", "sim", "deploy", "client", "parallel"}
+    ),
+    frozenset({"obs", "errors", "config"}),
+)
+"""Highest first: a part may import any part of a later (lower) layer."""
+
+SAME_LAYER: dict[str, frozenset[str]] = {
+    "cli": frozenset({"commands"}),
+    "pipelines": frozenset({"components"}),
+    "components": frozenset({"workflow"}),
+    "bias": frozenset({"llm", "data", "parallel"}),
+    "classify": frozenset({"data", "parallel"}),
+    "llm": frozenset({"parallel"}),
+    "deploy": frozenset({"registry"}),
+    "client": frozenset({"data"}),
+    "sim": frozenset({"bias"}),
+    "config": frozenset({"errors"}),
+    "obs": frozenset({"errors", "config"}),
+}
+"""Allowed imports between parts of the same layer."""
+
+ONLY_MODULES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("sim", "bias"): ("assay.bias.prompt",),
+}
+"""Where an edge is allowed for some modules of the imported part only."""
+
+
+@dataclass(frozen=True)
+class Import:
+    path: Path
+    line: int
+    importer: str
+    imported: str
+
+    def where(self, root: Path) -> str:
+        return f"{self.path.relative_to(root)}:{self.line}"
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    if parts[0] == "src":
+        parts = parts[1:]
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def is_package(path: Path) -> bool:
+    return path.name == "__init__.py"
+
+
+def project_modules(root: Path) -> Iterator[Path]:
+    for base in (root / "src" / "assay", *(root / name for name in TOP_LEVEL_PACKAGES)):
+        if base.is_dir():
+            yield from sorted(base.rglob("*.py"))
+
+
+def _resolve_relative(node: ast.ImportFrom, importer: str, package: bool) -> str:
+    parts = importer.split(".")
+    base = parts if package else parts[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join([*base, node.module] if node.module else base)
+
+
+def imports_of(path: Path, root: Path) -> Iterator[Import]:
+    """Every import statement in the file (module level, in functions, under TYPE_CHECKING),
+    and ``importlib.import_module`` calls with a constant name."""
+    importer = module_name(path, root)
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = (
+                _resolve_relative(node, importer, is_package(path))
+                if node.level
+                else node.module or ""
+            )
+            # ``from assay.bias import prompt`` imports the module assay.bias.prompt
+            targets = [f"{module}.{alias.name}" for alias in node.names] or [module]
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            targets = [node.args[0].value]
+        for target in targets:
+            yield Import(path, node.lineno, importer, target)
+
+
+def part_of(module: str) -> str | None:
+    """The layered part a module belongs to (None: not a project module)."""
+    parts = module.split(".")
+    if parts[0] in TOP_LEVEL_PACKAGES:
+        return parts[0]
+    if parts[0] != "assay" or len(parts) < 2:
+        return None
+    return "assay.serving" if parts[1] == "serving" else parts[1]
+
+
+def layer_of(part: str) -> int:
+    for rank, layer in enumerate(LAYERS):
+        if part in layer:
+            return rank
+    raise AssertionError(f"part {part!r} has no layer: add it to LAYERS in {__file__}")
+
+
+def violation(imp: Import) -> str | None:
+    """Why ``imp`` points the wrong way, or None when it is allowed."""
+    source, target = part_of(imp.importer), part_of(imp.imported)
+    if source is None or target is None or source == target:
+        return None
+    only = ONLY_MODULES.get((source, target))
+    if only is not None and not any(
+        imp.imported == m or imp.imported.startswith(m + ".") for m in only
+    ):
+        return f"{source} may import only {', '.join(only)} of {target}"
+    below = layer_of(target) > layer_of(source)
+    if below or target in SAME_LAYER.get(source, frozenset()):
+        return None
+    return f"{source} must not import {target}"
+
+
+def violations(root: Path) -> tuple[list[str], int]:
+    """``file:line: importer imports imported (why)`` for every wrong-way import under root,
+    and how many project imports were checked."""
+    found, checked = [], 0
+    for path in project_modules(root):
+        for imp in imports_of(path, root):
+            if part_of(imp.imported) is None:
+                continue
+            checked += 1
+            why = violation(imp)
+            if why:
+                found.append(f"{imp.where(root)}: {imp.importer} imports {imp.imported} ({why})")
+    return found, checked
+
+
+def test_imports_point_one_way() -> None:
+    found, checked = violations(REPO)
+    assert checked > 200, f"only {checked} project imports found: is {REPO} the repository?"
+    assert not found, "imports against the layering:\n" + "\n".join(found)
+
+
+def test_every_part_of_the_library_has_a_layer() -> None:
+    for path in project_modules(REPO):
+        part = part_of(module_name(path, REPO))
+        if part is not None and module_name(path, REPO) != "assay":
+            layer_of(part)
+
+
+def _plant(root: Path, relative: str, source: str) -> None:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source, encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("relative", "source", "expected"),
+    [
+        (
+            "src/assay/llm/leak.py",
+            "import json\n\n\ndef rate():\n    from assay.bias.store import RatingsStore\n",
+            "src/assay/llm/leak.py:5: assay.llm.leak imports assay.bias.store.RatingsStore "
+            "(llm must not import bias)",
+        ),
+        (
+            "src/assay/bias/edge.py",
+            "from assay.sim import SimConfig\n",
+            "src/assay/bias/edge.py:1: assay.bias.edge imports assay.sim.SimConfig "
+            "(bias must not import sim)",
+        ),
+        (
+            "src/assay/sim/grade.py",
+            "from assay.bias.prompt import parse_rating\nfrom assay.bias import store\n",
+            "src/assay/sim/grade.py:2: assay.sim.grade imports assay.bias.store "
+            "(sim may import only assay.bias.prompt of bias)",
+        ),
+        (
+            "src/assay/workflow/run.py",
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pipelines\n",
+            "src/assay/workflow/run.py:3: assay.workflow.run imports pipelines "
+            "(workflow must not import pipelines)",
+        ),
+        (
+            "src/assay/errors.py",
+            "from .obs import logging\n",
+            "src/assay/errors.py:1: assay.errors imports assay.obs.logging "
+            "(errors must not import obs)",
+        ),
+    ],
+)
+def test_the_checker_catches_a_planted_violation(
+    tmp_path: Path, relative: str, source: str, expected: str
+) -> None:
+    _plant(tmp_path, "src/assay/__init__.py", "")
+    _plant(tmp_path, "src/assay/bias/prompt.py", "from assay.llm.errors import LLMError\n")
+    _plant(tmp_path, "src/assay/sim/rater.py", "from assay.bias.prompt import build_messages\n")
+    _plant(tmp_path, relative, source)
+    found, checked = violations(tmp_path)
+    assert found == [expected]
+    assert checked >= 3
