@@ -26,9 +26,9 @@ Parameterisation follows the information each level gets (``assay.bias.likelihoo
   are sampled, non-centred where textbooks are sparsely informed (few ratings per textbook, the
   usual case for 0/1 votes) and centred where every textbook is well informed.
 
-Sampling adapts to the design (``target_accept_for``) and, as a last line, a fit with
-divergent transitions is re-run once at a higher target acceptance before diagnostics are
-declared failed (``fit``); both runs are recorded in the result's ``attempts``.
+Sampling adapts to the design (``target_accept_for``) and, as a last line, a fit that fails
+its diagnostics is re-run once at a higher target acceptance before they are declared failed
+(``sample_robustly``); both runs are recorded in the diagnostics' ``attempts``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ import pandas as pd
 from assay.bias import predictive
 from assay.bias.aggregate import Scale
 from assay.bias.design import NO_TEXTBOOK, ModelData, dense, prepare
-from assay.bias.diagnostics import Diagnostics, DiagnosticsError, count_divergences, diagnose
+from assay.bias.diagnostics import Diagnostics, DiagnosticsError, diagnose
 from assay.bias.likelihood import (
     PUBLISHER_PRIOR_SD,
     Nesting,
@@ -82,8 +82,8 @@ __all__ = [
 class BayesConfig:
     """How to fit: chains, draws, sampler and seed.
 
-    ``target_accept`` None adapts it to the design (``target_accept_for``); ``retry_divergent``
-    re-runs a fit with divergences once at ``RETRY_TARGET_ACCEPT``.
+    ``target_accept`` None adapts it to the design (``target_accept_for``); ``retry_failed``
+    re-runs a fit that fails its diagnostics once at ``RETRY_TARGET_ACCEPT``.
     """
 
     draws: int = 1000
@@ -95,7 +95,7 @@ class BayesConfig:
     target_accept: float | None = None
     marginalise: bool = True
     predictive_draws: int = 100
-    retry_divergent: bool = True
+    retry_failed: bool = True
 
 
 def collapses_effects(data: ModelData, marginalise: bool = True) -> bool:
@@ -307,27 +307,30 @@ def sample(
 
 def sample_robustly(
     model: Any, data: ModelData, config: BayesConfig, *, progress: bool = False
-) -> tuple[Any, list[dict[str, float]]]:
-    """Sample at the design's target acceptance; if that run has divergent transitions (and
-    ``config.retry_divergent``), re-run once at ``RETRY_TARGET_ACCEPT`` with the same seed and
-    keep the second run whatever it shows. Returns the posterior and one record per run."""
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Sample at the design's target acceptance; if that run fails its diagnostics (divergent
+    transitions, R-hat, ESS or BFMI; and ``config.retry_failed``), re-run once at
+    ``RETRY_TARGET_ACCEPT`` with the same seed and keep the second run whatever it shows - its
+    diagnostics then decide. Returns the posterior and one record per run."""
     compiled, compile_s = compile_model(model, config)
     accept = config.target_accept or target_accept_for(data)
-    attempts: list[dict[str, float]] = []
+    attempts: list[dict[str, Any]] = []
     while True:
         started = time.perf_counter()
         idata = sample(model, config, progress=progress, target_accept=accept, compiled=compiled)
-        divergences = count_divergences(idata)
+        checked = diagnose(idata)
         attempts.append(
             {
                 "target_accept": accept,
-                "divergences": divergences,
+                "divergences": checked.divergences,
+                "rhat_max": round(checked.rhat_max, 4),
+                "failures": checked.failures,
                 "seconds": round(time.perf_counter() - started, 3),
             }
         )
-        if not divergences or not config.retry_divergent or accept >= RETRY_TARGET_ACCEPT:
+        if checked.passed or not config.retry_failed or accept >= RETRY_TARGET_ACCEPT:
             break
-        log.warning("bayes.retry", divergences=divergences, target_accept=RETRY_TARGET_ACCEPT)
+        log.warning("bayes.retry", failures=checked.failures, target_accept=RETRY_TARGET_ACCEPT)
         accept = RETRY_TARGET_ACCEPT
     idata.attrs["compile_s"] = compile_s
     return idata, attempts

@@ -44,7 +44,7 @@ class Diagnostics:
     failures: list[str] = field(default_factory=list)
     worst: dict[str, str] = field(default_factory=dict)
     passage_level: dict[str, float] = field(default_factory=dict)
-    attempts: list[dict[str, float]] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:

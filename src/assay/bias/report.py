@@ -191,9 +191,10 @@ def rerun_note(diag: dict[str, Any]) -> str:
     if len(attempts) < 2:
         return ""
     first, last = attempts[0], attempts[-1]
+    reasons = "; ".join(first.get("failures") or []) or f"{first['divergences']} divergences"
     return (
-        f" (sampled twice: {first['divergences']} divergences at target acceptance "
-        f"{first['target_accept']:g}, then re-run at {last['target_accept']:g})"
+        f" (sampled twice: the first run at target acceptance {first['target_accept']:g} "
+        f"failed ({reasons}), the re-run at {last['target_accept']:g} gave these figures)"
     )
 
 
