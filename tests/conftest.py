@@ -37,7 +37,6 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     cluster, instead of starting its own. Ray lives in its own process so the test process
     never holds Ray's threads while other tests fork.
     """
-    pytest.importorskip("ray")
     log = tmp_path_factory.mktemp("ray") / "head.log"
     with log.open("w") as sink:
         head = subprocess.Popen(

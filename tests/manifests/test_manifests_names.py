@@ -156,7 +156,6 @@ def test_dev_rates_with_the_simulated_raters_of_its_sidecar(tmp_path) -> None:  
 
 
 def test_bias_study_pipeline_mounts_what_the_manifests_define() -> None:
-    pytest.importorskip("pipelines.bias_study", reason="the bias-study pipeline is not there yet")
     from pipelines.bias_study import PIPELINE_ENV_CONFIG_MAP, PROVIDER_KEYS, PROVIDER_SECRET
 
     objs = render("dev")

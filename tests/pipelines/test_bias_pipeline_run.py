@@ -6,6 +6,7 @@ Nothing is mocked."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,9 @@ PASSAGES = 60
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def run_dir(tmp_path_factory: pytest.TempPathFactory, ray_cluster: dict[str, str]) -> Path:
+    """The rate step joins the session's Ray (``ray_cluster``) through RAY_ADDRESS, as a step
+    joins a KubeRay head in a cluster, instead of paying a Ray start-up of its own."""
     base = tmp_path_factory.mktemp("bias")
     out = base / "run"
     command = [
@@ -30,7 +33,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "--draws", "1000", "--tune", "1000", "--n-boot", "100",
         "--out", str(out),
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=base)
+    env = {**os.environ, **ray_cluster}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=base, env=env)
     log = (out / "pipeline.log").read_text()[-4000:] if (out / "pipeline.log").exists() else ""
     assert done.returncode == 0, done.stdout + done.stderr + log
     assert "Diagnostics passed" in done.stdout.replace("\n", " ")

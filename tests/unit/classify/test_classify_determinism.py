@@ -16,9 +16,10 @@ from assay.data.wdbc import load_dataset
 
 @pytest.fixture(scope="module")
 def ray_session() -> Iterator[Any]:
+    import ray
+
     from assay.parallel import init_ray
 
-    ray = pytest.importorskip("ray")
     started_here = not ray.is_initialized()
     init_ray(workers=2)
     yield ray
