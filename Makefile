@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test compile lint format bench bench-quick lock clean
+.PHONY: venv demo test compile lint format bench bench-quick bench-robustness lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ bench: $(STAMP)  ## every benchmark, each printing its ratios from one run (abou
 	$(BIN)/python benchmarks/serve_bench.py
 	$(BIN)/python benchmarks/llm_bench.py
 	$(BIN)/python benchmarks/bayes_bench.py
+
+bench-robustness: $(STAMP)  ## 20 Bayesian fits per design cell: divergences, R-hat, ESS (about 45 minutes)
+	$(BIN)/python benchmarks/bayes_robustness.py --out build/bayes_robustness.jsonl
 
 bench-quick: $(STAMP)  ## shorter versions of the benchmarks (a few minutes)
 	$(BIN)/python benchmarks/train_bench.py --quick
