@@ -194,7 +194,8 @@ def rerun_note(diag: dict[str, Any]) -> str:
     reasons = "; ".join(first.get("failures") or []) or f"{first['divergences']} divergences"
     return (
         f" (sampled twice: the first run at target acceptance {first['target_accept']:g} "
-        f"failed ({reasons}), the re-run at {last['target_accept']:g} gave these figures)"
+        f"failed ({reasons}); the re-run at {last['target_accept']:g} with "
+        f"{last.get('tune', '?')} + {last.get('draws', '?')} draws per chain gave these figures)"
     )
 
 

@@ -126,7 +126,8 @@ def test_small_design_samples_without_divergences() -> None:
 
 def test_a_fit_that_fails_its_diagnostics_is_rerun_once_at_a_higher_target_acceptance() -> None:
     """30 draws cannot reach the ESS the diagnostics require, so the first run fails and the
-    one documented re-run at 0.99 follows; both runs are recorded with the first one's reasons."""
+    one documented re-run at 0.99 with twice the draws follows; both runs are recorded with the
+    first one's reasons."""
     from assay.bias.bayes import RETRY_TARGET_ACCEPT, build_model, prepare, sample_robustly
 
     corpus = generate_corpus(SyntheticSpec(n_passages=60, n_textbooks=10, seed=1))
@@ -134,4 +135,5 @@ def test_a_fit_that_fails_its_diagnostics_is_rerun_once_at_a_higher_target_accep
     config = BayesConfig(draws=30, tune=30, seed=1)
     _, attempts = sample_robustly(build_model(data), data, config)
     assert [a["target_accept"] for a in attempts] == [0.95, RETRY_TARGET_ACCEPT]
+    assert [(a["tune"], a["draws"]) for a in attempts] == [(30, 30), (60, 60)]
     assert any("ESS" in failure for failure in attempts[0]["failures"]), attempts
