@@ -10,6 +10,7 @@ integrated effects, drawn after sampling for reports and predictive checks.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,27 +71,51 @@ def marginal_normal_logp(
     return constant + between.sum()
 
 
-def membership(index: np.ndarray, n_groups: int) -> np.ndarray:
-    """Units x groups 0/1 matrix: the group ``index[i]`` that unit i belongs to."""
-    matrix = np.zeros((len(index), n_groups))
-    matrix[np.arange(len(index)), index] = 1.0
-    return matrix
+@dataclass(frozen=True)
+class Grouping:
+    """Which group each unit belongs to; sums over the units of each group.
+
+    Segment sums cost O(units), where a dense units x groups matrix product would cost
+    O(units x groups) per gradient evaluation (4,500 passages x 150 textbooks at seed scale).
+    """
+
+    index: np.ndarray
+    n_groups: int
+
+    def sum_tensor(self, x: Any) -> Any:
+        """Per-group sums of a pytensor vector."""
+        import pytensor.tensor as pt
+
+        return pt.inc_subtensor(pt.zeros(self.n_groups)[self.index], x)
+
+    def sum_array(self, x: np.ndarray) -> np.ndarray:
+        """Per-group sums over the last axis of a numpy array (draws x units)."""
+        from scipy import sparse
+
+        units = len(self.index)
+        matrix = sparse.csr_matrix(
+            (np.ones(units), (self.index, np.arange(units))), shape=(self.n_groups, units)
+        )
+        return np.asarray((matrix @ x.T).T)
 
 
-def gaussian_level(x: Any, var: Any, member: np.ndarray, log: Any) -> tuple[Any, Any, Any]:
+def gaussian_level(
+    x: Any, var: Any, group_sum: Callable[[Any], Any], log: Any
+) -> tuple[Any, Any, Any]:
     """Reduce units to their groups: prod_i N(x_i | b_g(i), sqrt(var_i)) as a function of the
     group effects b is exp(constant) * prod_g N(xbar_g | b_g, 1/sqrt(U_g)) up to 2 pi terms,
     with u_i = 1/var_i, U_g = sum u_i, xbar_g the u-weighted mean and
 
         constant = -1/2 (sum_i log var_i + sum_i u_i (x_i - xbar_g(i))^2 + sum_g log U_g).
 
-    Works on pytensor vectors (``log=pt.log``) and on numpy arrays with leading draw
-    dimensions (``log=np.log``). Returns (constant summed over units and groups, xbar, U).
+    Works on pytensor vectors (``Grouping.sum_tensor``, ``log=pt.log``) and on numpy arrays with
+    a leading draw dimension (``Grouping.sum_array``, ``log=np.log``). Returns (constant summed
+    over units and groups, xbar, U).
     """
     u = 1.0 / var
-    u_total = u @ member
-    xbar = (u * x) @ member / u_total
-    spread = (u * x**2) @ member - u_total * xbar**2
+    u_total = group_sum(u)
+    xbar = group_sum(u * x) / u_total
+    spread = group_sum(u * x**2) - u_total * xbar**2
     constant = -0.5 * (log(var).sum(axis=-1) + spread.sum(axis=-1) + log(u_total).sum(axis=-1))
     return constant, xbar, u_total
 
@@ -99,19 +124,19 @@ def gaussian_level(x: Any, var: Any, member: np.ndarray, log: Any) -> tuple[Any,
 class Nesting:
     """Which textbook each passage is in and which publisher each group above passages is in."""
 
-    passage_textbook: np.ndarray | None  # units x textbooks, None without textbooks
-    group_publisher: np.ndarray  # (textbooks or passages) x publishers
+    passage_textbook: Grouping | None  # None without textbooks
+    group_publisher: Grouping  # of textbooks, or of passages without textbooks
 
     @classmethod
     def of(cls, data: ModelData) -> Nesting:
         pub = len(data.publishers)
         if data.passage_textbook is None or data.textbooks is None:
-            return cls(None, membership(data.passage_publisher, pub))
+            return cls(None, Grouping(data.passage_publisher, pub))
         first = np.unique(data.passage_textbook, return_index=True)[1]
         textbook_publisher = data.passage_publisher[first]
         return cls(
-            membership(data.passage_textbook, len(data.textbooks)),
-            membership(textbook_publisher, pub),
+            Grouping(data.passage_textbook, len(data.textbooks)),
+            Grouping(textbook_publisher, pub),
         )
 
 
@@ -140,10 +165,10 @@ def collapsed_normal_logp(
     total, x, weight = passage_reduction(values, mask, offset, sd)
     var = 1.0 / weight + passage_sd**2
     if nesting.passage_textbook is not None:
-        constant, x, u_total = gaussian_level(x, var, nesting.passage_textbook, pt.log)
+        constant, x, u_total = gaussian_level(x, var, nesting.passage_textbook.sum_tensor, pt.log)
         total = total + constant
         var = 1.0 / u_total + textbook_sd**2
-    constant, x, q_total = gaussian_level(x, var, nesting.group_publisher, pt.log)
+    constant, x, q_total = gaussian_level(x, var, nesting.group_publisher.sum_tensor, pt.log)
     var = 1.0 / q_total + publisher_sd**2
     return total + constant - 0.5 * (pt.log(var) + x**2 / var).sum()
 
@@ -183,14 +208,14 @@ def collapsed_effect_draws(
             1.0 / total_weight + params["passage_sd"][s, None] ** 2,
         )
         if nesting.passage_textbook is not None:
-            _, x_t, u_t = gaussian_level(x, var, nesting.passage_textbook, np.log)
+            _, x_t, u_t = gaussian_level(x, var, nesting.passage_textbook.sum_array, np.log)
             x, var = x_t, 1.0 / u_t + params["textbook_sd"][s, None] ** 2
-        _, x_j, q_j = gaussian_level(x, var, nesting.group_publisher, np.log)
+        _, x_j, q_j = gaussian_level(x, var, nesting.group_publisher.sum_array, np.log)
         mu = _normal_draw(q_j + 1.0 / publisher_sd**2, q_j * x_j, rng)
         publishers[s] = mu
         if nesting.passage_textbook is not None:
             prior = 1.0 / params["textbook_sd"][s, None] ** 2
-            parent = mu @ nesting.group_publisher.T
+            parent = mu[:, nesting.group_publisher.index]
             textbooks[s] = _normal_draw(u_t + prior, u_t * (x_t - parent), rng)
     out = {"publisher_effect": publishers}
     if nesting.passage_textbook is not None:
