@@ -137,3 +137,14 @@ def test_a_fit_that_fails_its_diagnostics_is_rerun_once_at_a_higher_target_accep
     assert [a["target_accept"] for a in attempts] == [0.95, RETRY_TARGET_ACCEPT]
     assert [(a["tune"], a["draws"]) for a in attempts] == [(30, 30), (60, 60)]
     assert any("ESS" in failure for failure in attempts[0]["failures"]), attempts
+
+
+def test_segment_sums_give_the_dense_products_likelihood(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large designs sum over groups by index instead of a dense 0/1 matrix: same value."""
+    import assay.bias.likelihood as likelihood
+
+    data = _nested()
+    offset, sd = np.array([0.2, -0.1, -0.1]), np.array([0.3, 0.5, 0.4])
+    dense_value = _logp(data, 0.4, 0.3, offset, sd)
+    monkeypatch.setattr(likelihood, "DENSE_GROUPING_MAX", 0)
+    assert _logp(data, 0.4, 0.3, offset, sd) == pytest.approx(dense_value, rel=1e-12)
