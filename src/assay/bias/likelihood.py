@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -93,22 +94,29 @@ class Grouping:
         (it compiles in a fraction of the time), segment sums above ``DENSE_GROUPING_MAX``."""
         import pytensor.tensor as pt
 
-        units = len(self.index)
-        if units * self.n_groups <= DENSE_GROUPING_MAX:
-            matrix = np.zeros((units, self.n_groups))
-            matrix[np.arange(units), self.index] = 1.0
-            return pt.dot(x, matrix)
+        if len(self.index) * self.n_groups <= DENSE_GROUPING_MAX:
+            return pt.dot(x, self._dense)
         return pt.inc_subtensor(pt.zeros(self.n_groups)[self.index], x)
 
     def sum_array(self, x: np.ndarray) -> np.ndarray:
         """Per-group sums over the last axis of a numpy array (draws x units)."""
+        return np.asarray((self._sparse @ x.T).T)
+
+    @cached_property
+    def _dense(self) -> np.ndarray:
+        matrix = np.zeros((len(self.index), self.n_groups))
+        matrix[np.arange(len(self.index)), self.index] = 1.0
+        return matrix
+
+    @cached_property
+    def _sparse(self) -> Any:
         from scipy import sparse
 
         units = len(self.index)
-        matrix = sparse.csr_matrix(
-            (np.ones(units), (self.index, np.arange(units))), shape=(self.n_groups, units)
+        ones = np.ones(units)
+        return sparse.csr_matrix(
+            (ones, (self.index, np.arange(units))), shape=(self.n_groups, units)
         )
-        return np.asarray((matrix @ x.T).T)
 
 
 def gaussian_level(
