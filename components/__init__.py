@@ -1,2 +1,3 @@
-"""KFP components: each a thin @dsl.component that imports assay inside its body and calls one
-function of ``assay.workflow.steps`` (training) or of the library."""
+"""KFP components, the only KFP-aware adapters: each a thin @dsl.component that imports the
+study's steps module inside its body (``assay.classify.steps``, ``assay.bias.steps``) and calls
+one step."""

@@ -19,7 +19,7 @@ def bias_analyse(
     scale's level with a bootstrap 95% CI, per-rater and pairwise agreement, Friedman test."""
     from pathlib import Path
 
-    from assay.bias.study import analyse_step
+    from assay.bias.steps import analyse_step
 
     agreement = analyse_step(
         Path(loaded.path), Path(rated.path), Path(analysis.path), n_boot=n_boot, seed=seed

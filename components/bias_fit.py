@@ -20,7 +20,7 @@ def bias_fit(
     diagnostics (R-hat <= 1.01, bulk/tail ESS, no divergences, BFMI) passed."""
     from pathlib import Path
 
-    from assay.bias.study import fit_step
+    from assay.bias.steps import fit_step
 
     summary = fit_step(
         Path(loaded.path),

@@ -23,7 +23,7 @@ def bias_load_corpus(
     """
     from pathlib import Path
 
-    from assay.bias.study import load_step
+    from assay.bias.steps import load_step
 
     study = load_step(
         Path(loaded.path),

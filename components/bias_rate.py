@@ -26,7 +26,7 @@ def bias_rate(
     """
     from pathlib import Path
 
-    from assay.bias.study import rate_step
+    from assay.bias.steps import rate_step
 
     result = rate_step(
         Path(loaded.path),

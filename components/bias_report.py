@@ -19,7 +19,7 @@ def bias_report(
     import shutil
     from pathlib import Path
 
-    from assay.bias.study import report_step
+    from assay.bias.steps import report_step
 
     html = report_step(
         Path(loaded.path),

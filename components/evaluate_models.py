@@ -18,6 +18,6 @@ def evaluate_models(
 ):
     """Write evaluation/{metrics.json, report.html, *.png}; log the selected model's scalar
     metrics, its out-of-fold ROC curve and the confusion matrix at the clinical threshold."""
-    from assay.workflow.steps import evaluate_step
+    from assay.classify.steps import evaluate_step
 
     evaluate_step(training, vif_table, evaluation, metrics, classification_metrics, report, summary)

@@ -28,7 +28,7 @@ def train_models(
     training: CV folder (out-of-fold predictions, per-fold metrics) for the evaluation step.
     model: model.joblib + model-card.json (a plain scikit-learn Pipeline).
     """
-    from assay.workflow.steps import train_step
+    from assay.classify.steps import train_step
 
     train_step(
         dataset,

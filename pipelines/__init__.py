@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from assay.errors import UsageError
+
 PIPELINES: dict[str, str] = {
     "training": "pipelines.training:training_pipeline",
     "bias-study": "pipelines.bias_study:bias_study_pipeline",
@@ -17,8 +19,6 @@ PIPELINES: dict[str, str] = {
 
 def get_pipeline(name: str) -> Any:
     """The @dsl.pipeline object registered under ``name``."""
-    from assay.errors import UsageError
-
     try:
         target = PIPELINES[name]
     except KeyError:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from assay.errors import UsageError
 
 
 def default_registry_uri() -> str:
@@ -42,3 +44,12 @@ class Settings(BaseSettings):
     ray_address: str | None = Field(
         None, validation_alias="RAY_ADDRESS", description="Ray cluster; local Ray when unset"
     )
+
+
+def invalid_option(exc: ValidationError) -> UsageError:
+    """The first problem of a settings validation error as one sentence: ``Invalid <field>:
+    <why>.``"""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "option"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return UsageError(f"Invalid {where}: {message}.")

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from assay.classify.config import TrainingSettings as TrainingParams
+from assay.commands._train_run import run_training_locally
 from assay.workflow.errors import PipelineRunError
-from assay.workflow.training import TrainingParams, run_training_locally
 from pipelines import get_pipeline
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.integration]

@@ -39,9 +39,8 @@ LAYERS: tuple[frozenset[str], ...] = (
 SAME_LAYER: dict[str, frozenset[str]] = {
     "cli": frozenset({"commands"}),
     "pipelines": frozenset({"components"}),
-    "components": frozenset({"workflow"}),
     "bias": frozenset({"llm", "data", "parallel"}),
-    "classify": frozenset({"data", "parallel"}),
+    "classify": frozenset({"data", "parallel", "registry"}),
     "llm": frozenset({"parallel"}),
     "deploy": frozenset({"registry"}),
     "client": frozenset({"data"}),

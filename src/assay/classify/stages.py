@@ -1,4 +1,4 @@
-"""The classifier's pipeline stages: folder in, folder out. Each is what ONE KFP component calls.
+"""The classifier's stages, folder in, folder out; ``assay.classify.steps`` calls one per step.
 
 * ``run_vif``        dataset CSV -> ``vif.csv``
 * ``run_training``   dataset CSV -> ``cv/`` tables + ``model/{model.joblib, model-card.json}``
@@ -10,15 +10,22 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from assay.classify import tables
+from assay.classify.config import TrainConfig
+from assay.classify.cv import NestedCV
+from assay.classify.evaluate import clinical_threshold, select_model, summarize_all
+from assay.classify.executor import make_executor
+from assay.classify.export import model_card, save_model, write_json
+from assay.classify.protocol import protocol
+from assay.classify.report import build_metrics, write_report
+from assay.classify.vif import compute_vif
+from assay.data.wdbc import FEATURE_NAMES, read_dataset_csv
 from assay.obs.logging import get_logger
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from assay.classify.config import TrainConfig
 
 log = get_logger("assay.classify.stages")
 
@@ -31,9 +38,6 @@ REPORT_HTML = "report.html"
 
 def run_vif(dataset_csv: Path, out_dir: Path) -> pd.DataFrame:
     """VIF of every feature on the (training) data set; writes ``out_dir/vif.csv``."""
-    from assay.classify.vif import compute_vif
-    from assay.data.wdbc import read_dataset_csv
-
     ds = read_dataset_csv(Path(dataset_csv))
     table = compute_vif(ds.X)
     out_dir = Path(out_dir)
@@ -59,14 +63,6 @@ def run_training(
     summary.json}`` and ``out_dir/model/{model.joblib, model-card.json}``; returns a summary.
     ``executor="inline"`` runs every unit in this process (tests that spy on the steps).
     """
-    import numpy as np
-
-    from assay.classify.cv import NestedCV
-    from assay.classify.evaluate import clinical_threshold, select_model, summarize_all
-    from assay.classify.executor import make_executor
-    from assay.classify.protocol import protocol
-    from assay.data.wdbc import read_dataset_csv
-
     started = time.perf_counter()
     ds = read_dataset_csv(Path(dataset_csv))
     out_dir = Path(out_dir)
@@ -132,7 +128,7 @@ def run_training(
         final.best_params,
     )
     summary["timings"]["total_seconds"] = time.perf_counter() - started
-    _write_json(cv_dir / tables.SUMMARY_JSON, summary)
+    write_json(cv_dir / tables.SUMMARY_JSON, summary)
     log.info(
         "training finished",
         selected=selected,
@@ -181,9 +177,6 @@ def _save_model(
     protocol_text: str,
     best_params: dict[str, Any],
 ) -> None:
-    from assay.classify.export import model_card, save_model
-    from assay.data.wdbc import FEATURE_NAMES
-
     card = model_card(
         model_name=config.model_name,
         estimator=selected,
@@ -200,29 +193,19 @@ def _save_model(
     log.info("model exported", path=str(model_dir), estimator=selected)
 
 
-def _write_json(path: Path, payload: Any) -> None:
-    from assay.classify.export import write_json
-
-    write_json(path, payload)
-
-
 def run_evaluation(train_dir: Path, vif_csv: Path, out_dir: Path) -> dict[str, Any]:
     """metrics.json, a self-contained report.html and the plot PNGs from a training folder.
 
     Returns {"selected_model", "scalar_metrics", "roc_curve", "confusion_matrix"} for the
     pipeline's Metrics/ClassificationMetrics artifacts.
     """
-    import pandas as pd
-
-    from assay.classify.report import build_metrics, write_report
-
     train_dir, out_dir = Path(train_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cv_dir = train_dir / CV_DIR
     summary = json.loads((cv_dir / tables.SUMMARY_JSON).read_text())
     vif = pd.read_csv(vif_csv) if vif_csv and Path(vif_csv).exists() else pd.DataFrame()
     metrics, frames = build_metrics(cv_dir, summary, vif)
-    _write_json(out_dir / METRICS_JSON, metrics)
+    write_json(out_dir / METRICS_JSON, metrics)
     write_report(out_dir, metrics, frames)
     log.info("evaluation written", out=str(out_dir), selected=metrics["selected_model"])
     selected = metrics["selected_model"]

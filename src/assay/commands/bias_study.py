@@ -1,22 +1,24 @@
 """`assay bias-study`: run the bias-study pipeline locally through kfp.local.
 
-With no input options it needs no keys: a synthetic corpus with known publisher effects is
-generated, the simulated LLM endpoint is started for the run (its hidden truth is the corpus's
-true scores) and stopped afterwards, and the bundled simulated ensemble rates the passages.
+The flags are the fields of ``BiasStudySettings`` (name, default, help, ``ASSAY_<NAME>``). With
+no input options it needs no keys: a synthetic corpus with known publisher effects is generated,
+the simulated LLM endpoint is started for the run (its hidden truth is the corpus's true scores)
+and stopped afterwards, and the bundled simulated ensemble rates the passages; the endpoint's
+URL reaches the rate step as the pipeline parameter ``sim_url``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from assay.commands._common import user_errors
+from assay.bias.config import BiasStudySettings as BS
+from assay.commands._common import setting, settings_from, user_errors
 
 console = Console()
 err_console = Console(stderr=True)
@@ -30,6 +32,8 @@ STEP_TITLES = {
     "bias-fit": "Bayesian publisher effects",
     "bias-report": "Report",
 }
+RUNNER_OPTIONS = ("out",)
+"""Options of the command, not of the study."""
 
 
 class ScaleChoice(StrEnum):
@@ -41,45 +45,20 @@ class ScaleChoice(StrEnum):
 
 @user_errors
 def bias_study(
-    corpus: Path | None = typer.Option(
-        None,
-        "--corpus",
-        help="Passage corpus (CSV, JSONL or Parquet): passage_id, text, publisher; optional "
-        "textbook/source, topic, true_score. Default: a bundled synthetic corpus.",
-    ),
-    babe: Path | None = typer.Option(
-        None,
-        "--babe",
-        help="Analyse BABE's expert labels from this folder (experts as raters, outlets as "
-        "publishers, binary scale), e.g. ../shared/data/babe.",
-    ),
-    ratings: Path | None = typer.Option(
-        None,
-        "--ratings",
-        help="Analyse a pre-collected long ratings table (passage_id, publisher, rater, score "
-        "and/or biased, ...) instead of rating passages.",
-    ),
-    raters: Path | None = typer.Option(
-        None,
-        "--raters",
-        help="Ensemble file (YAML/TOML) of real LLM raters; keys from the environment. "
-        "Default: the bundled simulated raters on a simulated endpoint started for the run.",
-    ),
-    scale: ScaleChoice = typer.Option(
-        ScaleChoice.auto,
-        "--scale",
-        help="Rating scale: interval (score -2..+2), binary (biased 0/1), ordinal; auto = "
-        "binary for BABE, interval otherwise.",
-    ),
-    passages: int = typer.Option(600, "--passages", help="Size of the synthetic corpus."),
-    textbooks: int = typer.Option(60, "--textbooks", help="Textbooks in the synthetic corpus."),
-    draws: int = typer.Option(1000, "--draws", help="Posterior draws per chain."),
-    tune: int = typer.Option(1000, "--tune", help="Warm-up draws per chain."),
-    chains: int = typer.Option(4, "--chains", help="MCMC chains."),
-    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for alpha's CI."),
-    seed: int = typer.Option(42, "--seed", help="Seed for corpus, bootstrap and sampler."),
-    concurrency: int = typer.Option(32, "--concurrency", help="LLM calls in flight."),
-    budget: float = typer.Option(0.0, "--budget", help="Stop rating before spending this (USD)."),
+    corpus: Path | None = setting(BS, "corpus"),
+    babe: Path | None = setting(BS, "babe"),
+    ratings: Path | None = setting(BS, "ratings"),
+    raters: Path | None = setting(BS, "raters"),
+    scale: ScaleChoice = setting(BS, "scale", choices=ScaleChoice),
+    passages: int = setting(BS, "passages"),
+    textbooks: int = setting(BS, "textbooks"),
+    draws: int = setting(BS, "draws"),
+    tune: int = setting(BS, "tune"),
+    chains: int = setting(BS, "chains"),
+    n_boot: int = setting(BS, "n_boot"),
+    seed: int = setting(BS, "seed"),
+    concurrency: int = setting(BS, "concurrency"),
+    budget: float = setting(BS, "budget"),
     out: Path | None = typer.Option(
         None, "--out", help="Run folder (default runs/bias-<UTC timestamp>)."
     ),
@@ -89,56 +68,35 @@ def bias_study(
 
     Exit codes: 0 ok, 2 bad input, 4 convergence diagnostics failed (see the report).
     """
-    from assay.errors import UsageError
-
-    chosen = [
-        name
-        for name, value in (("--corpus", corpus), ("--babe", babe), ("--ratings", ratings))
-        if value is not None
-    ]
-    if len(chosen) > 1:
-        raise UsageError(f"Use only one of {', '.join(chosen)}.")
-    if raters is not None and (babe or ratings):
-        raise UsageError("--raters rates passages; it cannot be combined with --babe/--ratings.")
-    run_dir = (out or Path("runs") / datetime.now(UTC).strftime("bias-%Y%m%d-%H%M%S")).absolute()
-    arguments: dict[str, Any] = {
-        "scale": "" if scale is ScaleChoice.auto else scale.value,
-        "n_boot": n_boot,
-        "draws": draws,
-        "tune": tune,
-        "chains": chains,
-        "seed": seed,
-        "concurrency": concurrency,
-        "budget_usd": budget,
-    }
-    if babe is not None or ratings is not None:
-        source = babe if babe is not None else ratings
-        assert source is not None
-        if not source.exists():
-            raise UsageError(f"{source} does not exist.")
-        arguments.update(
-            kind="babe" if babe is not None else "ratings", source=str(source.absolute())
-        )
-        run_study(arguments, run_dir)
-        return
     from assay.bias.study import prepare_corpus_input
+    from assay.errors import UsageError
+    from assay.sim import start_sim_server
+    from assay.workflow.run_folder import default_run_dir
 
-    corpus_file = prepare_corpus_input(corpus, run_dir, passages, textbooks, seed)
-    arguments.update(
+    settings = settings_from(BS, locals())
+    run_dir = (out or default_run_dir("bias-")).absolute()
+    imported = settings.imported
+    if imported is not None:
+        if not imported.exists():
+            raise UsageError(f"{imported} does not exist.")
+        kind = "babe" if settings.babe is not None else "ratings"
+        run_study(settings.pipeline_arguments(kind=kind, source=str(imported.absolute())), run_dir)
+        return
+    corpus_file = prepare_corpus_input(
+        settings.corpus, run_dir, settings.passages, settings.textbooks, settings.seed
+    )
+    arguments = settings.pipeline_arguments(
         kind="corpus",
         source=str(corpus_file),
         store_dir=str(run_dir / "ratings-store"),
-        ensemble=str(raters.absolute()) if raters else "",
+        ensemble=str(settings.raters.absolute()) if settings.raters else "",
     )
-    if raters is not None:
+    if settings.raters is not None:
         run_study(arguments, run_dir)
         return
-    from assay.sim import start_sim_server
-
-    with start_sim_server(config=sim_config_for(corpus_file, seed)) as sim:
+    with start_sim_server(config=sim_config_for(corpus_file, settings.seed)) as sim:
         err_console.print(f"Simulated LLM endpoint (no keys needed) at {sim.base_url}")
-        arguments["sim_url"] = sim.base_url
-        run_study(arguments, run_dir)
+        run_study({**arguments, "sim_url": sim.base_url}, run_dir)
 
 
 def sim_config_for(corpus_file: Path, seed: int) -> Any:
@@ -155,39 +113,27 @@ def sim_config_for(corpus_file: Path, seed: int) -> Any:
 
 
 def run_study(arguments: dict[str, Any], run_dir: Path) -> None:
-    """Run the pipeline with kfp.local, copy the study folder to run_dir, print the summary."""
+    """Run the pipeline with kfp.local into run_dir (the study folder at its top), print the
+    summary; DiagnosticsError (exit 4) if the model did not converge."""
     from assay.bias.diagnostics import DiagnosticsError
     from assay.bias.study import diagnostics_passed
-    from assay.workflow.local import copy_output, run_locally, write_run_record
-    from pipelines import get_pipeline
+    from assay.workflow.local import LocalJob, run_locally
+    from assay.workflow.progress import StepProgress
+    from assay.workflow.run_folder import TaskOutput
+    from pipelines.bias_study import bias_study_pipeline
 
+    job = LocalJob(
+        name=PIPELINE,
+        pipeline=bias_study_pipeline,
+        arguments=arguments,
+        outputs=(TaskOutput(REPORT_TASK, REPORT_OUTPUT),),
+        summarise=lambda run: {"diagnostics_passed": diagnostics_passed(run.run_dir)[0]},
+    )
     err_console.print(f"Running pipeline [bold]assay-bias-study[/] with kfp.local into {run_dir}")
-    record: dict[str, Any] = {"pipeline": PIPELINE, "arguments": arguments, "status": "running"}
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_run_record(run_dir, record)
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console
-    ) as progress:
-        bars: dict[str, Any] = {}
-
-        def on_task(event: str, name: str) -> None:
-            title = STEP_TITLES.get(name, name)
-            if event == "start":
-                bars[name] = progress.add_task(title, total=1)
-            elif name in bars:
-                progress.update(bars[name], completed=1, description=f"[green]{title}")
-
-        try:
-            run = run_locally(get_pipeline(PIPELINE), arguments, run_dir, on_task=on_task)
-        except Exception as exc:
-            record.update(status="failed", error=str(exc))
-            write_run_record(run_dir, record)
-            raise
-    copy_output(run.task_dir(REPORT_TASK) / REPORT_OUTPUT, run_dir)
-    passed, failures = diagnostics_passed(run_dir)
-    record.update(status="succeeded", diagnostics_passed=passed, kfp_run_dir=str(run.kfp_run_dir))
-    write_run_record(run_dir, record)
+    with StepProgress(err_console, STEP_TITLES) as steps:
+        run_locally(job, run_dir, steps.on_task)
     print_summary(run_dir)
+    passed, failures = diagnostics_passed(run_dir)
     if not passed:
         raise DiagnosticsError(
             "The model's convergence diagnostics FAILED (" + "; ".join(failures) + "); do not "
@@ -196,8 +142,6 @@ def run_study(arguments: dict[str, Any], run_dir: Path) -> None:
 
 
 def print_summary(run_dir: Path) -> None:
-    from rich.table import Table
-
     from assay.bias.io import read_json
     from assay.bias.report import rerun_note
 

@@ -1,9 +1,10 @@
-"""Glue between the KFP pipelines and the library.
+"""Running pipelines, generic: it is handed @dsl.pipeline objects and knows no study.
 
-* ``steps``: the one function each training component calls (artifacts are duck-typed, so the
-  steps are testable without kfp);
-* ``local``: run a pipeline through ``kfp.local`` and collect its outputs into a run folder;
-* ``remote``: compile and submit a pipeline to a Kubeflow Pipelines endpoint.
+* ``local``: the one local-run driver (a pipeline through kfp.local into a run folder);
+* ``kfp_local``: kfp.local execution, task logs and task boundaries;
+* ``run_folder``: run.json and task outputs copied into the run folder;
+* ``progress``: one console line per task while a local run goes;
+* ``remote``: compile pipelines and submit them to a Kubeflow Pipelines endpoint.
 
 kfp is imported inside functions only.
 """

@@ -1,226 +1,88 @@
-"""Run a pipeline through ``kfp.local`` (SubprocessRunner, no Docker) and collect its outputs.
+"""The one local-run driver: a pipeline through kfp.local into a run folder.
 
-``assay train`` runs the very pipeline that compiles for Kubeflow: kfp.local executes each
-component in a subprocess of this virtualenv (``use_venv=False``: nothing is pip-installed,
-the components' ``install_kfp_package=False``) and writes task outputs under
-``<run_dir>/kfp/<pipeline>-<timestamp>/<task>/<output>``. Task logs go to
-``<run_dir>/pipeline.log``; the console shows one progress line per task.
+Run folder (``out``)::
+
+    run.json                               pipeline, arguments, status, collected files, ...
+    pipeline.log                           every task's log
+    <collected outputs>                    what the job asked for (``TaskOutput``)
+    kfp/<pipeline>-<timestamp>/<task>/...  kfp.local's raw outputs (pipeline_root)
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import logging
-import os
-import re
-import shutil
-import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from assay.obs.logging import get_logger
 from assay.workflow.errors import PipelineRunError
+from assay.workflow.kfp_local import TaskListener, execute
+from assay.workflow.run_folder import TaskOutput, collect_outputs, write_run_record
 
-log = get_logger(__name__)
+RUNNER = "kfp.local (SubprocessRunner)"
 
-KFP_DIR = "kfp"
-LOG_FILE = "pipeline.log"
-RUN_FILE = "run.json"
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_TASK_START = re.compile(r"Executing task '?([\w-]+)'?")
-_TASK_END = re.compile(r"Task '?([\w-]+)'? finished with status (\w+)")
-_ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*Error): (.+)$")
+
+@dataclass(frozen=True)
+class LocalJob:
+    """What to run and what to keep of it."""
+
+    name: str
+    """The pipeline's registered name (``assay compile``), recorded in run.json."""
+    pipeline: Any
+    """The @dsl.pipeline object."""
+    arguments: Mapping[str, Any]
+    outputs: Sequence[TaskOutput] = ()
+    required: Sequence[str] = ()
+    """Collected names a successful run must have produced."""
+    summarise: Callable[[LocalRun], Mapping[str, Any]] | None = None
+    """Extra run.json entries read from the finished run (a registered version, ...)."""
 
 
 @dataclass
 class LocalRun:
-    """Where a local pipeline run left its outputs."""
+    """A finished local run: its folders, the collected files, its run.json record."""
 
     run_dir: Path
     kfp_run_dir: Path
-    log_file: Path
-    outputs: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict)
 
     def task_dir(self, task: str) -> Path:
         return self.kfp_run_dir / task
 
 
-def run_locally(
-    pipeline: Any,
-    arguments: Mapping[str, Any],
-    run_dir: Path,
-    *,
-    on_task: Any = None,
-) -> LocalRun:
-    """Run ``pipeline`` with ``arguments``; raise PipelineRunError naming the failed step.
-
-    ``on_task(event, task_name)`` (event "start" or "end") lets a caller draw progress.
-    """
-    from kfp import local
-
+def run_locally(job: LocalJob, out: Path, on_task: TaskListener | None = None) -> LocalRun:
+    """Run ``job`` into the folder ``out``; run.json says how it went, whatever happens."""
+    run_dir = out.absolute()
     run_dir.mkdir(parents=True, exist_ok=True)
-    kfp_root = run_dir / KFP_DIR
-    log_file = run_dir / LOG_FILE
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(kfp_root),
-        raise_on_error=True,
+    record: dict[str, Any] = {
+        "pipeline": job.name,
+        "runner": RUNNER,
+        "arguments": dict(job.arguments),
+        "started_at": datetime.now(UTC).isoformat(),
+        "status": "running",
+    }
+    write_run_record(run_dir, record)
+    try:
+        executed = execute(job.pipeline, job.arguments, run_dir, on_task=on_task)
+        files = collect_outputs(executed.kfp_run_dir, run_dir, job.outputs, job.required)
+    except PipelineRunError as exc:
+        record.update(status="failed", error=str(exc))
+        write_run_record(run_dir, record)
+        raise
+    except KeyboardInterrupt:
+        record.update(status="interrupted")
+        write_run_record(run_dir, record)
+        raise
+    run = LocalRun(run_dir=run_dir, kfp_run_dir=executed.kfp_run_dir, files=files, record=record)
+    record.update(
+        status="succeeded",
+        finished_at=datetime.now(UTC).isoformat(),
+        kfp_run_dir=str(executed.kfp_run_dir),
+        files=files,
     )
-    before = set(kfp_root.iterdir()) if kfp_root.exists() else set()
-    with (
-        log_file.open("a", encoding="utf-8") as sink,
-        _capture_stdout(sink, on_task) as watcher,
-        _kfp_records_to(sink),
-    ):
-        try:
-            with warnings.catch_warnings():
-                # kfp warns that our project image is not a "python" image; it has Python.
-                warnings.filterwarnings("ignore", message=".*non-Python base image.*")
-                task = pipeline(**arguments)
-        except RuntimeError as exc:
-            sentence = _failure_sentence(str(exc), log_file, watcher.failed_task)
-            raise PipelineRunError(sentence) from exc
-    created = sorted(set(kfp_root.iterdir()) - before)
-    if not created:
-        raise PipelineRunError(f"kfp.local wrote no outputs under {kfp_root}.")
-    outputs = dict(getattr(task, "outputs", {}) or {})
-    return LocalRun(run_dir=run_dir, kfp_run_dir=created[-1], log_file=log_file, outputs=outputs)
-
-
-def _failure_sentence(message: str, log_file: Path, failed_task: str | None) -> str:
-    """'Pipeline step X failed: <last error line of its log>' plus where the full log is."""
-    inner = re.search(r"Inner task failed: '?([\w-]+)'?", _ANSI.sub("", message))
-    step = failed_task or (inner.group(1) if inner else None)
-    reason = last_error_line(log_file)
-    detail = f": {reason.rstrip('.')}" if reason else ""
-    what = f"Pipeline step {step!r}" if step else "A pipeline step"
-    return f"{what} failed{detail}. Full log: {log_file}"
-
-
-def last_error_line(log_file: Path) -> str | None:
-    """The last ``SomethingError: message`` line of a task log (the exception raised)."""
-    try:
-        lines = log_file.read_text(encoding="utf-8", errors="replace").splitlines()
-    except FileNotFoundError:
-        return None
-    for line in reversed(lines):
-        match = _ERROR_LINE.match(line)
-        if match and "Inner task failed" not in line:
-            return f"{match.group(1)}: {match.group(2).strip()}"
-    return None
-
-
-class _TaskWatcher(io.TextIOBase):
-    """A stdout stand-in: everything goes to the log file, task boundaries to ``on_task``."""
-
-    def __init__(self, sink: TextIO, on_task: Any) -> None:
-        self._sink = sink
-        self._on_task = on_task
-        self._pending = ""
-        self.failed_task: str | None = None
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        clean = _ANSI.sub("", text)
-        self._sink.write(clean)
-        self._pending += clean
-        *lines, self._pending = self._pending.split("\n")
-        for line in lines:
-            self._notice(line)
-        return len(text)
-
-    def flush(self) -> None:
-        self._sink.flush()
-
-    def _notice(self, line: str) -> None:
-        end = _TASK_END.search(line)
-        if end and end.group(2) != "SUCCESS":
-            self.failed_task = self.failed_task or end.group(1)
-        if self._on_task is None:
-            return
-        if start := _TASK_START.search(line):
-            self._on_task("start", start.group(1))
-        elif end := _TASK_END.search(line):
-            self._on_task("end", end.group(1))
-
-
-@contextlib.contextmanager
-def _capture_stdout(sink: TextIO, on_task: Any) -> Iterator[_TaskWatcher]:
-    watcher = _TaskWatcher(sink, on_task)
-    try:
-        with contextlib.redirect_stdout(watcher):
-            yield watcher
-    finally:
-        watcher.flush()
-
-
-class _FromKfpLocal(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return f"{os.sep}kfp{os.sep}local{os.sep}" in record.pathname
-
-
-@contextlib.contextmanager
-def _kfp_records_to(sink: TextIO) -> Iterator[None]:
-    """kfp.local also logs through the root logger outside its own log context (skipped
-    conditions, workspace clean-up); send those records to the run log, not the console."""
-    from_kfp = _FromKfpLocal()
-    not_from_kfp = _Not(from_kfp)
-    root = logging.getLogger()
-    to_log = logging.StreamHandler(sink)
-    to_log.addFilter(from_kfp)
-    to_log.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(message)s"))
-    handlers = list(root.handlers)
-    for handler in handlers:
-        handler.addFilter(not_from_kfp)
-    root.addHandler(to_log)
-    try:
-        yield
-    finally:
-        root.removeHandler(to_log)
-        for handler in handlers:
-            handler.removeFilter(not_from_kfp)
-
-
-class _Not(logging.Filter):
-    def __init__(self, inner: logging.Filter) -> None:
-        super().__init__()
-        self._inner = inner
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not self._inner.filter(record)
-
-
-def write_run_record(run_dir: Path, record: Mapping[str, Any]) -> Path:
-    """Write ``run.json`` atomically (arguments, outputs, versions, where things are)."""
-    target = run_dir / RUN_FILE
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
-    tmp.replace(target)
-    return target
-
-
-def copy_output(source: Path, dest: Path) -> Path | None:
-    """Copy a task output (file or folder) into the run folder; None if the task made none."""
-    if source.is_dir():
-        shutil.copytree(source, dest, dirs_exist_ok=True)
-    elif source.is_file():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, dest)
-    else:
-        return None
-    return dest
-
-
-def task_parameters(task_dir: Path) -> dict[str, Any]:
-    """Output parameters a task wrote to its executor_output.json."""
-    path = task_dir / "executor_output.json"
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text())
-    return dict(data.get("parameterValues", {}))
+    if job.summarise is not None:
+        record.update(job.summarise(run))
+    write_run_record(run_dir, record)
+    return run

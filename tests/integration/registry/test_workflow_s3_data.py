@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from assay.classify.steps import load_data_step
 from assay.errors import DataValidationError
 from assay.registry.s3 import make_minio_client
-from assay.workflow.steps import load_data_step
 
 pytestmark = [pytest.mark.s3, pytest.mark.integration]
 

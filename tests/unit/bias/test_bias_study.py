@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from assay.bias.study import analyse_step, load_step, rate_step
+from assay.bias.steps import analyse_step, load_step, rate_step
 from assay.bias.synthetic import SyntheticSpec, generate_corpus, simulate_ratings
 
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from assay.classify.config import TrainingSettings as TrainingParams
 from assay.cli import app
 from assay.commands.train import train
-from assay.workflow.training import TrainingParams
 
 runner = CliRunner()
 
@@ -51,7 +50,7 @@ def test_cli_pipeline_and_train_config_defaults_agree() -> None:
     from assay.classify.config import TrainConfig
     from pipelines import get_pipeline
 
-    params = {f.name: f.default for f in dataclasses.fields(TrainingParams)}
+    params = {name: f.default for name, f in TrainingParams.model_fields.items()}
     pipeline_inputs = get_pipeline("training").component_spec.inputs
     assert set(params) == set(pipeline_inputs)
     for name, default in params.items():

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from assay.commands._train_run import collect_outputs
 from assay.workflow.errors import PipelineRunError
-from assay.workflow.local import _TaskWatcher, last_error_line, task_parameters
-from assay.workflow.training import collect_outputs
+from assay.workflow.kfp_local import _TaskWatcher, last_error_line
+from assay.workflow.run_folder import task_parameters
 
 KFP_LOG = """\
 07:00:49.576 - INFO - Executing task \x1b[96m'load-data'\x1b[0m
@@ -74,7 +75,7 @@ def test_kfp_local_root_logger_records_go_to_the_run_log(tmp_path: Path) -> None
     import io
     import logging
 
-    from assay.workflow.local import _kfp_records_to
+    from assay.workflow.kfp_local import _kfp_records_to
 
     console = io.StringIO()
     console_handler = logging.StreamHandler(console)
@@ -98,8 +99,9 @@ def test_kfp_local_root_logger_records_go_to_the_run_log(tmp_path: Path) -> None
 
 
 def test_cv_unit_counts_for_the_training_progress_bar(tmp_path: Path) -> None:
+    from assay.classify.config import TrainingSettings as TrainingParams
     from assay.classify.models import ALL_KEYS
-    from assay.workflow.training import TrainingParams, expected_cv_units, finished_cv_units
+    from assay.commands._train_run import expected_cv_units, finished_cv_units
 
     assert expected_cv_units(TrainingParams(models="adaboost, bagging", folds=3, repeats=2)) == 14
     assert expected_cv_units(TrainingParams()) == len(ALL_KEYS) * (5 * 5 + 1)

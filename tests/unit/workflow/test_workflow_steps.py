@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from assay.errors import UsageError
-from assay.workflow.steps import (
+from assay.classify.steps import (
     load_data_step,
     log_evaluation,
     markdown_summary,
@@ -18,6 +17,7 @@ from assay.workflow.steps import (
     thin_roc,
     train_config,
 )
+from assay.errors import UsageError
 
 
 class FakeArtifact:

@@ -1,9 +1,11 @@
-"""What each training-pipeline component does, as plain functions.
+"""The classifier study as steps, one per training-pipeline component (folder in, folder out).
 
-Each KFP component in ``components/`` imports assay inside its body and calls exactly one
-function from here. Artifacts are passed in duck-typed (anything with ``.path``/``.metadata``
-and, for metrics, ``log_metric``/``log_roc_curve``/``log_confusion_matrix``), so these functions
-run in unit tests without kfp.
+load data -> VIF -> train (CV on Ray, selection, threshold, refit) -> evaluate -> register
+
+Each KFP component in ``components/`` imports this module inside its body and calls exactly one
+function. An artifact is a folder or file (``.path``) with a ``.metadata`` dict; the evaluation
+also logs to metrics artifacts (``log_metric``/``log_roc_curve``/``log_confusion_matrix``). They
+are duck-typed, so the steps run in unit tests without kfp.
 """
 
 from __future__ import annotations
@@ -15,8 +17,16 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypedDict, Unpack
 
+from pydantic import ValidationError
+
+from assay.classify.config import TrainConfig
+from assay.classify.stages import run_evaluation, run_training, run_vif
+from assay.config import invalid_option
+from assay.data.wdbc import load_dataset, write_dataset_csv
 from assay.errors import DataValidationError
 from assay.obs.logging import get_logger
+from assay.registry import open_registry
+from assay.registry.s3 import make_minio_client
 
 log = get_logger(__name__)
 
@@ -41,8 +51,6 @@ class ClassificationMetricsLike(ArtifactLike, Protocol):
 # -- load + validate -------------------------------------------------------------------------
 def load_data_step(data: str, target: str, impute: str, dataset: ArtifactLike) -> dict[str, Any]:
     """Load WDBC (``data == ""``), a CSV path or an ``s3://bucket/key`` CSV; validate; write it."""
-    from assay.data.wdbc import load_dataset, write_dataset_csv
-
     with tempfile.TemporaryDirectory() as tmp:
         source = _local_copy(data, Path(tmp)) if data else None
         ds = load_dataset(source, target=target, impute=impute_mode(impute))
@@ -75,8 +83,6 @@ def _local_copy(data: str, tmp: Path) -> Path:
     bucket, _, key = data[len("s3://") :].partition("/")
     if not bucket or not key:
         raise DataValidationError(f"Data location {data!r} must look like s3://bucket/path.csv.")
-    from assay.registry.s3 import make_minio_client
-
     dest = tmp / Path(key).name
     try:
         make_minio_client(None).fget_object(bucket, key, str(dest))
@@ -88,8 +94,6 @@ def _local_copy(data: str, tmp: Path) -> Path:
 # -- VIF ------------------------------------------------------------------------------------
 def vif_step(dataset: ArtifactLike, vif_table: ArtifactLike) -> None:
     """Write the VIF table (analysis only, not a filter) as ``vif_table.path/vif.csv``."""
-    from assay.classify.stages import run_vif
-
     table = run_vif(Path(dataset.path), Path(vif_table.path))
     vif_table.metadata["features"] = len(table)
 
@@ -116,8 +120,6 @@ def train_step(
     **options: Unpack[TrainOptions],
 ) -> dict[str, Any]:
     """Cross-validate, select, threshold and refit (on Ray); expose the model folder as Model."""
-    from assay.classify.stages import run_training
-
     config = train_config(**options)
     out_dir = Path(training.path)
     summary = run_training(Path(dataset.path), config, out_dir)
@@ -134,24 +136,13 @@ def train_step(
     return dict(summary)
 
 
-def train_config(**options: Unpack[TrainOptions]) -> Any:
+def train_config(**options: Unpack[TrainOptions]) -> TrainConfig:
     """Pipeline parameters (flat, KFP-friendly) -> TrainConfig. ``models=""``: all; ``workers=0``:
-    all cores."""
-    from pydantic import ValidationError
-
-    from assay.classify.config import TrainConfig
-    from assay.errors import UsageError
-
-    keys = [m.strip() for m in options["models"].split(",") if m.strip()]
+    all cores. A bad value is a UsageError of one sentence."""
     try:
-        return TrainConfig.model_validate(
-            {**options, "models": keys or None, "workers": options["workers"] or None}
-        )
+        return TrainConfig.from_options(dict(options))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "training option"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise UsageError(f"Invalid {where}: {message}.") from exc
+        raise invalid_option(exc) from exc
 
 
 # -- evaluation -----------------------------------------------------------------------------
@@ -165,8 +156,6 @@ def evaluate_step(
     summary: ArtifactLike,
 ) -> dict[str, Any]:
     """Build metrics.json/report.html/PNGs and log them as KFP metrics, ROC, confusion matrix."""
-    from assay.classify.stages import run_evaluation
-
     out_dir = Path(evaluation.path)
     result = run_evaluation(Path(training.path), Path(vif_table.path) / "vif.csv", out_dir)
     log_evaluation(result, metrics, classification_metrics)
@@ -239,8 +228,6 @@ def _num(value: Any) -> str:
 # -- registration ---------------------------------------------------------------------------
 def register_step(model: ArtifactLike, registry: str, model_name: str) -> tuple[str, str]:
     """Register the model folder; return ``(version, version URI)``."""
-    from assay.registry import open_registry
-
     reg = open_registry(registry or None)
     version = reg.register(model_name, Path(model.path))
     uri = reg.uri(model_name, version)
