@@ -11,7 +11,9 @@ A part may import its own modules and any part of a lower layer; inside a layer 
 ``SAME_LAYER`` are allowed (``bias -> llm`` yes, ``llm -> bias`` never). ``sim`` may import only
 the prompt format of ``bias`` (``assay.bias.prompt``), and ``bias`` never imports ``sim``. The
 library never imports the top-level components/, pipelines/, serving/ packages; only the commands
-may (they hand pipeline objects to the workflow).
+may (they hand pipeline objects to the workflow). ``workflow`` is generic: it imports neither the
+pipelines and components nor the studies (``NEVER``). ``assay train`` reaches the CV work units by
+a chain of imports that never climbs a layer.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -49,6 +52,12 @@ SAME_LAYER: dict[str, frozenset[str]] = {
     "obs": frozenset({"errors", "config"}),
 }
 """Allowed imports between parts of the same layer."""
+
+NEVER: dict[str, frozenset[str]] = {
+    "workflow": frozenset({"pipelines", "components", "classify", "bias"}),
+}
+"""Parts a part must not import even below it: the workflow runs pipelines it is handed and
+knows no study."""
 
 ONLY_MODULES: dict[tuple[str, str], tuple[str, ...]] = {
     ("sim", "bias"): ("assay.bias.prompt",),
@@ -145,6 +154,8 @@ def violation(imp: Import) -> str | None:
     source, target = part_of(imp.importer), part_of(imp.imported)
     if source is None or target is None or source == target:
         return None
+    if target in NEVER.get(source, frozenset()):
+        return f"{source} must not import {target}"
     only = ONLY_MODULES.get((source, target))
     if only is not None and not any(
         imp.imported == m or imp.imported.startswith(m + ".") for m in only
@@ -218,6 +229,12 @@ def _plant(root: Path, relative: str, source: str) -> None:
             "(workflow must not import pipelines)",
         ),
         (
+            "src/assay/workflow/glue.py",
+            "def run():\n    from assay.classify.stages import run_training\n",
+            "src/assay/workflow/glue.py:2: assay.workflow.glue imports "
+            "assay.classify.stages.run_training (workflow must not import classify)",
+        ),
+        (
             "src/assay/errors.py",
             "from .obs import logging\n",
             "src/assay/errors.py:1: assay.errors imports assay.obs.logging "
@@ -235,3 +252,61 @@ def test_the_checker_catches_a_planted_violation(
     found, checked = violations(tmp_path)
     assert found == [expected]
     assert checked >= 3
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    """module -> project modules it imports (an imported name resolves to its module)."""
+    modules = {module_name(path, root): path for path in project_modules(root)}
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for imp in imports_of(path, root):
+            target = imp.imported
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                graph[name].add(target)
+    return graph
+
+
+def downward_path(graph: dict[str, set[str]], start: str, goal: str) -> list[str] | None:
+    """The shortest import chain from ``start`` to ``goal`` that never climbs a layer."""
+    rank = {m: layer_of(p) for m in graph if (p := part_of(m)) is not None and m != "assay"}
+    previous: dict[str, str] = {}
+    frontier, seen = [start], {start}
+    while frontier:
+        following = []
+        for module in frontier:
+            if module == goal:
+                chain = [goal]
+                while chain[-1] != start:
+                    chain.append(previous[chain[-1]])
+                return chain[::-1]
+            for target in sorted(graph.get(module, ())):
+                if target in seen or target not in rank or rank[target] < rank[module]:
+                    continue
+                seen.add(target)
+                previous[target] = module
+                following.append(target)
+        frontier = following
+    return None
+
+
+def test_assay_train_reaches_the_cv_units_through_the_pipeline_going_down() -> None:
+    graph = import_graph(REPO)
+    via = ["assay.commands.train", "pipelines.training", "components.train_models",
+           "assay.classify.steps", "assay.classify.units"]  # fmt: skip
+    for start, goal in pairwise(via):
+        chain = downward_path(graph, start, goal)
+        assert chain is not None, f"no downward import path from {start} to {goal}"
+        for importer, imported in pairwise(chain):
+            assert violation(Import(Path(importer), 0, importer, imported)) is None, chain
+
+
+def test_downward_path_refuses_to_climb(tmp_path: Path) -> None:
+    _plant(tmp_path, "src/assay/__init__.py", "")
+    _plant(tmp_path, "src/assay/classify/units.py", "")
+    _plant(tmp_path, "src/assay/classify/steps.py", "from assay.workflow import run\n")
+    _plant(tmp_path, "src/assay/workflow/run.py", "from assay.classify import units\n")
+    graph = import_graph(tmp_path)
+    assert downward_path(graph, "assay.workflow.run", "assay.classify.units") is not None
+    assert downward_path(graph, "assay.classify.steps", "assay.classify.units") is None
