@@ -19,6 +19,10 @@ from rich.table import Table
 
 from assay.bias.config import BiasStudySettings as BS
 from assay.commands._common import setting, settings_from, user_errors
+from assay.errors import UsageError
+from assay.workflow.local import LocalJob, run_locally
+from assay.workflow.progress import StepProgress
+from assay.workflow.run_folder import TaskOutput, default_run_dir
 
 console = Console()
 err_console = Console(stderr=True)
@@ -68,12 +72,11 @@ def bias_study(
 
     Exit codes: 0 ok, 2 bad input, 4 convergence diagnostics failed (see the report).
     """
-    from assay.bias.study import prepare_corpus_input
-    from assay.errors import UsageError
-    from assay.sim import start_sim_server
-    from assay.workflow.run_folder import default_run_dir
+    settings = settings_from(BS, locals())  # the options named like its fields
 
-    settings = settings_from(BS, locals())
+    from assay.bias.study import prepare_corpus_input
+    from assay.sim import start_sim_server
+
     run_dir = (out or default_run_dir("bias-")).absolute()
     imported = settings.imported
     if imported is not None:
@@ -117,9 +120,6 @@ def run_study(arguments: dict[str, Any], run_dir: Path) -> None:
     summary; DiagnosticsError (exit 4) if the model did not converge."""
     from assay.bias.diagnostics import DiagnosticsError
     from assay.bias.study import diagnostics_passed
-    from assay.workflow.local import LocalJob, run_locally
-    from assay.workflow.progress import StepProgress
-    from assay.workflow.run_folder import TaskOutput
     from pipelines.bias_study import bias_study_pipeline
 
     job = LocalJob(

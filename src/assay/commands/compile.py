@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from assay.commands._common import user_errors
+from assay.workflow.remote import compile_pipelines as compile_all
+from assay.workflow.remote import load_compiled
 
 console = Console()
 
@@ -26,8 +28,6 @@ def compile_pipelines(
 
     Each written file is loaded back with the kfp SDK to prove it is valid.
     """
-    from assay.workflow.remote import compile_pipelines as compile_all
-    from assay.workflow.remote import load_compiled
     from pipelines import PIPELINES, get_pipeline
 
     written = compile_all(out, {name: get_pipeline(name) for name in pipeline or sorted(PIPELINES)})

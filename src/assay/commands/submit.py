@@ -6,6 +6,7 @@ import typer
 from rich.console import Console
 
 from assay.commands._common import user_errors
+from assay.workflow.remote import parse_parameters, submit_pipeline
 
 console = Console()
 
@@ -33,7 +34,6 @@ def submit(
 
     A bearer token, if the endpoint needs one, is read from KFP_TOKEN.
     """
-    from assay.workflow.remote import parse_parameters, submit_pipeline
     from pipelines import get_pipeline
 
     chosen = get_pipeline(pipeline)

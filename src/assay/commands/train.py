@@ -89,9 +89,10 @@ def train(
     nested tuning on Ray, clinical threshold, report, registration of a new model version.
     Locally the pipeline runs through kfp.local; --runner kfp sends it to Kubeflow.
     """
+    settings = settings_from(TS, locals())  # the options named like its fields
+
     from pipelines.training import training_pipeline
 
-    settings = settings_from(TS, locals())
     settings = checked_settings(settings, local=runner is Runner.local)
     if runner is Runner.kfp:
         _submit(training_pipeline, settings, host, experiment, run_name, namespace)

@@ -15,9 +15,11 @@ from pydantic_settings import BaseSettings
 
 from assay.bias.config import INPUT_FIELDS, PIPELINE_PARAMETERS, RUN_PARAMETERS, BiasStudySettings
 from assay.classify.config import TrainConfig, TrainingOptions, TrainingSettings
+from assay.classify.steps import TrainOptions
 from assay.commands import bias_study, train
 from assay.commands._common import setting, settings_from
 from assay.errors import UsageError
+from components.train_models import train_models
 from pipelines import get_pipeline
 
 KFP_TYPES = {str: "String", int: "Integer", float: "Float", bool: "Boolean"}
@@ -69,6 +71,10 @@ def test_train_config_shares_the_option_declarations() -> None:
     for name, field in TrainingOptions.model_fields.items():
         assert repr(TrainConfig.model_fields[name]) == repr(field), name
         assert repr(TrainingSettings.model_fields[name]) == repr(field), name
+    options = set(TrainOptions.__required_keys__)
+    assert options == set(TrainingOptions.model_fields) | {"models", "workers"}
+    assert options <= set(TrainingSettings.model_fields)
+    assert options == set(train_models.component_spec.inputs) - {"dataset"}
     settings = TrainingSettings(models="adaboost", workers=2, folds=3)
     config = settings.train_config()
     assert (config.models, config.workers, config.folds) == (["adaboost"], 2, 3)
