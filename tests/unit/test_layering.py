@@ -40,6 +40,7 @@ SAME_LAYER: dict[str, frozenset[str]] = {
     "cli": frozenset({"commands"}),
     "pipelines": frozenset({"components"}),
     "components": frozenset({"workflow"}),
+    "serving": frozenset({"assay.serving"}),  # the thin `python -m serving.X` entry points
     "bias": frozenset({"llm", "data", "parallel"}),
     "classify": frozenset({"data", "parallel"}),
     "llm": frozenset({"parallel"}),
