@@ -102,7 +102,7 @@ def settings_command(
             for name, value in values.items()
             if _from_command_line(context, name)
         }
-        chosen: S = settings_from(settings, given)
+        chosen = settings_from(settings, given)
         missing = {
             name: default.compute()
             for name, default in entry_defaults.items()

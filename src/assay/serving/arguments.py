@@ -91,7 +91,6 @@ def settings_from_args(
     args, _ = parser.parse_known_args(argv)
     given = {name: getattr(args, name) for name in settings.model_fields if hasattr(args, name)}
     try:
-        result: S = settings_from(settings, given)
+        return settings_from(settings, given)
     except ConfigError as exc:
         parser.error(str(exc))
-    return result

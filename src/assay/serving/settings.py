@@ -10,7 +10,7 @@ wins over the default.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, ValidationError
 from pydantic.fields import FieldInfo
@@ -154,6 +154,9 @@ class BiasScorerServerSettings(ServerSettings):
     )
 
 
+S = TypeVar("S", bound=ServerSettings)
+
+
 def flags_of(field: FieldInfo) -> Flags:
     found = [item for item in field.metadata if isinstance(item, Flags)]
     if len(found) != 1:
@@ -184,7 +187,7 @@ def option_fields(settings: type[ServerSettings]) -> Iterator[tuple[str, FieldIn
         yield name, field, flags_of(field)
 
 
-def settings_from(settings: type[ServerSettings], given: Mapping[str, Any]) -> Any:
+def settings_from(settings: type[S], given: Mapping[str, Any]) -> S:
     """The server's settings: ``given`` (command-line values), then environment, then defaults.
 
     A bad value is a :class:`ConfigError` naming its flag and environment variable.
