@@ -44,23 +44,26 @@ ALIAS_SUFFIX = "__alias"
 
 def typer_option(name: str, field: FieldInfo, flags: Flags, shown: str | None = None) -> Any:
     """The Typer option for one settings field (its canonical flag, and ``off`` for a switch)."""
-    low, high = bounds_of(field)
     first = f"{flags.names[0]}/{flags.off}" if flags.off else flags.names[0]
-    extra: dict[str, Any] = {"min": low, "max": high} if field.annotation is not bool else {}
     return typer.Option(
         field.default,
         first,
         help=help_text(name, field),
         show_default=shown if shown is not None else True,
-        **extra,
+        **_bounds(field),
     )
 
 
 def alias_option(field: FieldInfo, flags: Flags) -> Any:
     """A hidden option for the field's old spellings, so ``--help`` lists each option once."""
+    return typer.Option(field.default, *flags.names[1:], hidden=True, **_bounds(field))
+
+
+def _bounds(field: FieldInfo) -> dict[str, Any]:
+    if field.annotation is bool:
+        return {}
     low, high = bounds_of(field)
-    extra: dict[str, Any] = {"min": low, "max": high} if field.annotation is not bool else {}
-    return typer.Option(field.default, *flags.names[1:], hidden=True, **extra)
+    return {"min": low, "max": high}
 
 
 def _parameters(
