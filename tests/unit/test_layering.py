@@ -42,6 +42,7 @@ LAYERS: tuple[frozenset[str], ...] = (
 SAME_LAYER: dict[str, frozenset[str]] = {
     "cli": frozenset({"commands"}),
     "pipelines": frozenset({"components"}),
+    "serving": frozenset({"assay.serving"}),  # the thin `python -m serving.X` entry points
     "bias": frozenset({"llm", "data", "parallel"}),
     "classify": frozenset({"data", "parallel", "registry"}),
     "llm": frozenset({"parallel"}),

@@ -24,7 +24,7 @@ from assay.llm.ensemble import load_ensemble
 from assay.llm.types import CompletionRequest, CompletionResponse
 from assay.llm.usage import Budget
 from assay.obs.metrics_llm import NullMetrics
-from serving.bias_ensemble import aggregate
+from assay.serving.bias_ensemble import aggregate
 
 RATERS = ("a", "b", "c")
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from serving._shared import AdaptiveBatcher
+from assay.serving.batching import AdaptiveBatcher
 
 
 class Recorder:

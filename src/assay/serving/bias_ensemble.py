@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -82,3 +83,15 @@ def missing_reasons(rated: Sequence[PassageScore]) -> dict[str, str]:
         for rater, why in passage.missing.items():
             reasons.setdefault(rater, why)
     return reasons
+
+
+def v1_rows(arrays: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """The output tensors as one JSON object per passage (the v1 ``predictions``)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, float | np.floating):
+            return None if np.isnan(value) else round(float(value), 6)
+        return value.item() if isinstance(value, np.generic) else value
+
+    n = len(arrays["bias_score"])
+    return [{name: plain(array[row]) for name, array in arrays.items()} for row in range(n)]

@@ -23,7 +23,7 @@ MAX_ABS_DIFF = 1e-5
 GUARD = 1e-4
 PROBE_ROWS = 2048
 
-log = get_logger(__name__)
+log = get_logger("serving.sklearn_predictor")
 
 Transform = Callable[[np.ndarray], np.ndarray]
 

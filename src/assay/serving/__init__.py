@@ -1,0 +1,1 @@
+"""The model servers (KServe): one model class per server, settings, tensors, batching, reload."""

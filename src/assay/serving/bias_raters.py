@@ -1,0 +1,81 @@
+"""The bias scorer's raters: the ensemble loaded once per process, and one passage rated by every
+rater that can answer now (API key present, breaker not open, daily budget not spent)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+from assay.bias.prompt import PROMPT_VERSION
+from assay.bias.rating.availability import SpendingMetrics, unavailable_raters, usable_ensemble
+from assay.bias.rating.scorer import EnsembleRuntime, PassageScore, score_passage
+from assay.llm.cache import open_cache
+from assay.llm.ensemble import load_ensemble
+from assay.llm.usage import Budget, utc_today
+from assay.obs.metrics_llm import llm_metrics
+
+MAX_REASON_CHARS = 200
+
+
+class RaterPool:
+    """The raters of one ensemble file, shared by all requests (limiter, breakers, cache)."""
+
+    def __init__(
+        self,
+        ensemble_path: str | None,
+        environ: Mapping[str, str],
+        *,
+        daily_budget_usd: float | None,
+        deadline_s: float,
+        max_concurrency: int,
+    ) -> None:
+        ensemble = load_ensemble(ensemble_path, environ)
+        self.raters: tuple[str, ...] = tuple(ensemble.raters)
+        usable, self.unconfigured = usable_ensemble(ensemble, environ)
+        metrics = llm_metrics()
+        if daily_budget_usd is not None:
+            metrics.set_daily_budget(daily_budget_usd)
+        self.daily_budget_usd = daily_budget_usd
+        self.budget = Budget(daily_budget_usd, today=utc_today)
+        self.runtime: EnsembleRuntime | None = None
+        if usable is not None:
+            cache = open_cache(environ.get("ASSAY_CACHE", "memory://"))
+            spending = SpendingMetrics(metrics, self.budget)
+            self.runtime = EnsembleRuntime(usable, cache=cache, metrics=spending)
+            self.runtime.warm()
+        self.version = f"{ensemble.name}@{PROMPT_VERSION}"
+        self.deadline_s = deadline_s
+        self._slots = asyncio.Semaphore(max_concurrency)
+
+    @property
+    def usable(self) -> list[str]:
+        return list(self.runtime.runners) if self.runtime else []
+
+    async def rate(self, text: str, publisher: str | None, passage_id: str) -> PassageScore:
+        """Rate one passage with every rater that can answer now (at most max_concurrency)."""
+        rated = PassageScore(missing=dict(self.unconfigured))
+        if self.runtime is None:
+            return rated
+        async with self._slots:
+            skipped = self.unavailable_now(self.runtime)
+            asked = [name for name in self.runtime.runners if name not in skipped]
+            rated.missing.update(skipped)
+            if not asked:
+                return rated
+            result = await score_passage(
+                text,
+                self.runtime,
+                passage_id=passage_id,
+                publisher=publisher,
+                deadline_s=self.deadline_s,
+                raters=asked,
+                budget=self.budget,
+            )
+        rated.ratings = result.ratings
+        rated.missing.update({r: why[:MAX_REASON_CHARS] for r, why in result.missing.items()})
+        return rated
+
+    def unavailable_now(self, runtime: EnsembleRuntime) -> dict[str, str]:
+        """Raters not worth asking now: over the daily budget, or every breaker open."""
+        spent = self.budget.spent_today()
+        return unavailable_raters(runtime.runners, self.daily_budget_usd, spent)

@@ -1,0 +1,159 @@
+"""A WDBC classifier version: where it comes from (a folder or a registry URI), how it is loaded
+and checked, and the :class:`LoadedClassifier` a request is served by."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from assay.errors import AssayError
+from assay.registry import open_registry, parse_model_uri
+from assay.registry.uri import version_number
+from assay.serving.sklearn_predictor import PipelineProba, build_proba
+
+N_FEATURES = 30
+MODEL_FILE = "model.joblib"
+CARD_FILE = "model-card.json"
+
+
+class InvalidModelError(AssayError):
+    """The model folder or its card is not a servable WDBC classifier."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class LoadedClassifier:
+    """Everything one request needs, swapped as a unit on reload."""
+
+    version: str
+    estimator: str
+    threshold: float
+    feature_names: tuple[str, ...]
+    proba: PipelineProba
+    card: dict[str, Any] = field(repr=False)
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        return self.proba(matrix)
+
+
+def check_card(card: dict[str, Any], where: str) -> tuple[float, tuple[str, ...]]:
+    """The threshold and feature names of a card that fits this server, or InvalidModelError."""
+    names = card.get("feature_names")
+    if not isinstance(names, list) or len(names) != N_FEATURES:
+        count = len(names) if isinstance(names, list) else "no"
+        raise InvalidModelError(
+            f"{where}: the card lists {count} feature_names, need {N_FEATURES}."
+        )
+    threshold = card.get("threshold")
+    if not isinstance(threshold, int | float) or not 0.0 <= float(threshold) <= 1.0:
+        raise InvalidModelError(f"{where}: the card has no threshold in [0, 1] ({threshold!r}).")
+    if card.get("positive_class") != "malignant" or card.get("positive_label") != 1:
+        raise InvalidModelError(
+            f"{where}: the card's positive class must be 'malignant' with label 1, got "
+            f"{card.get('positive_class')!r} / {card.get('positive_label')!r}."
+        )
+    return float(threshold), tuple(str(name) for name in names)
+
+
+def load_folder(folder: Path, compile: bool = True) -> LoadedClassifier:
+    """Load and check ``folder/{model.joblib, model-card.json}``."""
+    card_path, model_path = folder / CARD_FILE, folder / MODEL_FILE
+    if not card_path.is_file() or not model_path.is_file():
+        raise InvalidModelError(f"{folder} needs {MODEL_FILE} and {CARD_FILE}.")
+    try:
+        card = json.loads(card_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidModelError(f"{card_path} is not readable JSON: {exc}") from exc
+    threshold, names = check_card(card, str(folder))
+    pipeline = joblib.load(model_path)
+    classes = list(getattr(pipeline, "classes_", []))
+    if not hasattr(pipeline, "predict_proba") or classes != [0, 1]:
+        raise InvalidModelError(
+            f"{model_path}: need a fitted binary classifier with classes [0, 1] and "
+            f"predict_proba, got classes {classes}."
+        )
+    if getattr(pipeline, "n_features_in_", N_FEATURES) != N_FEATURES:
+        raise InvalidModelError(f"{model_path} takes {pipeline.n_features_in_} features, not 30.")
+    version = str(card.get("version") or _version_from_path(folder))
+    return LoadedClassifier(
+        version=version,
+        estimator=str(card.get("estimator", type(pipeline).__name__)),
+        threshold=threshold,
+        feature_names=names,
+        proba=build_proba(pipeline, threshold, compile=compile),
+        card=card,
+    )
+
+
+def _version_from_path(folder: Path) -> str:
+    return folder.name if version_number(folder.name) else "unversioned"
+
+
+class FolderSource:
+    """A version folder on disk (KServe's /mnt/models, or a registry version folder)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def describe(self) -> str:
+        return str(self.folder)
+
+    def fingerprint(self) -> str:
+        card = self.folder / CARD_FILE
+        model = self.folder / MODEL_FILE
+        return f"{card.stat().st_mtime_ns}:{model.stat().st_mtime_ns}"
+
+    def fetch(self) -> tuple[Path, bool]:
+        """(folder, whether the caller owns it and should delete it when done)."""
+        return self.folder, False
+
+
+class RegistrySource:
+    """``<root>/<name>/<ref>`` in an assay registry; ``ref`` may be a moving alias."""
+
+    def __init__(self, uri: str) -> None:
+        root, self.name, self.ref = parse_model_uri(uri)
+        self.registry = open_registry(root)
+        self.uri = uri
+
+    def describe(self) -> str:
+        return self.uri
+
+    def fingerprint(self) -> str:
+        return self.registry.resolve(self.name, self.ref)
+
+    def fetch(self) -> tuple[Path, bool]:
+        version = self.registry.resolve(self.name, self.ref)
+        dest = Path(tempfile.mkdtemp(prefix=f"assay-{self.name}-{version}-"))
+        return self.registry.download(self.name, version, dest), True
+
+
+def source_from_uri(uri: str) -> FolderSource | RegistrySource:
+    """A version folder if ``uri`` is a local folder holding a model, else a registry URI."""
+    local = uri[len("file://") :] if uri.startswith("file://") else uri
+    if "://" not in local and (Path(local) / MODEL_FILE).is_file():
+        return FolderSource(Path(local).absolute())
+    if "://" not in uri and not Path(uri).parent.parent.exists():
+        raise InvalidModelError(
+            f"{uri} is neither a folder with {MODEL_FILE} nor a registry model URI "
+            "(<root>/<name>/<version or alias>)."
+        )
+    return RegistrySource(uri)
+
+
+def load_from_source(source: FolderSource | RegistrySource, compile: bool) -> LoadedClassifier:
+    folder, owned = source.fetch()
+    try:
+        loaded = load_folder(folder, compile=compile)
+    finally:
+        if owned:
+            shutil.rmtree(folder, ignore_errors=True)
+    return loaded

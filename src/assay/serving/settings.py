@@ -1,0 +1,221 @@
+"""The options of each model server, declared once (pydantic-settings, ``ASSAY_`` environment).
+
+Each field carries its :class:`Flags`; ``python -m serving.<server>`` builds its argparse parser
+from them (:mod:`assay.serving.arguments`) and ``assay serve <server>`` its Typer options
+(``assay.commands._serve_options``), so both entry points take the same flags, defaults, bounds
+and environment variables. A value given on the command line wins over the environment, which
+wins over the default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any, TypeVar
+
+from pydantic import Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from assay.errors import ConfigError
+
+ENV_PREFIX = "ASSAY_"
+
+
+class Flags:
+    """How a field is spelled on the command line: canonical name first, then old spellings.
+
+    ``off`` is the flag that sets a boolean field to False (``--no-grpc``).
+    """
+
+    __slots__ = ("names", "off")
+
+    def __init__(self, *names: str, off: str | None = None) -> None:
+        self.names = names
+        self.off = off
+
+    def __repr__(self) -> str:
+        return f"Flags({', '.join(self.names)}, off={self.off})"
+
+
+class ServerSettings(BaseSettings):
+    """What every server takes: model name, ports, gRPC switch, logs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+    name: Annotated[str, Flags("--name", "--model_name")] = Field(
+        "model", validation_alias="ASSAY_MODEL_NAME", description="Model name in the v2 URLs."
+    )
+    http_port: Annotated[int, Flags("--http-port", "--http_port")] = Field(
+        8080, ge=0, le=65535, description="REST port (also /metrics)."
+    )
+    grpc_port: Annotated[int, Flags("--grpc-port", "--grpc_port")] = Field(
+        8081, ge=0, le=65535, description="gRPC port."
+    )
+    enable_grpc: Annotated[bool, Flags("--enable-grpc", "--enable_grpc", off="--no-grpc")] = Field(
+        True, description="Serve gRPC as well as REST."
+    )
+    log_level: Annotated[str, Flags("--log-level", "--log_level")] = Field(
+        "info", description="debug logs every request; info logs a sample."
+    )
+    log_sample_rate: Annotated[float, Flags("--log-sample-rate", "--log_sample_rate")] = Field(
+        0.01, ge=0.0, le=1.0, description="Share of requests logged at info level."
+    )
+
+    @property
+    def debug_logs(self) -> bool:
+        return self.log_level.lower() == "debug"
+
+
+class ClassifierServerSettings(ServerSettings):
+    """``assay serve classifier`` / ``python -m serving.classifier``."""
+
+    name: Annotated[str, Flags("--name", "--model_name")] = Field(
+        "wdbc-classifier",
+        validation_alias="ASSAY_MODEL_NAME",
+        description="Model name in the v2 URLs.",
+    )
+    model_uri: Annotated[str, Flags("--model", "--model_uri")] = Field(
+        "/mnt/models",
+        description="A registry model URI <root>/<name>/<version|alias> (file:// or s3://), or "
+        "a version folder with model.joblib + model-card.json.",
+    )
+    workers: Annotated[int, Flags("--workers")] = Field(
+        1, ge=1, description="REST worker processes (metrics and reload are per process)."
+    )
+    max_batch_rows: Annotated[int, Flags("--max-batch-rows", "--max_batch_rows")] = Field(
+        1024, ge=1, description="Largest batch a request may send; also the adaptive batch cap."
+    )
+    max_batch_wait_ms: Annotated[float, Flags("--max-batch-wait-ms", "--max_batch_wait_ms")] = (
+        Field(0.0, ge=0.0, description="Extra wait to gather concurrent requests, in ms.")
+    )
+    compile: Annotated[bool, Flags("--compile", off="--no-compile")] = Field(
+        True,
+        description="ONNX Runtime where it reproduces scikit-learn; off: scikit-learn.",
+    )
+    reload_interval: Annotated[float, Flags("--reload-interval", "--reload_interval")] = Field(
+        0.0,
+        ge=0.0,
+        description="Seconds between checks of the model URI for a new version (0: off).",
+    )
+
+
+class BiasScorerServerSettings(ServerSettings):
+    """``assay serve bias-scorer`` / ``python -m serving.bias_scorer``."""
+
+    name: Annotated[str, Flags("--name", "--model_name")] = Field(
+        "bias-scorer", validation_alias="ASSAY_MODEL_NAME", description="Model name in the v2 URLs."
+    )
+    ensemble_path: Annotated[str | None, Flags("--ensemble", "--raters")] = Field(
+        None,
+        validation_alias="ASSAY_ENSEMBLE",
+        description="Ensemble file (YAML/TOML) naming the raters; default: the bundled simulated "
+        "ensemble, whose endpoint is $ASSAY_SIM_URL (http://127.0.0.1:8000 when unset).",
+    )
+    sim: Annotated[bool, Flags("--sim")] = Field(
+        False, description="Start the simulated LLM endpoint in this process and rate with it."
+    )
+    max_batch_rows: Annotated[int, Flags("--max-batch-rows", "--max_batch_rows")] = Field(
+        64,
+        ge=1,
+        validation_alias="ASSAY_SCORER_MAX_BATCH",
+        description="Most passages one request may send.",
+    )
+    max_text_chars: Annotated[int, Flags("--max-text-chars", "--max_text_chars")] = Field(
+        20_000,
+        ge=1,
+        validation_alias="ASSAY_SCORER_MAX_TEXT_CHARS",
+        description="Longest passage accepted, in characters.",
+    )
+    max_concurrency: Annotated[int, Flags("--max-concurrency", "--max_concurrency")] = Field(
+        8,
+        ge=1,
+        validation_alias="ASSAY_SCORER_MAX_CONCURRENCY",
+        description="Passages rated at once, across requests.",
+    )
+    rater_deadline_s: Annotated[float, Flags("--deadline", "--rater_deadline_s")] = Field(
+        30.0,
+        ge=0.1,
+        validation_alias="ASSAY_SCORER_DEADLINE_S",
+        description="Seconds a rater gets per passage, retries included.",
+    )
+    daily_budget_usd: Annotated[float | None, Flags("--daily-budget", "--daily_budget_usd")] = (
+        Field(
+            None,
+            ge=0.0,
+            validation_alias="ASSAY_LLM_DAILY_BUDGET_USD",
+            description="Stop calling raters once this many USD are spent in a UTC day "
+            "(default: no cap).",
+        )
+    )
+
+
+S = TypeVar("S", bound=ServerSettings)
+
+
+def flags_of(field: FieldInfo) -> Flags:
+    found = [item for item in field.metadata if isinstance(item, Flags)]
+    if len(found) != 1:
+        raise TypeError(f"a server settings field needs exactly one Flags, got {found}")
+    return found[0]
+
+
+def env_name(name: str, field: FieldInfo) -> str:
+    """The environment variable that sets the field."""
+    alias = field.validation_alias
+    return alias if isinstance(alias, str) else ENV_PREFIX + name.upper()
+
+
+def bounds_of(field: FieldInfo) -> tuple[float | None, float | None]:
+    """(minimum, maximum) from the field's ``ge``/``le`` constraints."""
+    low = next((m.ge for m in field.metadata if getattr(m, "ge", None) is not None), None)
+    high = next((m.le for m in field.metadata if getattr(m, "le", None) is not None), None)
+    return low, high
+
+
+def help_text(name: str, field: FieldInfo) -> str:
+    return f"{field.description} (env {env_name(name, field)})"
+
+
+def option_fields(settings: type[ServerSettings]) -> Iterator[tuple[str, FieldInfo, Flags]]:
+    """Every option of a server, in declaration order: (field name, field, flags)."""
+    for name, field in settings.model_fields.items():
+        yield name, field, flags_of(field)
+
+
+def settings_from(settings: type[S], given: Mapping[str, Any]) -> S:
+    """The server's settings: ``given`` (command-line values), then environment, then defaults.
+
+    A bad value is a :class:`ConfigError` naming its flag and environment variable.
+    """
+    by_key = {_init_key(name, settings.model_fields[name]): value for name, value in given.items()}
+    try:
+        return settings(**by_key)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = str(error["loc"][0]) if error["loc"] else ""
+            field = _field_by_key(settings, key)
+            where = (
+                f"{flags_of(field[1]).names[0]} / {env_name(*field)}" if field else key or "value"
+            )
+            problems.append(f"{where}: {error['msg']}")
+        raise ConfigError("; ".join(problems)) from None
+
+
+def _init_key(name: str, field: FieldInfo) -> str:
+    """The keyword a field is set by: its environment alias when it has one (the field name would
+    also make pydantic-settings read ``ASSAY_<NAME>``, another server's variable)."""
+    alias = field.validation_alias
+    return alias if isinstance(alias, str) else name
+
+
+def _field_by_key(settings: type[ServerSettings], key: str) -> tuple[str, FieldInfo] | None:
+    for name, field in settings.model_fields.items():
+        if key in (name, field.validation_alias):
+            return name, field
+    return None
