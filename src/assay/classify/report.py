@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sklearn.metrics import roc_curve
+
 from assay.classify import plots, tables
 from assay.classify.evaluate import leaderboard, pooled_oof, summarize_all
 from assay.classify.metrics import METRIC_NAMES, Confusion, score_all, summarize
@@ -25,8 +27,6 @@ def build_metrics(
     cv_dir: Path, summary: dict[str, Any], vif: pd.DataFrame
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every number of the run, machine-readable, plus the frames the figures need."""
-    from sklearn.metrics import roc_curve
-
     folds = tables.read_table(cv_dir, tables.FOLDS_CSV)
     latency = tables.read_table(cv_dir, tables.LATENCY_CSV)
     oof = tables.read_table(cv_dir, tables.OOF_CSV)
