@@ -22,9 +22,12 @@ import json
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-CELLS = {
+if TYPE_CHECKING:
+    from assay.bias.aggregate import Scale
+
+CELLS: dict[str, tuple[int, int, Scale]] = {
     "small-interval": (60, 10, "interval"),
     "small-binary": (60, 10, "binary"),
     "default-interval": (600, 60, "interval"),
