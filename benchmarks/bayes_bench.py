@@ -32,6 +32,16 @@ from typing import Any
 
 import numpy as np
 
+from assay.bias.bayes import (
+    BayesConfig,
+    add_collapsed_effects,
+    build_model,
+    diagnose,
+    prepare,
+    sample,
+)
+from assay.bias.synthetic import SyntheticSpec, generate_corpus, simulate_ratings
+
 
 def _straightforward_model(data: Any) -> Any:
     import pymc as pm
@@ -95,14 +105,6 @@ def run_baseline(data: Any, draws: int, tune: int, seed: int) -> dict[str, float
 
 
 def run_assay(data: Any, draws: int, tune: int, seed: int) -> dict[str, float]:
-    from assay.bias.bayes import (
-        BayesConfig,
-        add_collapsed_effects,
-        build_model,
-        diagnose,
-        sample,
-    )
-
     model = build_model(data)
     started = time.perf_counter()
     idata = sample(model, BayesConfig(draws=draws, tune=tune, chains=4, cores=2, seed=seed))
@@ -132,9 +134,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-
-    from assay.bias.bayes import prepare
-    from assay.bias.synthetic import SyntheticSpec, generate_corpus, simulate_ratings
 
     corpus = generate_corpus(SyntheticSpec(n_passages=4500, n_textbooks=150, seed=args.seed))
     ratings = simulate_ratings(corpus, seed=args.seed, round_to=0.5)

@@ -24,7 +24,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-CELLS = {
+from assay.bias.aggregate import Scale
+from assay.bias.bayes import BayesConfig, fit
+from assay.bias.synthetic import SimulatedRater, SyntheticSpec, generate_corpus, simulate_ratings
+from assay.sim.config import default_models
+
+CELLS: dict[str, tuple[int, int, Scale]] = {
     "small-interval": (60, 10, "interval"),
     "small-binary": (60, 10, "binary"),
     "default-interval": (600, 60, "interval"),
@@ -33,16 +38,10 @@ CELLS = {
 
 
 def _raters() -> list[Any]:
-    from assay.bias.synthetic import SimulatedRater
-    from assay.sim.config import default_models
-
     return [SimulatedRater(m.name, offset=m.bias_offset, noise=m.noise) for m in default_models()]
 
 
 def fit_once(cell: str, seed: int, draws: int, tune: int) -> dict[str, Any]:
-    from assay.bias.bayes import BayesConfig, fit
-    from assay.bias.synthetic import SyntheticSpec, generate_corpus, simulate_ratings
-
     passages, textbooks, scale = CELLS[cell]
     corpus = generate_corpus(SyntheticSpec(n_passages=passages, n_textbooks=textbooks, seed=seed))
     ratings = simulate_ratings(corpus, _raters(), seed=seed)

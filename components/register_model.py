@@ -9,7 +9,7 @@ from components._base import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)
-def register_model(model: Input[Model], registry: str, model_name: str) -> NamedTuple(
+def register_model(model: Input[Model], registry: str, model_name: str) -> NamedTuple(  # type: ignore[valid-type]
     "Registered", version=str, model_uri=str
 ):
     """registry: root URI (file://..., s3://bucket/prefix); "" means ASSAY_REGISTRY of the step.
@@ -19,4 +19,4 @@ def register_model(model: Input[Model], registry: str, model_name: str) -> Named
     from assay.classify.steps import register_step
 
     version, model_uri = register_step(model, registry, model_name)
-    return namedtuple("Registered", ["version", "model_uri"])(version, model_uri)
+    return namedtuple("Registered", ["version", "model_uri"])(version, model_uri)  # type: ignore[call-arg]

@@ -8,14 +8,14 @@ Predictions(predict=array([1, 0, ...]), probability=..., confidence=..., model_v
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from assay.errors import AssayError, DataValidationError, UsageError
+import numpy as np
+import pandas as pd
 
-if TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
+from assay.data.wdbc import FEATURE_NAMES
+from assay.errors import AssayError, DataValidationError, UsageError
 
 DEFAULT_MODEL = "wdbc-classifier"
 OUTPUTS = ("predict", "probability", "confidence")
@@ -35,8 +35,6 @@ class Predictions:
     model_version: str
 
     def frame(self) -> pd.DataFrame:
-        import pandas as pd
-
         return pd.DataFrame(
             {
                 "prediction": ["malignant" if p else "benign" for p in self.predict],
@@ -71,8 +69,6 @@ class ClassifierClient:
 
     def predict(self, rows: np.ndarray, batch_rows: int = 256) -> Predictions:
         """Predictions for every row, sent in requests of at most ``batch_rows`` rows."""
-        import numpy as np
-
         matrix = np.asarray(rows, dtype=np.float64)
         if matrix.ndim != 2 or matrix.shape[1] != 30 or len(matrix) == 0:
             raise DataValidationError(f"need a non-empty [rows, 30] table, got {matrix.shape}.")
@@ -123,8 +119,6 @@ class ClassifierClient:
 
 def feature_matrix(frame: pd.DataFrame) -> np.ndarray:
     """The [n, 30] matrix of a table: its FEATURE_NAMES columns in order, or 30 numeric columns."""
-    from assay.data.wdbc import FEATURE_NAMES
-
     if all(name in frame.columns for name in FEATURE_NAMES):
         selected = frame[list(FEATURE_NAMES)]
     elif frame.shape[1] == len(FEATURE_NAMES):

@@ -14,6 +14,7 @@ from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from assay.bias.aggregate import Scale, level_of_measurement, reliability_matrix, valid_ratings
 
@@ -152,8 +153,6 @@ def per_rater_alpha(
 
 def pairwise(matrix: pd.DataFrame) -> list[dict[str, Any]]:
     """Pearson, Spearman and RMSE for every pair of raters over the passages both rated."""
-    from scipy import stats
-
     rows = []
     for a, b in combinations(matrix.index, 2):
         pair = matrix.loc[[a, b]].T.dropna()
@@ -171,8 +170,6 @@ def friedman_publishers(valid: pd.DataFrame) -> dict[str, Any]:
     """Friedman test: raters are blocks, publishers are treatments, values are a rater's mean
     rating of a publisher's passages. Asks whether raters rank publishers consistently apart.
     Raters that did not rate every publisher are left out."""
-    from scipy import stats
-
     means = valid.pivot_table(index="rater", columns="publisher", values="value", aggfunc="mean")
     complete = means.dropna(axis=0)
     base = {"blocks": "raters", "treatments": "publishers", "values": "rater mean per publisher"}

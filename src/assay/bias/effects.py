@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from assay.bias.aggregate import Scale, valid_ratings
-from assay.bias.bayes import HDI_PROB, FitResult
+from assay.bias.fit import HDI_PROB, FitResult
 
 VERDICT_RULES = {
     "interval": "95% HDI of the effect (score scale, average rater) above 0 = credibly right, "

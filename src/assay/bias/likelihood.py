@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from assay.bias.design import ModelData, dense
 
@@ -110,8 +111,6 @@ class Grouping:
 
     @cached_property
     def _sparse(self) -> Any:
-        from scipy import sparse
-
         units = len(self.index)
         ones = np.ones(units)
         return sparse.csr_matrix(

@@ -8,12 +8,12 @@ them too: its passage effects are drawn from their exact Normal conditional post
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from assay.bias.design import ModelData
+from assay.bias.design import ModelData
+from assay.bias.likelihood import PUBLISHER_PRIOR_SD, node_loglik, quadrature, signatures
 
 
 def _stacked(group: Any, names: list[str], take: np.ndarray) -> dict[str, np.ndarray]:
@@ -43,8 +43,6 @@ def _group_effects(
 ) -> dict[str, np.ndarray]:
     """Publisher and textbook effects of each draw; drawn from their priors where the model
     integrated them out and the draws come from the prior (the posterior carries them)."""
-    from assay.bias.likelihood import PUBLISHER_PRIOR_SD
-
     effects: dict[str, np.ndarray] = {
         k: params[k] for k in ("publisher_effect", "textbook_effect") if k in params
     }
@@ -98,8 +96,6 @@ def _quadrature_conditional(
     integrates over (a discrete approximation, good enough for predictive checks)."""
     import pytensor
     import pytensor.tensor as pt
-
-    from assay.bias.likelihood import node_loglik, quadrature, signatures
 
     sig = signatures(data)
     nodes, log_weights = quadrature()

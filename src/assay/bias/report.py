@@ -7,8 +7,6 @@ page can be mailed or archived on its own.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from assay.bias.io import atomic_write_text
+from assay.obs import html
 
 _VERDICT_COLOURS = {
     "right": "#b2182b",
@@ -164,25 +163,16 @@ def ppc_plot(idata: Any, summary: dict[str, Any], path: Path) -> None:
 
 
 def _img(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+    return html.png_img(path.read_bytes(), path.stem)
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "&ndash;"
-    if isinstance(value, float):
-        return "nan" if np.isnan(value) else f"{value:.{digits}f}"
-    return html.escape(str(value))
+    return html.cell(value, digits)
 
 
 def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
-    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_fmt(row.get(key))}</td>" for key, _ in columns) + "</tr>"
-        for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    header = [label for _, label in columns]
+    return html.table(header, [[_fmt(row.get(key)) for key, _ in columns] for row in rows])
 
 
 def rerun_note(diag: dict[str, Any]) -> str:
@@ -323,10 +313,7 @@ def render_html(run_dir: Path, figures: dict[str, Path]) -> str:
         _mapping(study),
         f"<pre>{html.escape(json.dumps(study.get('notes', {}), indent=1))}</pre>",
     ]
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>assay bias study</title>"
-        f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
-    )
+    return html.page("assay bias study", _CSS, parts)
 
 
 def _ppc_table(summary: dict[str, Any]) -> str:

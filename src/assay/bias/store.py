@@ -15,13 +15,12 @@ import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
+
+import pandas as pd
 
 from assay.bias.ratings import RATINGS_COLUMNS
 from assay.errors import DataValidationError
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 KEY = "key"
 FILE_NAME = "ratings.jsonl"
@@ -90,8 +89,6 @@ class RatingsStore:
 
     def to_frame(self, *, with_key: bool = False) -> pd.DataFrame:
         """One row per key in ``RATINGS_COLUMNS`` order (plus ``key`` if asked)."""
-        import pandas as pd
-
         columns = [*RATINGS_COLUMNS, KEY] if with_key else list(RATINGS_COLUMNS)
         latest = list(self.latest().values())
         return pd.DataFrame(latest, columns=columns)

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
 from assay.classify.executor import Call, Executor
 from assay.classify.folds import Fold, full_data, outer_folds, single_split
 from assay.classify.models import MODELS, candidate_params
@@ -28,9 +31,6 @@ ResultCallback = Callable[[UnitResult], None]
 
 
 def _progress(total: int, description: str, enabled: bool) -> Any:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
     return Progress(
         "[progress.description]{task.description}",
         BarColumn(),

@@ -11,6 +11,8 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from assay.parallel import init_ray
+
 
 @dataclass(frozen=True)
 class Call:
@@ -51,8 +53,6 @@ class RayExecutor:
     """Ray tasks (1 CPU each) with a bounded number in flight."""
 
     def __init__(self, workers: int | None = None) -> None:
-        from assay.parallel import init_ray
-
         self._ray = init_ray(workers)
         available = int(self._ray.cluster_resources().get("CPU", 1))
         self.workers = max(1, min(workers or available, available))

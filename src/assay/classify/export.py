@@ -7,14 +7,20 @@ loads with scikit-learn + joblib alone. It accepts an [n, 30] float array in FEA
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import joblib
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
+
 if TYPE_CHECKING:
-    import numpy as np
     from numpy.typing import NDArray
 
 MODEL_FILE = "model.joblib"
@@ -33,10 +39,6 @@ def serving_pipeline(
     from it beyond what the preprocessor already learned. ``with_imputer`` (for data loaded with
     ``--impute median``) keeps the preprocessor's training-fitted median imputer in front.
     """
-    import numpy as np
-    from sklearn.compose import ColumnTransformer
-    from sklearn.pipeline import Pipeline
-
     imputer = fitted_preprocessor.named_steps["imputer"]
     scaler = fitted_preprocessor.named_steps["scaler"]
     selected = [int(i) for i in np.flatnonzero(fitted_preprocessor.named_steps["rfe"].support_)]
@@ -50,8 +52,6 @@ def serving_pipeline(
 
 
 def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
     out = {"python": platform.python_version()}
     for dist in ("scikit-learn", "numpy", "scipy", "joblib", "imbalanced-learn", "assay"):
         try:
@@ -75,8 +75,6 @@ def write_json(path: Path, payload: Any) -> None:
 
 
 def _finite(value: Any) -> Any:
-    import math
-
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
@@ -90,8 +88,6 @@ def _finite(value: Any) -> Any:
 
 def save_model(model_dir: Path, pipeline: Any, card: dict[str, Any]) -> Path:
     """Write model.joblib, then model-card.json last (a folder is complete once the card exists)."""
-    import joblib
-
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = model_dir / (MODEL_FILE + ".tmp")
     joblib.dump(pipeline, tmp)

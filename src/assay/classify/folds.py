@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
 from assay.classify.seeds import derive_seed
 
 if TYPE_CHECKING:
-    import numpy as np
     from numpy.typing import NDArray
 
 SINGLE_SPLIT_ID = "single-80-20"
@@ -29,8 +31,6 @@ class Fold:
 
 def outer_folds(y: NDArray[np.int64], folds: int, repeats: int, seed: int) -> list[Fold]:
     """Repeated stratified k-fold; repeat r is shuffled with a state derived from (seed, r)."""
-    from sklearn.model_selection import StratifiedKFold
-
     out: list[Fold] = []
     for repeat in range(repeats):
         splitter = StratifiedKFold(
@@ -43,8 +43,6 @@ def outer_folds(y: NDArray[np.int64], folds: int, repeats: int, seed: int) -> li
 
 def inner_folds(outer: Fold, y: NDArray[np.int64], n_splits: int, seed: int) -> list[Fold]:
     """Stratified folds of the outer training rows only (positions still index the full data)."""
-    from sklearn.model_selection import StratifiedKFold
-
     y_train = y[outer.train]
     splitter = StratifiedKFold(
         n_splits=n_splits, shuffle=True, random_state=derive_seed(seed, "inner", outer.fold_id)
@@ -57,9 +55,6 @@ def inner_folds(outer: Fold, y: NDArray[np.int64], n_splits: int, seed: int) -> 
 
 def single_split(y: NDArray[np.int64]) -> Fold:
     """One stratified 80/20 split with random_state=42, as in the literature it is compared to."""
-    import numpy as np
-    from sklearn.model_selection import train_test_split
-
     positions = np.arange(len(y))
     train, test = train_test_split(
         positions,
@@ -72,7 +67,5 @@ def single_split(y: NDArray[np.int64]) -> Fold:
 
 def full_data(y: NDArray[np.int64]) -> Fold:
     """All rows as training rows: the final refit (no validation rows)."""
-    import numpy as np
-
     positions = np.arange(len(y))
     return Fold(FULL_DATA_ID, -1, positions, positions[:0])

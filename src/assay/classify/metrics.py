@@ -11,6 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+from scipy import stats
+from sklearn.metrics import average_precision_score, roc_auc_score
+
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
@@ -44,8 +48,6 @@ class Confusion:
 
     @classmethod
     def from_predictions(cls, y_true: ArrayLike, y_pred: ArrayLike) -> Confusion:
-        import numpy as np
-
         t = np.asarray(y_true).astype(bool)
         p = np.asarray(y_pred).astype(bool)
         return cls(
@@ -82,8 +84,6 @@ def confusion_metrics(c: Confusion) -> dict[str, float]:
 
 
 def brier_score(y_true: ArrayLike, p_malignant: ArrayLike) -> float:
-    import numpy as np
-
     t = np.asarray(y_true, dtype=float)
     p = np.asarray(p_malignant, dtype=float)
     return float(np.mean((p - t) ** 2))
@@ -93,9 +93,6 @@ def score_all(
     y_true: ArrayLike, p_malignant: ArrayLike, threshold: float = DEFAULT_THRESHOLD
 ) -> dict[str, float]:
     """Every metric in METRIC_NAMES; threshold metrics call malignant when p >= threshold."""
-    import numpy as np
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
     t = np.asarray(y_true)
     p = np.asarray(p_malignant, dtype=float)
     both = len(np.unique(t)) == 2
@@ -117,9 +114,6 @@ def summarize(
     values: Sequence[float], n_train: float, n_test: float, clip: bool = True
 ) -> dict[str, float]:
     """mean, std (ddof=1) and the corrected 95% CI of per-fold scores (see CI_METHOD)."""
-    import numpy as np
-    from scipy import stats
-
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if len(v) == 0:
@@ -140,8 +134,6 @@ def summarize(
 
 
 def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 95)) -> dict[str, float]:
-    import numpy as np
-
     v = np.asarray(values, dtype=float)
     if len(v) == 0:
         return {f"p{int(q)}": float("nan") for q in qs}
@@ -174,8 +166,6 @@ def choose_threshold(
 
     The highest such threshold keeps the most specificity; it is one of the malignant scores.
     """
-    import numpy as np
-
     t = np.asarray(y_true).astype(bool)
     p = np.asarray(p_malignant, dtype=float)
     positives = np.sort(p[t])[::-1]

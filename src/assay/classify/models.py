@@ -11,6 +11,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sklearn.ensemble import (
+    AdaBoostClassifier,
+    BaggingClassifier,
+    ExtraTreesClassifier,
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+    StackingClassifier,
+    VotingClassifier,
+)
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import ParameterSampler, StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.tree import DecisionTreeClassifier
+
+from assay.errors import UsageError
+
 Params = dict[str, Any]
 N_TREES = 100
 
@@ -26,60 +43,38 @@ class ModelSpec:
 
 
 def _logreg(params: Params, random_state: int) -> Any:
-    from sklearn.linear_model import LogisticRegression
-
     return LogisticRegression(max_iter=2000, random_state=random_state, **params)
 
 
 def _random_forest(params: Params, random_state: int) -> Any:
-    from sklearn.ensemble import RandomForestClassifier
-
     return RandomForestClassifier(n_estimators=N_TREES, random_state=random_state, **params)
 
 
 def _extra_trees(params: Params, random_state: int) -> Any:
-    from sklearn.ensemble import ExtraTreesClassifier
-
     return ExtraTreesClassifier(n_estimators=N_TREES, random_state=random_state, **params)
 
 
 def _adaboost(params: Params, random_state: int) -> Any:
-    from sklearn.ensemble import AdaBoostClassifier
-
     return AdaBoostClassifier(random_state=random_state, **params)
 
 
 def _gradient_boosting(params: Params, random_state: int) -> Any:
-    from sklearn.ensemble import GradientBoostingClassifier
-
     return GradientBoostingClassifier(n_estimators=N_TREES, random_state=random_state, **params)
 
 
 def _hist_gradient_boosting(params: Params, random_state: int) -> Any:
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
     return HistGradientBoostingClassifier(
         max_iter=N_TREES, early_stopping=False, random_state=random_state, **params
     )
 
 
 def _bagging(params: Params, random_state: int) -> Any:
-    from sklearn.ensemble import BaggingClassifier
-    from sklearn.tree import DecisionTreeClassifier
-
     return BaggingClassifier(
         estimator=DecisionTreeClassifier(), n_estimators=50, random_state=random_state, **params
     )
 
 
 def _soft_voting(params: Params, random_state: int) -> Any:
-    from sklearn.ensemble import (
-        ExtraTreesClassifier,
-        GradientBoostingClassifier,
-        VotingClassifier,
-    )
-    from sklearn.linear_model import LogisticRegression
-
     estimators = [
         ("lr", LogisticRegression(max_iter=2000, random_state=random_state)),
         ("et", ExtraTreesClassifier(n_estimators=N_TREES, random_state=random_state)),
@@ -89,11 +84,6 @@ def _soft_voting(params: Params, random_state: int) -> Any:
 
 
 def _stacking(params: Params, random_state: int) -> Any:
-    from sklearn.ensemble import ExtraTreesClassifier, StackingClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-    from sklearn.neighbors import KNeighborsClassifier
-
     estimators = [
         ("lr", LogisticRegression(max_iter=2000, random_state=random_state)),
         ("knn", KNeighborsClassifier()),
@@ -194,8 +184,6 @@ ALL_KEYS: tuple[str, ...] = tuple(MODELS)
 
 
 def get_spec(key: str) -> ModelSpec:
-    from assay.errors import UsageError
-
     try:
         return MODELS[key]
     except KeyError:
@@ -204,8 +192,6 @@ def get_spec(key: str) -> ModelSpec:
 
 def candidate_params(key: str, n: int, random_state: int) -> list[Params]:
     """``n`` distinct candidates drawn from the model's grid (all of it if smaller)."""
-    from sklearn.model_selection import ParameterSampler
-
     space = dict(MODELS[key].space)
     if not space:
         return [{}]

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import roc_auc_score, roc_curve
+
 from assay.classify.evaluate import pooled_oof
 from assay.classify.models import MODELS
 
@@ -36,8 +39,6 @@ def _save(fig: Any, path: Path) -> bytes:
 
 def roc_curves(oof: pd.DataFrame, order: list[str], selected: str, path: Path) -> bytes:
     """Pooled out-of-fold ROC curve of every model (the selected one drawn thick)."""
-    from sklearn.metrics import roc_auc_score, roc_curve
-
     fig, (ax, zoom) = _figure(11.0, 4.8, ncols=2)
     for key in order:
         y, p = pooled_oof(oof, key)
@@ -88,8 +89,6 @@ def confusion_matrix(matrix: list[list[int]], threshold: float, path: Path) -> b
 
 
 def calibration(oof: pd.DataFrame, keys: list[str], path: Path) -> bytes:
-    from sklearn.calibration import calibration_curve
-
     fig, ax = _figure(6.0, 5.0)
     ax.plot([0, 1], [0, 1], color="grey", ls=":", label="perfectly calibrated")
     for key in keys:

@@ -13,10 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from imblearn.over_sampling import SMOTE
+from imblearn.pipeline import Pipeline
+from sklearn.feature_selection import RFE
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
 from assay.classify.seeds import derive_seed
 
 if TYPE_CHECKING:
-    import numpy as np
     from numpy.typing import NDArray
 
     from assay.classify.folds import Fold
@@ -31,13 +38,6 @@ def make_preprocessor(k_features: int, random_state: int, smote_neighbours: int)
     The imputer changes nothing on complete data; with ``--impute median`` the missing values
     reach this point untouched, so their medians come from the split's training rows only.
     """
-    from imblearn.over_sampling import SMOTE
-    from imblearn.pipeline import Pipeline
-    from sklearn.feature_selection import RFE
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
     ranker = LogisticRegression(max_iter=2000)
     return Pipeline(
         [
@@ -72,8 +72,6 @@ def prepare_split(
     X: NDArray[np.float64], y: NDArray[np.int64], fold: Fold, k_features: int, seed: int
 ) -> PreparedSplit:
     """Fit scaler, SMOTE and RFE on ``fold.train`` rows; transform that fold's validation rows."""
-    import numpy as np
-
     X_train, y_train = X[fold.train], y[fold.train]
     minority = int(min(np.bincount(y_train, minlength=2)))
     neighbours = max(1, min(SMOTE_NEIGHBOURS, minority - 1))

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from sklearn.metrics import roc_curve
 
 from assay.classify import plots, tables
 from assay.classify.evaluate import leaderboard, pooled_oof, summarize_all
 from assay.classify.metrics import METRIC_NAMES, Confusion, score_all, summarize
 from assay.classify.models import MODELS
+from assay.obs import html
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,8 +27,6 @@ def build_metrics(
     cv_dir: Path, summary: dict[str, Any], vif: pd.DataFrame
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every number of the run, machine-readable, plus the frames the figures need."""
-    from sklearn.metrics import roc_curve
-
     folds = tables.read_table(cv_dir, tables.FOLDS_CSV)
     latency = tables.read_table(cv_dir, tables.LATENCY_CSV)
     oof = tables.read_table(cv_dir, tables.OOF_CSV)
@@ -132,21 +131,8 @@ def _scalars(
 # ---------------------------------------------------------------- HTML
 
 
-def _img(data: bytes, alt: str) -> str:
-    encoded = base64.b64encode(data).decode()
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
-
-
-def _fmt(value: Any, digits: int = 4) -> str:
-    if isinstance(value, float):
-        return "-" if value != value else f"{value:.{digits}f}"
-    return html.escape(str(value))
-
-
-def _table(header: list[str], rows: list[list[Any]], cls: str = "") -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    return html.table(header, [[html.cell(c, 4, nan="-") for c in r] for r in rows])
 
 
 def _leaderboard_table(metrics: dict[str, Any]) -> str:
@@ -167,12 +153,7 @@ def _leaderboard_table(metrics: dict[str, Any]) -> str:
         row.append(f"{lat['p50']:.2f} / {lat['p95']:.2f}")
         rows.append(row)
     header = ["model", *METRIC_NAMES, "fit s", "latency ms p50/p95"]
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + f"<td>{html.escape(r[0])}</td>" + "".join(f"<td>{c}</td>" for c in r[1:]) + "</tr>"
-        for r in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return html.table(header, [[html.escape(r[0]), *r[1:]] for r in rows])
 
 
 def _single_split_table(metrics: dict[str, Any]) -> str:
@@ -210,9 +191,9 @@ def write_report(out_dir: Path, metrics: dict[str, Any], frames: dict[str, Any])
         f"<p>mean ± std, [95% CI] over outer folds; threshold metrics at 0.5. "
         f"CI: {html.escape(metrics['protocol']['metrics']['ci'])}. * = selected model.</p>",
         _leaderboard_table(metrics),
-        _img(images["leaderboard"], "leaderboard"),
+        html.png_img(images["leaderboard"], "leaderboard"),
         "<h2>ROC curves</h2>",
-        _img(images["roc"], "ROC curves"),
+        html.png_img(images["roc"], "ROC curves"),
         "<h2>Clinical operating threshold</h2>",
         f"<p>Selected model: <b>{html.escape(MODELS[selected].label)}</b>. Threshold "
         f"<b>{clinical['threshold']:.4f}</b> on P(malignant) reaches sensitivity "
@@ -220,9 +201,9 @@ def write_report(out_dir: Path, metrics: dict[str, Any], frames: dict[str, Any])
         f"out-of-fold predictions, at specificity {clinical['specificity']:.4f} (vs "
         f"{clinical['specificity_at_0_5']:.4f} at 0.5: it costs "
         f"{clinical['specificity_cost']:.4f}).</p>",
-        _img(images["confusion"], "confusion matrix"),
+        html.png_img(images["confusion"], "confusion matrix"),
         "<h2>Calibration</h2>",
-        _img(images["calibration"], "calibration"),
+        html.png_img(images["calibration"], "calibration"),
         "<h2>Final model</h2>",
         f"<p>{html.escape(MODELS[final['estimator']].label)} refitted on all rows with "
         f"parameters <code>{html.escape(json.dumps(final['best_params']))}</code>.</p>",
@@ -236,10 +217,7 @@ def write_report(out_dir: Path, metrics: dict[str, Any], frames: dict[str, Any])
         "<h2>Protocol</h2>",
         f"<pre>{html.escape(json.dumps(metrics['protocol'], indent=2))}</pre>",
     ]
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>assay classifier report</title>"
-        f"<style>{_CSS}</style></head><body>" + "\n".join(sections) + "</body></html>"
-    )
+    page = html.page("assay classifier report", _CSS, sections)
     path = out_dir / "report.html"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(page, encoding="utf-8")

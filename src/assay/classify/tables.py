@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from assay.classify.metrics import score_all
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from assay.classify.units import UnitResult
 
 OOF_CSV = "oof.csv"
@@ -66,8 +66,6 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def write_tables(cv_dir: Path, cv: Iterable[UnitResult], single: Iterable[UnitResult]) -> None:
-    import pandas as pd
-
     cv = list(cv)
     oof = pd.DataFrame(
         [
@@ -97,8 +95,6 @@ def write_tables(cv_dir: Path, cv: Iterable[UnitResult], single: Iterable[UnitRe
 
 
 def read_table(cv_dir: Path, name: str) -> pd.DataFrame:
-    import pandas as pd
-
     path = cv_dir / name
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame()

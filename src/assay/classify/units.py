@@ -16,10 +16,17 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from assay.classify.export import serving_pipeline
+from assay.classify.folds import inner_folds
+from assay.classify.metrics import oriented, score_all
+from assay.classify.models import MODELS
+from assay.classify.preprocess import prepare_split
 from assay.classify.seeds import derive_seed
 
 if TYPE_CHECKING:
-    import numpy as np
     from numpy.typing import NDArray
 
     from assay.classify.folds import Fold
@@ -64,11 +71,6 @@ def prepare_bundle(
     k_features: int,
     seed: int,
 ) -> Bundle:
-    from threadpoolctl import threadpool_limits
-
-    from assay.classify.folds import inner_folds
-    from assay.classify.preprocess import prepare_split
-
     with threadpool_limits(1):
         outer = prepare_split(X, y, fold, k_features, seed)
         inner = [
@@ -79,14 +81,10 @@ def prepare_bundle(
 
 def score_one(metric: str, y_true: NDArray[np.int64], p: NDArray[np.float64]) -> float:
     """One metric, oriented so that higher is better."""
-    from assay.classify.metrics import oriented, score_all
-
     return oriented(metric, score_all(y_true, p)[metric])
 
 
 def _fit(key: str, params: dict[str, Any], random_state: int, X: Any, y: Any) -> Any:
-    from assay.classify.models import MODELS
-
     return MODELS[key].build(dict(params), random_state).fit(X, y)
 
 
@@ -102,8 +100,6 @@ def tune(
     A candidate that cannot be fitted on these splits (e.g. more kNN neighbours than rows in a
     tiny data set) scores NaN and is skipped, like scikit-learn's ``error_score=np.nan``.
     """
-    import numpy as np
-
     scores: list[float] = []
     failure: ValueError | None = None
     for params in candidates:
@@ -147,11 +143,6 @@ def run_model_unit(
     keep_pipeline: bool = False,
 ) -> UnitResult:
     """Nested search on the bundle's inner splits, then refit on its outer training rows."""
-    import numpy as np
-    from threadpoolctl import threadpool_limits
-
-    from assay.classify.export import serving_pipeline
-
     outer = bundle.outer
     random_state = derive_seed(seed, "model", key, outer.fold_id)
     cpu_start = time.process_time()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import pandas as pd
+import numpy as np
+import pandas as pd
 
 
 def compute_vif(X: pd.DataFrame) -> pd.DataFrame:
@@ -14,8 +12,6 @@ def compute_vif(X: pd.DataFrame) -> pd.DataFrame:
     Missing values (allowed by ``--impute median``) are filled with column medians for this
     analysis only; the models impute inside their training folds.
     """
-    import numpy as np
-    import pandas as pd
     from statsmodels.stats.outliers_influence import variance_inflation_factor
     from statsmodels.tools.tools import add_constant
 

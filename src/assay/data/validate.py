@@ -7,12 +7,11 @@ Rows are numbered like a spreadsheet user sees them: data row 1 is the first lin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
 
 from assay.errors import DataValidationError
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 ID_COLUMN = "id"
 MIN_ROWS_PER_CLASS = 10
@@ -84,9 +83,6 @@ def _check_ids(frame: pd.DataFrame) -> None:
 def _numeric_features(
     frame: pd.DataFrame, feature_names: Sequence[str], impute: str
 ) -> pd.DataFrame:
-    import numpy as np
-    import pandas as pd
-
     X = pd.DataFrame(index=frame.index)
     for name in feature_names:
         raw = frame[name].astype(str).str.strip()
@@ -123,8 +119,6 @@ def _to_float(text: str) -> float:
 
 
 def _labels(column: pd.Series, target: str) -> pd.Series:
-    import pandas as pd
-
     text = column.astype(str).str.strip().str.lower()
     malignant = text.isin(MALIGNANT_LABELS)
     benign = text.isin(BENIGN_LABELS)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import load_breast_cancer
 
 from assay.data.validate import validate_frame
-
-if TYPE_CHECKING:
-    import pandas as pd
+from assay.errors import DataValidationError
 
 SKLEARN_SOURCE = "sklearn:load_breast_cancer"
 TARGET = "diagnosis"
@@ -72,8 +74,6 @@ class Dataset:
 
 def data_hash(X: pd.DataFrame, y: pd.Series) -> str:
     """sha256 of the canonical bytes: float64 features in FEATURE_NAMES order, then int64 labels."""
-    import numpy as np
-
     digest = hashlib.sha256()
     digest.update("\x1f".join(FEATURE_NAMES).encode())
     digest.update(np.ascontiguousarray(X[list(FEATURE_NAMES)].to_numpy(np.float64)).tobytes())
@@ -89,9 +89,6 @@ def _make_dataset(X: pd.DataFrame, y: pd.Series, source: str) -> Dataset:
 
 def load_sklearn_wdbc() -> Dataset:
     """scikit-learn's bundled WDBC (569 x 30), with malignant re-encoded to 1."""
-    import pandas as pd
-    from sklearn.datasets import load_breast_cancer
-
     bunch = load_breast_cancer()
     if tuple(bunch.feature_names) != FEATURE_NAMES:  # pragma: no cover - guards a sklearn change
         raise RuntimeError("scikit-learn's WDBC feature names changed")
@@ -118,10 +115,6 @@ def load_dataset(
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    import pandas as pd
-
-    from assay.errors import DataValidationError
-
     if not path.is_file():
         raise DataValidationError(f"The data file {path} does not exist.")
     try:

@@ -11,6 +11,7 @@ import json
 from collections import OrderedDict
 from typing import Any, Protocol
 
+from assay.config import Settings
 from assay.errors import ConfigError
 
 
@@ -86,8 +87,6 @@ class RedisCache:
 def open_cache(uri: str | None = None, ttl_s: int = 7 * 24 * 3600) -> MemoryCache | RedisCache:
     """``memory://`` (default) or ``redis://host:port/db`` (``rediss://`` too)."""
     if uri is None:
-        from assay.config import Settings
-
         uri = Settings().cache
     if uri in ("", "memory", "memory://"):
         return MemoryCache()

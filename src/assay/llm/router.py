@@ -23,6 +23,7 @@ from assay.llm.errors import (
     RetryableError,
     ServerError,
 )
+from assay.llm.providers import get_provider
 from assay.llm.ratelimit import Limiter, pause_from_headers
 from assay.llm.retry import AllEndpointsOpenError
 from assay.llm.types import CompletionRequest, CompletionResponse
@@ -36,8 +37,6 @@ ProviderFactory = Callable[[Endpoint, float], Any]
 
 def sdk_provider(endpoint: Endpoint, timeout_s: float) -> Any:
     """Build the SDK adapter for an endpoint; the key is read from this process's env."""
-    from assay.llm.providers import get_provider
-
     return get_provider(
         endpoint.provider,
         base_url=endpoint.base_url,

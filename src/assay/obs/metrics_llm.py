@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 WAIT_BUCKETS = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 15.0, 60.0)
 
@@ -30,8 +32,6 @@ class PrometheusLLMMetrics:
     """The ``llm_*`` collectors, registered once per registry."""
 
     def __init__(self, registry: Any = None) -> None:
-        from prometheus_client import REGISTRY, Counter, Gauge, Histogram
-
         reg = REGISTRY if registry is None else registry
         re = ("rater", "endpoint")
         self.calls = Counter(

@@ -8,14 +8,11 @@ default ``file://<cwd>/.assay/registry``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from assay.config import MinioSettings, Settings
 from assay.registry.base import CARD_FILE, LATEST, MODEL_FILE, PRODUCTION, Registry
 from assay.registry.file import FileRegistry
+from assay.registry.s3 import S3Registry
 from assay.registry.uri import parse_model_uri, parse_registry_uri
-
-if TYPE_CHECKING:
-    from assay.config import MinioSettings
 
 __all__ = [
     "CARD_FILE",
@@ -33,13 +30,9 @@ __all__ = [
 def open_registry(uri: str | None = None, minio: MinioSettings | None = None) -> Registry:
     """Open the registry at ``uri`` (None: ASSAY_REGISTRY or ``.assay/registry``)."""
     if uri is None:
-        from assay.config import Settings
-
         uri = Settings(**{}).registry
     location = parse_registry_uri(uri)
     if location.scheme == "s3":
-        from assay.registry.s3 import S3Registry
-
         return S3Registry(location.bucket, location.prefix, settings=minio)
     assert location.path is not None
     return FileRegistry(location.path)

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from assay.config import MinioSettings
 from assay.errors import RegistryError
 from assay.registry.base import CARD_FILE, MODEL_FILE, Registry
-
-if TYPE_CHECKING:
-    from assay.config import MinioSettings
 
 
 class S3Registry(Registry):
@@ -122,8 +120,6 @@ def make_minio_client(settings: MinioSettings | None) -> Any:
     """A ``minio.Minio`` client from MINIO_* settings (bounded retries and connect timeout)."""
     import urllib3
     from minio import Minio
-
-    from assay.config import MinioSettings
 
     settings = settings or MinioSettings(**{})
     endpoint = settings.endpoint

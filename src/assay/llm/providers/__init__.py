@@ -1,17 +1,20 @@
 """The Provider protocol and ``get_provider``: one small interface over the LLM SDKs.
 
-Adapters live in sibling modules (``openai``, ``anthropic``, ``together``) and are imported by
-name only when asked for, so ``import assay.llm.providers`` never imports an SDK.
+Adapters live in sibling modules (``openai``, ``anthropic``, ``together``); each imports its SDK
+only when an adapter is built, so ``import assay.llm.providers`` never imports an SDK.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Protocol, runtime_checkable
 
 from assay.errors import ConfigError
 from assay.llm.errors import AuthenticationError
+from assay.llm.providers._base import SDKProvider
+from assay.llm.providers.anthropic import AnthropicProvider
+from assay.llm.providers.openai import OpenAIProvider
+from assay.llm.providers.together import TogetherProvider
 from assay.llm.types import CompletionRequest, CompletionResponse
 
 
@@ -30,10 +33,10 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
-_ADAPTERS: dict[str, tuple[str, str]] = {
-    "openai": ("assay.llm.providers.openai", "OpenAIProvider"),
-    "anthropic": ("assay.llm.providers.anthropic", "AnthropicProvider"),
-    "together": ("assay.llm.providers.together", "TogetherProvider"),
+_ADAPTERS: dict[str, type[SDKProvider]] = {
+    "openai": OpenAIProvider,
+    "anthropic": AnthropicProvider,
+    "together": TogetherProvider,
 }
 _ALIASES = {"openai-compatible": "openai", "openai_compatible": "openai", "claude": "anthropic"}
 
@@ -93,10 +96,8 @@ def get_provider(
         raise ConfigError(f"Unknown LLM provider {kind!r}; choose one of: {known}.")
     if timeout_s <= 0:
         raise ConfigError(f"The provider timeout must be positive, got {timeout_s}.")
-    module_name, class_name = _ADAPTERS[canonical]
-    adapter_class = getattr(importlib.import_module(module_name), class_name)
     key = resolve_api_key(canonical, api_key, base_url)
-    provider: Provider = adapter_class(base_url=base_url, api_key=key, timeout_s=timeout_s)
+    provider: Provider = _ADAPTERS[canonical](base_url=base_url, api_key=key, timeout_s=timeout_s)
     return provider
 
 

@@ -1,0 +1,153 @@
+"""Drawing from a publisher-effects model: sampler settings, compilation, and a sampler run
+that adapts to the design and retries a run that fails its diagnostics.
+
+Sampling adapts to the design (``target_accept_for``) and, as a last line, a fit that fails
+its diagnostics is re-run once at a higher target acceptance with twice the draws before they
+are declared failed (``sample_robustly``); both runs are recorded in the diagnostics'
+``attempts``. nutpie and PyMC are imported on first use: they are heavy and only a fit needs
+them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from assay.bias.design import ModelData
+from assay.bias.diagnostics import diagnose
+from assay.obs.logging import get_logger
+
+log = get_logger(__name__)
+
+RETRY_TARGET_ACCEPT = 0.99
+SPARSE_TEXTBOOKS_PER_PUBLISHER = 4
+
+
+@dataclass(frozen=True)
+class BayesConfig:
+    """How to fit: chains, draws, sampler and seed.
+
+    ``target_accept`` None adapts it to the design (``target_accept_for``); ``retry_failed``
+    re-runs a fit that fails its diagnostics once at ``RETRY_TARGET_ACCEPT`` with twice the
+    warm-up and draws.
+    """
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    cores: int | None = None
+    seed: int = 42
+    sampler: Literal["nutpie", "pymc"] = "nutpie"
+    target_accept: float | None = None
+    marginalise: bool = True
+    predictive_draws: int = 100
+    retry_failed: bool = True
+
+
+def target_accept_for(data: ModelData) -> float:
+    """NUTS target acceptance for the design: 0.95 where publishers have fewer than
+    ``SPARSE_TEXTBOOKS_PER_PUBLISHER`` textbooks (textbook_sd is then weakly identified and
+    its tails need smaller steps), 0.9 otherwise."""
+    if data.textbooks is None:
+        return 0.9
+    sparse = len(data.textbooks) < SPARSE_TEXTBOOKS_PER_PUBLISHER * len(data.publishers)
+    return 0.95 if sparse else 0.9
+
+
+def compile_model(model: Any, config: BayesConfig) -> tuple[Any, float]:
+    """The sampler-ready model (nutpie compiles it; PyMC's NUTS takes the model) and the
+    seconds compilation took."""
+    if config.sampler != "nutpie":
+        return model, 0.0
+    import nutpie
+
+    started = time.perf_counter()
+    compiled = nutpie.compile_pymc_model(model)
+    return compiled, time.perf_counter() - started
+
+
+def sample(
+    model: Any,
+    config: BayesConfig,
+    *,
+    progress: bool = False,
+    target_accept: float | None = None,
+    compiled: Any = None,
+) -> Any:
+    """Draw from the posterior with nutpie (default) or PyMC's NUTS, seeded.
+
+    ``compiled`` reuses a ``compile_model`` result; the InferenceData's ``compile_s`` attribute
+    says how long compiling took (0 when reused).
+    """
+    import pymc as pm
+
+    cores = config.cores or min(config.chains, os.cpu_count() or 1)
+    accept = target_accept or config.target_accept or 0.9
+    if config.sampler == "nutpie":
+        import nutpie
+
+        compile_s = 0.0
+        if compiled is None:
+            compiled, compile_s = compile_model(model, config)
+        idata = nutpie.sample(
+            compiled,
+            draws=config.draws,
+            tune=config.tune,
+            chains=config.chains,
+            cores=cores,
+            seed=config.seed,
+            target_accept=accept,
+            progress_bar=progress,
+        )
+        idata.attrs["compile_s"] = compile_s  # sampling time = total minus this
+        return idata
+    with model:
+        return pm.sample(
+            draws=config.draws,
+            tune=config.tune,
+            chains=config.chains,
+            cores=cores,
+            random_seed=config.seed,
+            target_accept=accept,
+            progressbar=progress,
+            compute_convergence_checks=False,
+        )
+
+
+def sample_robustly(
+    model: Any, data: ModelData, config: BayesConfig, *, progress: bool = False
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Sample at the design's target acceptance; if that run fails its diagnostics (divergent
+    transitions, R-hat, ESS or BFMI; and ``config.retry_failed``), re-run once, same seed, at
+    ``RETRY_TARGET_ACCEPT`` with twice the warm-up and draws, and keep the second run whatever
+    it shows - its diagnostics then decide. Smaller steps answer divergences; longer chains
+    answer a slowly mixing scale parameter (textbook_sd on the binary scale), whose R-hat from
+    1,000 draws per chain can sit just above 1.01. Returns the posterior and one record per run.
+    """
+    compiled, compile_s = compile_model(model, config)
+    accept = config.target_accept or target_accept_for(data)
+    attempts: list[dict[str, Any]] = []
+    while True:
+        started = time.perf_counter()
+        idata = sample(model, config, progress=progress, target_accept=accept, compiled=compiled)
+        checked = diagnose(idata)
+        attempts.append(
+            {
+                "target_accept": accept,
+                "draws": config.draws,
+                "tune": config.tune,
+                "divergences": checked.divergences,
+                "rhat_max": round(checked.rhat_max, 4),
+                "failures": checked.failures,
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        )
+        if checked.passed or not config.retry_failed or len(attempts) > 1:
+            break
+        log.warning("bayes.retry", failures=checked.failures, target_accept=RETRY_TARGET_ACCEPT)
+        accept = max(accept, RETRY_TARGET_ACCEPT)
+        config = replace(config, draws=2 * config.draws, tune=2 * config.tune)
+    idata.attrs["compile_s"] = compile_s
+    return idata, attempts
