@@ -33,18 +33,6 @@ LAZY_PROJECT_IMPORTS: dict[tuple[str, str], str] = {
 }
 """The only library functions that import a project module, and why. Keep it small."""
 
-TEMPORARY_EXEMPT = (
-    # TEMPORARY: refactored in parallel by the serving and workflow helpers of issue 10; the
-    # coordinator removes these entries once their branches are merged.
-    "serving/",
-    "workflow/",
-    "bias/study.py",
-    "bias/rating/",
-    "classify/stages.py",
-    "classify/config.py",
-    "obs/metrics_serving.py",
-)
-
 HEAVY_OR_OPTIONAL = frozenset(
     {
         # Bayesian stack (the bayes extra): seconds to import, needed only to fit or report
@@ -131,7 +119,7 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
 
 def violation(imp: FunctionImport) -> str | None:
     """Why ``imp`` should be at module level, or None when it may stay in the function."""
-    if _under(imp.path, EDGES) or _under(imp.path, TEMPORARY_EXEMPT):
+    if _under(imp.path, EDGES):
         return None
     if imp.project:
         if any(

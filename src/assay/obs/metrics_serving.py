@@ -18,10 +18,10 @@ import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import numpy as np
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
@@ -69,14 +69,12 @@ _bias: weakref.WeakKeyDictionary[CollectorRegistry, BiasScorerMetrics] = weakref
 def _registry(registry: CollectorRegistry | None) -> CollectorRegistry:
     if registry is not None:
         return registry
-    from prometheus_client import REGISTRY
 
     return REGISTRY
 
 
 def serving_metrics(registry: CollectorRegistry | None = None) -> ServingMetrics:
     """The serving metrics registered on ``registry`` (default: the process registry), once."""
-    from prometheus_client import Counter, Gauge, Histogram
 
     reg = _registry(registry)
     with _lock:
@@ -118,7 +116,6 @@ def serving_metrics(registry: CollectorRegistry | None = None) -> ServingMetrics
 
 def bias_scorer_metrics(registry: CollectorRegistry | None = None) -> BiasScorerMetrics:
     """The bias scorer's rater series on ``registry`` (default: the process registry), once."""
-    from prometheus_client import Counter, Histogram
 
     reg = _registry(registry)
     with _lock:
@@ -147,7 +144,6 @@ def observe_many(histogram: Histogram, values: Sequence[float] | Any) -> None:
     Uses prometheus_client's per-bucket values (non-cumulative counts plus a sum); falls back
     to one ``observe`` per value if that layout ever changes.
     """
-    import numpy as np
 
     array = np.asarray(values, dtype=np.float64).ravel()
     if array.size == 0:

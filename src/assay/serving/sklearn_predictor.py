@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import sklearn
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
 from assay.obs.logging import get_logger
 
@@ -30,7 +34,6 @@ Transform = Callable[[np.ndarray], np.ndarray]
 
 def sklearn_proba(pipeline: Any, matrix: np.ndarray) -> np.ndarray:
     """P(class 1) from scikit-learn, skipping checks the server already made (finite values)."""
-    import sklearn
 
     with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
         return np.asarray(pipeline.predict_proba(matrix)[:, 1], dtype=np.float64)
@@ -96,7 +99,6 @@ def build_proba(pipeline: Any, threshold: float, compile: bool = True) -> Pipeli
 def _compile(pipeline: Any) -> CompiledProba | None:
     import onnxruntime as ort
     from skl2onnx import to_onnx
-    from sklearn.pipeline import Pipeline
 
     if not isinstance(pipeline, Pipeline):
         return None
@@ -117,8 +119,6 @@ def _compile(pipeline: Any) -> CompiledProba | None:
 
 def _numpy_step(step: Any) -> Transform:
     """A numpy version of a preprocessing step the exported pipeline may contain."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.preprocessing import StandardScaler
 
     if isinstance(step, StandardScaler):
         mean = step.mean_ if step.with_mean else 0.0

@@ -21,6 +21,16 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
 from assay.bias.rating.rater import (
     RatingOutcome,
     cacheable,
@@ -36,11 +46,12 @@ from assay.errors import DataValidationError
 from assay.llm.cache import Cache, open_cache
 from assay.llm.clock import Clock
 from assay.llm.ensemble import Ensemble
-from assay.llm.ratelimit import LocalLimiter, bank_for
+from assay.llm.ratelimit import LocalLimiter, bank_for, start_limiter_actor
 from assay.llm.router import ProviderFactory, sdk_provider
 from assay.llm.usage import Budget, Usage, worst_case_cost
 from assay.obs.logging import get_logger
 from assay.obs.metrics_llm import LLMMetrics, llm_metrics, replay
+from assay.parallel import init_ray
 
 PASSAGE_COLUMNS = ("passage_id", "text", "publisher")
 log = get_logger(__name__)
@@ -220,9 +231,6 @@ class _Run:
     async def _ray_executor(
         self, workers: int
     ) -> tuple[Callable[[dict[str, Any]], Any], Callable[[], Any]]:
-        from assay.llm.ratelimit import start_limiter_actor
-        from assay.parallel import init_ray
-
         ray = init_ray()
         limiter = start_limiter_actor(ray, self.ensemble.resilience)
         per_worker = max(1, -(-self.concurrency // workers))
@@ -352,16 +360,6 @@ class _Run:
     def _progress_bar(self, total: int) -> Any:
         if not self.progress or total == 0:
             return nullcontext()
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
         bar = Progress(
             TextColumn("[bold]rating[/] passages x raters"),
             BarColumn(),
