@@ -14,8 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from assay.classify.metrics import METRIC_NAMES
-from assay.classify.models import ALL_KEYS
+from assay.classify.names import METRIC_NAMES
+from assay.classify.names import MODEL_KEYS as ALL_KEYS
 
 # Every reported metric can drive model selection.
 SELECTION_METRICS = METRIC_NAMES

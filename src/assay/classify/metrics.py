@@ -15,21 +15,11 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from assay.classify.names import METRIC_NAMES
+
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-METRIC_NAMES = (
-    "roc_auc",
-    "pr_auc",
-    "accuracy",
-    "sensitivity",
-    "specificity",
-    "ppv",
-    "npv",
-    "f1",
-    "mcc",
-    "brier",
-)
 LOWER_IS_BETTER = frozenset({"brier"})
 DEFAULT_THRESHOLD = 0.5
 CI_LEVEL = 0.95

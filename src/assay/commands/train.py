@@ -16,14 +16,6 @@ from rich.console import Console
 
 from assay.classify.config import TrainingSettings as TS
 from assay.commands._common import setting, settings_from, user_errors
-from assay.commands._train_run import (
-    PIPELINE_NAME,
-    STEP_TITLES,
-    TRAIN_TASK,
-    checked_settings,
-    cv_counter,
-    run_training_locally,
-)
 from assay.errors import UsageError
 from assay.workflow.local import LocalRun
 from assay.workflow.progress import StepProgress
@@ -91,17 +83,19 @@ def train(
     """
     settings = settings_from(TS, locals())  # the options named like its fields
 
+    # The training stack (scikit-learn, pandas, kfp) loads when the command runs, not on --help.
+    from assay.commands import _train_run as training
     from pipelines.training import training_pipeline
 
-    settings = checked_settings(settings, local=runner is Runner.local)
+    settings = training.checked_settings(settings, local=runner is Runner.local)
     if runner is Runner.kfp:
         _submit(training_pipeline, settings, host, experiment, run_name, namespace)
         return
     run_dir = (out or default_run_dir()).absolute()
     err_console.print(f"Running pipeline [bold]assay-training[/] with kfp.local into {run_dir}")
-    counters = {TRAIN_TASK: cv_counter(settings, run_dir)}
-    with StepProgress(err_console, STEP_TITLES, counters) as steps:
-        result = run_training_locally(training_pipeline, settings, run_dir, steps.on_task)
+    counters = {training.TRAIN_TASK: training.cv_counter(settings, run_dir)}
+    with StepProgress(err_console, training.STEP_TITLES, counters) as steps:
+        result = training.run_training_locally(training_pipeline, settings, run_dir, steps.on_task)
     _print_result(result)
 
 
@@ -144,6 +138,8 @@ def _submit(
         raise UsageError(
             "--runner kfp needs --host URL (or KFP_HOST) of the Kubeflow Pipelines API."
         )
+    from assay.commands._train_run import PIPELINE_NAME
+
     submitted = submit_pipeline(
         pipeline,
         settings.arguments(),

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from assay.classify import names
 from assay.classify.metrics import (
     Confusion,
     brier_score,
@@ -15,6 +16,7 @@ from assay.classify.metrics import (
     score_all,
     summarize,
 )
+from assay.classify.models import MODELS
 
 # 10 cases: 4 malignant, 6 benign. Predictions give tp=3, fn=1, fp=1, tn=5.
 Y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
@@ -78,3 +80,9 @@ def test_threshold_is_highest_reaching_target() -> None:
     assert full.threshold == 0.3 and full.sensitivity == 1.0
     assert full.specificity == pytest.approx(4 / 6)  # 0.7 and 0.4 are now called malignant
     assert full.specificity_at_default - full.specificity == pytest.approx(1 / 6)
+
+
+def test_the_light_name_lists_match_the_metrics_and_models_they_name() -> None:
+    """The CLI reads classify.names without loading scikit-learn; they must not drift apart."""
+    assert tuple(MODELS) == names.MODEL_KEYS
+    assert tuple(score_all(Y, P)) == names.METRIC_NAMES
