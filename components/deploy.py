@@ -12,25 +12,36 @@ def deploy_inference_service(
     namespace: str = "assay",
     canary_traffic_percent: int = 10,
     timeout_s: int = 600,
+    credentials_dir: str = "/var/run/secrets/assay-deployer",
 ) -> str:
     """Point InferenceService service_name at model_uri and wait until it is Ready.
 
     model_uri: the registered version folder (register_model's model_uri output), an s3:// URI
     such as s3://assay-models/registry/wdbc-classifier/v3 that KServe copies to /mnt/models.
     canary_traffic_percent: share of traffic for the new version (1-99); 100 rolls out fully.
-    A service that does not exist yet is created with all traffic on this version.
-    Needs a ServiceAccount bound to Role inferenceservice-deployer (manifests/base/security).
+    The service must exist (kustomize creates it): the deployer may get and patch it, not create.
+    credentials_dir: the token and ca.crt of ServiceAccount assay-deployer (Secret
+    assay-deployer-token, mounted there by the training pipeline): the step calls the API with
+    them, not with the pod's own (shared pipeline-runner) account.
     Returns the service URL.
     """
+    from kubernetes import client
+    from kubernetes.config.incluster_config import InClusterConfigLoader
+
     from assay.deploy import DeploySpec, deploy_model
 
+    configuration = client.Configuration()
+    InClusterConfigLoader(
+        token_filename=f"{credentials_dir}/token", cert_filename=f"{credentials_dir}/ca.crt"
+    ).load_and_set(configuration)
+    api = client.CustomObjectsApi(client.ApiClient(configuration))
     spec = DeploySpec.for_model_uri(
         model_uri,
         name=service_name,
         namespace=namespace,
         canary_traffic_percent=canary_traffic_percent,
     )
-    result = deploy_model(spec, timeout_s=float(timeout_s))
+    result = deploy_model(spec, api=api, timeout_s=float(timeout_s))
     where = f"{result.namespace}/{result.name}"
     print(f"{result.action} {where} -> {result.storage_uri} ({result.url})")
     return result.url or ""

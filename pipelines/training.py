@@ -5,7 +5,8 @@ load_data -> compute_vif -> train_models -> evaluate_models -> register_model
 
 In a cluster the steps read their environment from ConfigMap ``assay-pipeline-env``
 (ASSAY_REGISTRY, MINIO_ENDPOINT/SECURE/REGION, RAY_ADDRESS) and Secret ``minio-credentials``
-(manifests/base); kfp.local ignores both, so local runs use the caller's environment.
+(the pipeline's MinIO user; manifests/base); kfp.local ignores both, so local runs use the
+caller's environment. The deploy step calls the Kubernetes API as ServiceAccount assay-deployer.
 """
 
 from kfp import dsl, kubernetes
@@ -23,6 +24,12 @@ MINIO_SECRET_TO_ENV = {
     "AWS_ACCESS_KEY_ID": "MINIO_ACCESS_KEY",
     "AWS_SECRET_ACCESS_KEY": "MINIO_SECRET_KEY",
 }
+# The deploy step talks to the Kubernetes API as ServiceAccount assay-deployer, with that
+# account's token from Secret assay-deployer-token (manifests), mounted into this step only.
+DEPLOYER_TOKEN = "assay-deployer-token"
+DEPLOYER_CREDENTIALS_DIR = "/var/run/secrets/assay-deployer"
+# NetworkPolicies minio-ingress and ray-ingress leave out pipeline steps with these labels.
+DEPLOY_STEP_LABELS = {"assay.io/step": "deploy"}
 CONFIG_MAP_TO_ENV = {
     key: key
     for key in ("ASSAY_REGISTRY", "MINIO_ENDPOINT", "MINIO_SECURE", "MINIO_REGION", "RAY_ADDRESS")
@@ -35,6 +42,15 @@ def _cluster_env(task: dsl.PipelineTask, *, secrets: bool) -> dsl.PipelineTask:
     )
     if secrets:
         kubernetes.use_secret_as_env(task, MINIO_SECRET, MINIO_SECRET_TO_ENV, optional=True)
+    return task
+
+
+def _deployer_identity(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """KFP runs every step as one ServiceAccount (kfp-kubernetes has no per-task one), so the
+    deploy step gets its own identity as a token: assay-deployer's, mounted into this step only."""
+    kubernetes.use_secret_as_volume(task, DEPLOYER_TOKEN, mount_path=DEPLOYER_CREDENTIALS_DIR)
+    for key, value in DEPLOY_STEP_LABELS.items():
+        kubernetes.add_pod_label(task, key, value)
     return task
 
 
@@ -108,8 +124,10 @@ def training_pipeline(
             model_uri=registered.outputs["model_uri"],
             service_name=model_name,
             canary_traffic_percent=canary_percent,
+            credentials_dir=DEPLOYER_CREDENTIALS_DIR,
         )
         deployed.set_display_name("Deploy (canary)")
         deployed.set_caching_options(False)
+        _deployer_identity(deployed)
 
     return registered.outputs["version"]

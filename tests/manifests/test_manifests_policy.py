@@ -84,6 +84,10 @@ def test_dev_generates_the_secrets_the_manifests_reference() -> None:
     objs = render("dev")
     minio = find(objs, "Secret", "minio-credentials")
     assert set(minio["data"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    serving = find(objs, "Secret", "minio-serving-credentials")
+    assert set(serving["data"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    root = find(objs, "Secret", "minio-root-credentials")
+    assert set(root["data"]) == {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
     keys = find(objs, "Secret", "llm-provider-keys")
     assert set(keys["data"]) == {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TOGETHER_API_KEY"}
 
@@ -95,7 +99,8 @@ def test_kserve_service_account_carries_the_s3_annotations_and_secret(target: st
     assert annotations["serving.kserve.io/s3-endpoint"] == "minio.assay.svc:9000"
     assert annotations["serving.kserve.io/s3-usehttps"] == "0"
     assert annotations["serving.kserve.io/s3-region"]
-    assert {"name": "minio-credentials"} in account["secrets"]
+    # MinIO's read-only serving user, not the pipeline's user or root (issue 14, item 9)
+    assert {"name": "minio-serving-credentials"} in account["secrets"]
     isvc = find(objs, "InferenceService", "wdbc-classifier")
     assert isvc["spec"]["predictor"]["serviceAccountName"] == "kserve-s3"
 
@@ -173,11 +178,13 @@ def test_deployer_role_is_least_privilege(target: str) -> None:
     assert binding["roleRef"]["name"] == "inferenceservice-deployer"
     subjects = binding["subjects"]
     assert {"kind": "ServiceAccount", "name": "assay-deployer", "namespace": "assay"} in subjects
+    # The shared runner account is no longer bound (issue 14, item 9): the deploy step calls the
+    # API with assay-deployer's token instead.
     assert {
         "kind": "ServiceAccount",
         "name": "pipeline-runner",
         "namespace": "kubeflow",
-    } in subjects
+    } not in subjects
 
 
 def test_inference_services_keep_hardening_where_knative_accepts_it(target: str) -> None:

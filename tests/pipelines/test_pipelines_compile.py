@@ -71,3 +71,13 @@ def test_training_pipeline_structure(compiled: Path) -> None:
     ]
     assert register_env["secretAsEnv"][0]["secretName"] == "minio-credentials"
     assert register_env["configMapAsEnv"][0]["configMapName"] == "assay-pipeline-env"
+
+
+def test_only_the_deploy_step_carries_the_deployer_token(compiled: Path) -> None:
+    _spec, platform = yaml.safe_load_all((compiled / "training.yaml").read_text())
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    deploy = executors["exec-deploy-inference-service"]
+    assert deploy["secretAsVolume"][0]["secretName"] == "assay-deployer-token"
+    assert deploy["podMetadata"]["labels"] == {"assay.io/step": "deploy"}
+    others = [name for name, e in executors.items() if e.get("secretAsVolume")]
+    assert others == ["exec-deploy-inference-service"]
