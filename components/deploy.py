@@ -20,9 +20,11 @@ def deploy_inference_service(
     canary_traffic_percent: share of traffic for the new version (1-99); 100 rolls out fully.
     A service that does not exist yet is created with all traffic on this version.
     Needs a ServiceAccount bound to Role inferenceservice-deployer (manifests/base/security).
+    The version's model.joblib is checked against the sha256 its card records before the
+    cluster is touched; a mismatch fails the step.
     Returns the service URL.
     """
-    from assay.deploy import DeploySpec, deploy_model
+    from assay.deploy import DeploySpec, deploy_verified
 
     spec = DeploySpec.for_model_uri(
         model_uri,
@@ -30,7 +32,7 @@ def deploy_inference_service(
         namespace=namespace,
         canary_traffic_percent=canary_traffic_percent,
     )
-    result = deploy_model(spec, timeout_s=float(timeout_s))
+    result = deploy_verified(spec, timeout_s=float(timeout_s))
     where = f"{result.namespace}/{result.name}"
     print(f"{result.action} {where} -> {result.storage_uri} ({result.url})")
     return result.url or ""

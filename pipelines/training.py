@@ -111,5 +111,6 @@ def training_pipeline(
         )
         deployed.set_display_name("Deploy (canary)")
         deployed.set_caching_options(False)
+        _cluster_env(deployed, secrets=True)  # reads the version to verify its model digest
 
     return registered.outputs["version"]

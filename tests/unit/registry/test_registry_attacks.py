@@ -111,7 +111,8 @@ def test_models_show_of_a_tampered_version_exits_with_an_integrity_error(
     _tamper(registry, "v2", b"tampered")
     result = runner.invoke(app, ["models", "show", NAME, "v2", "--registry", registry.root])
     assert result.exit_code == 3, result.output
-    assert "does not match" in result.output and "model_sha256" in result.output
+    output = " ".join(result.output.split())
+    assert "does not match its card" in output and "model_sha256" in output
 
 
 def test_legacy_registered_card_without_digest_is_refused_unless_allowed(
