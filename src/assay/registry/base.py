@@ -21,7 +21,7 @@ from typing import Any
 
 from assay.errors import RegistryError
 from assay.registry.integrity import integrity_fields, verify_model_file
-from assay.registry.uri import check_name, version_number
+from assay.registry.uri import check_name, is_name, version_number
 
 MODEL_FILE = "model.joblib"
 CARD_FILE = "model-card.json"
@@ -67,7 +67,10 @@ class Registry(ABC):
         names = {
             parts[0]
             for parts in (key.split("/") for key in self._list_keys(""))
-            if len(parts) == 3 and parts[2] == CARD_FILE and version_number(parts[1])
+            if len(parts) == 3
+            and parts[2] == CARD_FILE
+            and version_number(parts[1])
+            and is_name(parts[0])
         }
         return sorted(names)
 
@@ -87,8 +90,8 @@ class Registry(ABC):
         result: dict[str, str] = {}
         for key in self._list_keys(f"{name}/{ALIASES_DIR}/"):
             filename = key.rsplit("/", 1)[-1]
-            if filename.endswith(".json"):
-                alias = filename[: -len(".json")]
+            alias = filename[: -len(".json")]
+            if filename.endswith(".json") and is_name(alias):  # skip files not written by us
                 pointer = self._read_alias(name, alias)
                 if pointer is not None:
                     result[alias] = pointer

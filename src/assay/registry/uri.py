@@ -72,9 +72,14 @@ def parse_model_uri(uri: str) -> tuple[str, str, str]:
     return root, name, ref
 
 
+def is_name(value: object) -> bool:
+    """True for a model name, alias or version: one path segment of safe characters."""
+    return isinstance(value, str) and NAME_PATTERN.fullmatch(value) is not None
+
+
 def check_name(value: str, what: str) -> str:
     """Model names, aliases and versions are single path segments of safe characters."""
-    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+    if not is_name(value):
         raise RegistryError(
             f"Invalid {what} {value!r}: use letters, digits, '.', '_' or '-' "
             "(starting with a letter or digit)."

@@ -198,3 +198,14 @@ def test_forged_alias_on_the_command_line_exits_with_one_sentence(
     assert result.exit_code == 3, result.output
     assert "Invalid alias" in result.output
     assert registry.aliases(NAME) == {"latest": "v1"}
+
+
+def test_alias_file_with_a_forged_name_planted_in_the_folder_is_ignored(
+    registry: FileRegistry, model_dir: Path
+) -> None:
+    registry.register(NAME, model_dir)
+    planted = registry.path / NAME / "aliases" / "prod\n.json"
+    planted.write_text(json.dumps({"version": "v1"}))
+    assert registry.aliases(NAME) == {"latest": "v1"}
+    with pytest.raises(RegistryError, match="Invalid version or alias"):
+        registry.resolve(NAME, "prod\n")
