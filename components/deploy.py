@@ -20,6 +20,8 @@ def deploy_inference_service(
     such as s3://assay-models/registry/wdbc-classifier/v3 that KServe copies to /mnt/models.
     canary_traffic_percent: share of traffic for the new version (1-99); 100 rolls out fully.
     The service must exist (kustomize creates it): the deployer may get and patch it, not create.
+    The version's model.joblib is checked against the sha256 its card records before the
+    cluster is touched; a mismatch fails the step.
     credentials_dir: the token and ca.crt of ServiceAccount assay-deployer (Secret
     assay-deployer-token, mounted there by the training pipeline): the step calls the API with
     them, not with the pod's own (shared pipeline-runner) account.
@@ -28,19 +30,20 @@ def deploy_inference_service(
     from kubernetes import client
     from kubernetes.config.incluster_config import InClusterConfigLoader
 
-    from assay.deploy import DeploySpec, deploy_model
+    from assay.deploy import DeploySpec, deploy_model, verify_version
 
-    configuration = client.Configuration()
-    InClusterConfigLoader(
-        token_filename=f"{credentials_dir}/token", cert_filename=f"{credentials_dir}/ca.crt"
-    ).load_and_set(configuration)
-    api = client.CustomObjectsApi(client.ApiClient(configuration))
     spec = DeploySpec.for_model_uri(
         model_uri,
         name=service_name,
         namespace=namespace,
         canary_traffic_percent=canary_traffic_percent,
     )
+    verify_version(spec)  # before any cluster credential is read
+    configuration = client.Configuration()
+    InClusterConfigLoader(
+        token_filename=f"{credentials_dir}/token", cert_filename=f"{credentials_dir}/ca.crt"
+    ).load_and_set(configuration)
+    api = client.CustomObjectsApi(client.ApiClient(configuration))
     result = deploy_model(spec, api=api, timeout_s=float(timeout_s))
     where = f"{result.namespace}/{result.name}"
     print(f"{result.action} {where} -> {result.storage_uri} ({result.url})")

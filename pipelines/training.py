@@ -129,5 +129,6 @@ def training_pipeline(
         deployed.set_display_name("Deploy (canary)")
         deployed.set_caching_options(False)
         _deployer_identity(deployed)
+        _cluster_env(deployed, secrets=True)  # reads the version to verify its model digest
 
     return registered.outputs["version"]

@@ -91,7 +91,9 @@ def test_the_deploy_step_does_not_run_as_pipeline_runner(tmp_path: Path) -> None
 def test_the_deploy_step_calls_the_api_with_the_deployer_token(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The API server is the stand-in: deploy_model is replaced to capture the client."""
+    """The API server is the stand-in: deploy_model is replaced to capture the client, and the
+    model-digest check (tested in tests/unit/deploy/test_deploy_integrity.py) is skipped: no
+    MinIO runs here."""
     import assay.deploy
     from components.deploy import deploy_inference_service
 
@@ -108,6 +110,7 @@ def test_the_deploy_step_calls_the_api_with_the_deployer_token(
         )
 
     monkeypatch.setattr(assay.deploy, "deploy_model", capture)
+    monkeypatch.setattr(assay.deploy, "verify_version", lambda spec: "ok")
     deploy_inference_service.python_func(
         model_uri="s3://assay-models/registry/wdbc-classifier/v2", credentials_dir=str(tmp_path)
     )

@@ -80,7 +80,8 @@ def test_default_deny_selects_every_pod_in_each_namespace_in_both_directions(
 def test_minio_accepts_traffic_only_from_the_classifier_and_pipeline_steps(target: str) -> None:
     policies, pods = _world(target)
     minio = pods["Deployment/minio"]
-    for name in ("InferenceService/wdbc-classifier", "step", "kubeflow_step"):
+    # the deploy step reads the version's card and model.joblib to check the digest
+    for name in ("InferenceService/wdbc-classifier", "step", "kubeflow_step", "deploy_step"):
         assert allowed(policies, pods[name], minio, MINIO), f"{name} -> MinIO must work"
     # the bucket/user setup Job is MinIO's administrator: the one other client
     assert allowed(policies, pods["Job/minio-create-buckets"], minio, MINIO)
@@ -88,7 +89,6 @@ def test_minio_accepts_traffic_only_from_the_classifier_and_pipeline_steps(targe
         "InferenceService/bias-scorer",
         "RayCluster/assay-ray head",
         "RayCluster/assay-ray cpu",
-        "deploy_step",
         "stranger",
         "prometheus",
         "activator",
@@ -108,6 +108,7 @@ def test_the_ray_client_port_is_open_only_to_pipeline_steps(target: str) -> None
         "InferenceService/wdbc-classifier",
         "Deployment/minio",
         "Job/minio-create-buckets",
+        "deploy_step",
     ):
         assert not allowed(policies, pods[name], head, RAY_CLIENT), f"{name} -> Ray client"
     assert not allowed(policies, pods["step"], head, RAY_GCS), "steps speak only the client port"

@@ -73,13 +73,14 @@ def show(
     ref: str = typer.Argument("latest", help="Version (v3) or alias (latest, production)."),
     registry: str | None = RegistryOption,
 ) -> None:
-    """Print a version's model card as JSON."""
+    """Print a version's model card as JSON and check its model file against the card."""
     from assay.registry import open_registry
 
     reg = open_registry(registry)
     card = reg.card(name, ref)
     console.print_json(json.dumps(card))
     console.print(f"[dim]{reg.uri(name, ref)}[/]")
+    console.print(f"integrity: {reg.verify(name, ref)}")
 
 
 @app.command("promote")

@@ -5,6 +5,7 @@
 - ``kube``: the API calls and what their failures mean
 - ``status``: reading Ready / failed from the service's status
 - ``rollout``: create or patch, then wait until Ready
+- ``verify``: refuse a version whose model file does not match its card, before the cluster
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from assay.deploy.spec import (
     DeploySpec,
     storage_uri_for,
 )
+from assay.deploy.verify import deploy_verified, verify_version
 
 __all__ = [
     "API_VERSION",
@@ -48,7 +50,9 @@ __all__ = [
     "build_inference_service",
     "build_patch",
     "deploy_model",
+    "deploy_verified",
     "kubernetes_api",
     "storage_uri_for",
+    "verify_version",
     "wait_until_ready",
 ]

@@ -104,8 +104,10 @@ def _api_error(ref: Named, verb: str, exc: Exception) -> DeployError:
         return DeployError(f"could not {verb} {what}: {exc}")
     if status in (401, 403):
         return DeployError(
-            f"not allowed to {verb} {what} (HTTP {status}): run the step as a ServiceAccount "
-            "bound to Role inferenceservice-deployer (manifests/base/security/rbac-deployer.yaml)"
+            f"not allowed to {verb} {what} (HTTP {status}): the step calls the API with the "
+            "token of ServiceAccount assay-deployer (Secret assay-deployer-token), which may only "
+            "get and patch the services named by Role inferenceservice-deployer "
+            "(manifests/base/security/rbac-deployer.yaml)"
         )
     if status == 404:
         return DeployError(

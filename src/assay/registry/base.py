@@ -6,6 +6,7 @@ Layout and rules (docs/design.md):
 
 * ``<root>/<name>/<version>/{model.joblib, model-card.json}``; versions ``v1, v2, ...`` are
   immutable; a version is complete only once its ``model-card.json`` exists (written last).
+  The card records ``model_sha256`` and ``model_size`` of ``model.joblib`` (``verify``).
 * aliases are small JSON pointers ``<root>/<name>/aliases/<alias>.json`` =
   ``{"version": "v3", "updated_at": "..."}``; ``register`` moves ``latest``.
 """
@@ -19,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from assay.errors import RegistryError
-from assay.registry.uri import check_name, version_number
+from assay.registry.integrity import integrity_fields, verify_model_file
+from assay.registry.uri import check_name, is_name, version_number
 
 MODEL_FILE = "model.joblib"
 CARD_FILE = "model-card.json"
@@ -65,7 +67,10 @@ class Registry(ABC):
         names = {
             parts[0]
             for parts in (key.split("/") for key in self._list_keys(""))
-            if len(parts) == 3 and parts[2] == CARD_FILE and version_number(parts[1])
+            if len(parts) == 3
+            and parts[2] == CARD_FILE
+            and version_number(parts[1])
+            and is_name(parts[0])
         }
         return sorted(names)
 
@@ -85,8 +90,8 @@ class Registry(ABC):
         result: dict[str, str] = {}
         for key in self._list_keys(f"{name}/{ALIASES_DIR}/"):
             filename = key.rsplit("/", 1)[-1]
-            if filename.endswith(".json"):
-                alias = filename[: -len(".json")]
+            alias = filename[: -len(".json")]
+            if filename.endswith(".json") and is_name(alias):  # skip files not written by us
                 pointer = self._read_alias(name, alias)
                 if pointer is not None:
                     result[alias] = pointer
@@ -126,6 +131,16 @@ class Registry(ABC):
             raise RegistryError(f"Model {name!r} version {version} has no {CARD_FILE}.")
         card: dict[str, Any] = json.loads(data)
         return card
+
+    def verify(self, name: str, ref: str = LATEST) -> str:
+        """Check a version's model file against its card: ``"ok"``, or ModelIntegrityError."""
+        version = self.resolve(name, ref)
+        card = self.card(name, version)
+        where = f"{self.root.rstrip('/')}/{name}/{version}"
+        model = self._read_bytes(f"{name}/{version}/{MODEL_FILE}")
+        if model is None:
+            raise RegistryError(f"{where}: {MODEL_FILE} is missing.")
+        return verify_model_file(model, card, where)
 
     def download(self, name: str, ref: str, dest: Path) -> Path:
         """Copy ``model.joblib`` and ``model-card.json`` of a version into ``dest``."""
@@ -167,6 +182,9 @@ class Registry(ABC):
             card = json.loads((model_dir / CARD_FILE).read_text())
         except json.JSONDecodeError as exc:
             raise RegistryError(f"{model_dir / CARD_FILE} is not valid JSON: {exc}.") from exc
+        if not isinstance(card, dict):
+            raise RegistryError(f"{model_dir / CARD_FILE} is not a JSON object.")
+        card.update(integrity_fields(model_dir / MODEL_FILE))
         for _attempt in range(100):
             version = f"v{self._next_number(name)}"
             card.update(version=version, registered_at=utc_now())

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import tempfile
 import uuid
 from pathlib import Path
 
 from assay.errors import RegistryError
+from assay.obs.files import atomic_write_bytes, fsync_dir, fsync_file
 from assay.registry.base import CARD_FILE, MODEL_FILE, Registry
 
 
@@ -17,7 +16,9 @@ class FileRegistry(Registry):
     """Versions are published by renaming a fully written staging folder into place.
 
     ``os.rename`` of a directory onto an existing non-empty directory fails, so two writers
-    can never publish the same version; the loser retries with the next number.
+    can never publish the same version; the loser retries with the next number. Files are
+    fsynced before the rename and the folder after it; they are created 0666 minus the umask
+    (readable by other users under the usual umask), never forced to 0600.
     """
 
     def __init__(self, path: Path) -> None:
@@ -42,17 +43,7 @@ class FileRegistry(Registry):
             return None
 
     def _write_small(self, key: str, data: bytes) -> None:
-        target = self.path / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        atomic_write_bytes(self.path / key, data)
 
     def _publish_version(self, name: str, version: str, model_dir: Path, card: bytes) -> bool:
         model_root = self.path / name
@@ -64,12 +55,16 @@ class FileRegistry(Registry):
         try:
             shutil.copyfile(model_dir / MODEL_FILE, staging / MODEL_FILE)
             (staging / CARD_FILE).write_bytes(card)  # last: marks the version complete
+            fsync_file(staging / MODEL_FILE)
+            fsync_file(staging / CARD_FILE)
+            fsync_dir(staging)
             try:
                 os.rename(staging, final)
             except OSError:
                 if final.exists():
                     return False
                 raise
+            fsync_dir(model_root)
         except OSError as exc:
             raise RegistryError(f"Could not write {final}: {exc.strerror or exc}.") from exc
         finally:

@@ -14,8 +14,9 @@ from typing import Literal
 
 from assay.errors import RegistryError
 
-VERSION_PATTERN = re.compile(r"^v([1-9][0-9]*)$")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Matched whole (``fullmatch``): with ``match`` and ``$``, "prod\n" would pass as "prod".
+VERSION_PATTERN = re.compile(r"v([1-9][0-9]*)")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,14 @@ def parse_model_uri(uri: str) -> tuple[str, str, str]:
     return root, name, ref
 
 
+def is_name(value: object) -> bool:
+    """True for a model name, alias or version: one path segment of safe characters."""
+    return isinstance(value, str) and NAME_PATTERN.fullmatch(value) is not None
+
+
 def check_name(value: str, what: str) -> str:
     """Model names, aliases and versions are single path segments of safe characters."""
-    if not NAME_PATTERN.match(value):
+    if not is_name(value):
         raise RegistryError(
             f"Invalid {what} {value!r}: use letters, digits, '.', '_' or '-' "
             "(starting with a letter or digit)."
@@ -83,5 +89,5 @@ def check_name(value: str, what: str) -> str:
 
 def version_number(version: str) -> int | None:
     """``"v12"`` -> 12; anything that is not a version -> None."""
-    match = VERSION_PATTERN.match(version)
+    match = VERSION_PATTERN.fullmatch(version)
     return int(match.group(1)) if match else None

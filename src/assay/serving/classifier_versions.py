@@ -15,6 +15,7 @@ import numpy as np
 
 from assay.errors import AssayError
 from assay.registry import open_registry, parse_model_uri
+from assay.registry.integrity import verify_model_file
 from assay.registry.uri import version_number
 from assay.serving.sklearn_predictor import PipelineProba, build_proba
 
@@ -73,6 +74,7 @@ def load_folder(folder: Path, compile: bool = True) -> LoadedClassifier:
     except (OSError, ValueError) as exc:
         raise InvalidModelError(f"{card_path} is not readable JSON: {exc}") from exc
     threshold, names = check_card(card, str(folder))
+    verify_model_file(model_path, card, f"{folder} (version {card.get('version', '?')})")
     pipeline = joblib.load(model_path)
     classes = list(getattr(pipeline, "classes_", []))
     if not hasattr(pipeline, "predict_proba") or classes != [0, 1]:

@@ -1,0 +1,99 @@
+"""Deploying a registry version whose model file was swapped after registration is refused
+before the cluster is touched.
+
+No Kubernetes cluster or MinIO exists here: FakeCustomObjectsApi (deploy_fakes.py) stands in for
+the API server, and the version lives in a real file:// registry in tmp_path (the check reads it
+through the same Registry API it uses for s3://, tested against moto in tests/integration).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+from deploy_fakes import FakeClock, FakeCustomObjectsApi, becomes_ready_after
+
+import assay.deploy.verify as deploy_verify
+from assay.deploy import DeployError, DeploySpec, deploy_verified
+from assay.registry import FileRegistry, open_registry
+from components.deploy import deploy_inference_service
+
+NAME = "wdbc-classifier"
+V1 = f"s3://assay-models/registry/{NAME}/v1"
+
+
+class _RunsCodeWhenUnpickled:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> FileRegistry:
+    folder = tmp_path / "build"
+    folder.mkdir()
+    (folder / "model.joblib").write_bytes(b"genuine model")
+    (folder / "model-card.json").write_text(json.dumps({"estimator": "adaboost"}))
+    reg = open_registry(f"file://{tmp_path / 'registry'}")
+    assert isinstance(reg, FileRegistry)
+    reg.register(NAME, folder)
+    return reg
+
+
+def _tamper(registry: FileRegistry, tmp_path: Path) -> None:
+    evil = pickle.dumps(_RunsCodeWhenUnpickled(tmp_path / "pickle-ran"))
+    (registry.path / NAME / "v1" / "model.joblib").write_bytes(evil)
+
+
+def test_deploy_of_a_verified_version_rolls_out(registry: FileRegistry, clock: FakeClock) -> None:
+    api = FakeCustomObjectsApi(controller=becomes_ready_after(1))
+    spec = DeploySpec.for_model_uri(V1)
+    result = deploy_verified(spec, registry=registry, api=api, clock=clock, sleep=clock.sleep)
+    assert result.action == "created"
+
+
+def test_deploy_of_a_tampered_model_is_refused_before_the_cluster_is_touched(
+    registry: FileRegistry, clock: FakeClock, tmp_path: Path
+) -> None:
+    _tamper(registry, tmp_path)
+    api = FakeCustomObjectsApi(controller=becomes_ready_after(1))
+    with pytest.raises(DeployError, match="does not match its card") as caught:
+        deploy_verified(
+            DeploySpec.for_model_uri(V1), registry=registry, api=api, clock=clock, sleep=clock.sleep
+        )
+    assert registry.card(NAME, "v1")["model_sha256"] in str(caught.value)
+    assert api.calls == []
+    assert not (tmp_path / "pickle-ran").exists()
+
+
+def test_deploy_of_a_legacy_version_without_digest_is_refused(
+    registry: FileRegistry, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    card_path = registry.path / NAME / "v1" / "model-card.json"
+    card = json.loads(card_path.read_text())
+    del card["model_sha256"], card["model_size"]
+    card_path.write_text(json.dumps(card))
+    monkeypatch.delenv("ASSAY_ALLOW_UNVERIFIED_MODELS", raising=False)
+    api = FakeCustomObjectsApi()
+    with pytest.raises(DeployError, match="records no model_sha256"):
+        deploy_verified(
+            DeploySpec.for_model_uri(V1), registry=registry, api=api, clock=clock, sleep=clock.sleep
+        )
+    assert api.calls == []
+
+
+def test_deploy_step_component_refuses_a_tampered_model(
+    registry: FileRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The KFP component's own body, with its registry and cluster replaced by the fakes."""
+    _tamper(registry, tmp_path)
+    api = FakeCustomObjectsApi(controller=becomes_ready_after(1))
+    monkeypatch.setattr(deploy_verify, "open_registry", lambda root: registry)
+    monkeypatch.setattr("assay.deploy.rollout.kubernetes_api", lambda: api)
+    with pytest.raises(DeployError, match="Refusing to deploy"):
+        deploy_inference_service.python_func(model_uri=V1)
+    assert api.calls == []
