@@ -6,7 +6,8 @@ The model must answer with exactly one JSON object::
      "explanation": "<one or two sentences>"}
 
 ``parse_rating`` accepts nothing else: text around the object, a missing or extra field, a value
-of the wrong type or out of range all raise ``ResponseParseError`` with the reason. Nothing is
+of the wrong type or out of range, an answer longer than ``MAX_ANSWER_CHARS`` or nested too deep
+for the JSON parser all raise ``ResponseParseError`` with the reason. Nothing is
 clipped, rounded or guessed - a bad answer gets a repair retry (``repair_prompt``) or is recorded
 as a failed rating.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +27,10 @@ PROMPT_VERSION = "bias-v1"
 
 SCORE_MIN, SCORE_MAX = -2.0, 2.0
 MAX_EXPLANATION_CHARS = 600
+MAX_ANSWER_CHARS = 4_000
+"""A valid answer is one small object; anything longer is rejected before it is parsed."""
 PASSAGE_OPEN, PASSAGE_CLOSE = "<passage>", "</passage>"
+_MARKER = re.compile(r"<(\s*/?\s*(?:passage|answer)\s*)>", re.IGNORECASE)
 RATING_FIELDS = ("score", "biased", "confidence", "explanation")
 
 SYSTEM_PROMPT = """\
@@ -49,10 +54,16 @@ class Rating:
     explanation: str
 
 
+def neutralise_markers(text: str) -> str:
+    """``text`` with every ``<passage>``/``</passage>``/``<answer>`` tag (any case or spacing)
+    turned into ``[passage]`` ..., so quoted text can never close or open a block of the prompt."""
+    return _MARKER.sub(lambda m: "[" + re.sub(r"\s+", "", m.group(1)) + "]", text)
+
+
 def _user_prompt(text: str) -> str:
     return (
         "Rate the political bias of the passage between the markers.\n"
-        f"{PASSAGE_OPEN}\n{text}\n{PASSAGE_CLOSE}"
+        f"{PASSAGE_OPEN}\n{neutralise_markers(text)}\n{PASSAGE_CLOSE}"
     )
 
 
@@ -64,6 +75,7 @@ def build_messages(text: str) -> tuple[str, str]:
 def repair_prompt(text: str, bad_answer: str, problem: str) -> str:
     """The user message of the one repair retry: the problem, the rejected answer, the passage."""
     shown = bad_answer if len(bad_answer) <= 500 else bad_answer[:500] + " ...[truncated]"
+    shown = neutralise_markers(shown)
     problem = problem.removeprefix(REJECTED_PREFIX).rstrip(".")
     return (
         f"Your previous answer could not be used: {problem}.\n"
@@ -102,6 +114,8 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _load_object(text: str) -> dict[str, Any]:
+    if len(text) > MAX_ANSWER_CHARS:
+        raise _reject(f"the answer is longer than {MAX_ANSWER_CHARS} characters")
     stripped = text.strip()
     if not stripped:
         raise _reject("the answer is empty")
@@ -113,6 +127,8 @@ def _load_object(text: str) -> dict[str, Any]:
         ).raw_decode(stripped)
     except json.JSONDecodeError as exc:
         raise _reject(f"invalid JSON ({exc.msg} at character {exc.pos})") from None
+    except RecursionError:
+        raise _reject("the JSON is nested too deeply") from None
     if stripped[end:].strip():
         raise _reject("there is extra text after the JSON object")
     if not isinstance(value, dict):
@@ -156,6 +172,7 @@ __all__ = [
     "Rating",
     "build_messages",
     "extract_passage",
+    "neutralise_markers",
     "parse_rating",
     "repair_prompt",
 ]

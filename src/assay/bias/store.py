@@ -2,7 +2,8 @@
 
 Each line is one row of the ratings table (``RATINGS_COLUMNS``) plus ``key`` (passage, rater,
 model, prompt version). Rows are written as they complete, so a killed run loses at most the
-line being written; a torn last line is ignored on read and cut off before the next append.
+line being written; a torn last line is ignored on read and cut off before the next append,
+under the same lock as the appends (so a writer never cuts another writer's line in progress).
 Reading keeps the LAST row per key, so a failed rating retried later is superseded, never
 duplicated.
 """
@@ -57,6 +58,7 @@ class RatingsStore:
         handle = self._open()
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
+            self._cut_torn_tail()
             handle.write(b"".join(lines))
             handle.flush()
             os.fsync(handle.fileno())
@@ -110,11 +112,12 @@ class RatingsStore:
     def _open(self) -> IO[bytes]:
         if self._handle is None:
             self.file.parent.mkdir(parents=True, exist_ok=True)
-            self._cut_torn_tail()
             self._handle = self.file.open("ab")
         return self._handle
 
     def _cut_torn_tail(self) -> None:
+        """Cut a torn last line (a writer died mid-line). Call with the lock held: every line
+        is written whole under it, so a line without its newline then is really torn."""
         if not self.file.exists() or self.file.stat().st_size == 0:
             return
         with self.file.open("r+b") as fh:

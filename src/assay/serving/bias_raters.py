@@ -15,6 +15,7 @@ from assay.llm.usage import Budget, utc_today
 from assay.obs.metrics_llm import llm_metrics
 
 MAX_REASON_CHARS = 200
+REQUEST_TIMEOUT = "timeout: the request's deadline passed before a slot was free"
 
 
 class RaterPool:
@@ -51,29 +52,55 @@ class RaterPool:
     def usable(self) -> list[str]:
         return list(self.runtime.runners) if self.runtime else []
 
-    async def rate(self, text: str, publisher: str | None, passage_id: str) -> PassageScore:
-        """Rate one passage with every rater that can answer now (at most max_concurrency)."""
+    async def rate(
+        self, text: str, publisher: str | None, passage_id: str, *, until: float | None = None
+    ) -> PassageScore:
+        """Rate one passage with every rater that can answer now (at most max_concurrency
+        passages at once); ``until`` (event-loop time) is the request's deadline: a rater still
+        rating then, or a passage still waiting for a slot, is missing with reason timeout."""
         rated = PassageScore(missing=dict(self.unconfigured))
         if self.runtime is None:
             return rated
-        async with self._slots:
-            skipped = self.unavailable_now(self.runtime)
-            asked = [name for name in self.runtime.runners if name not in skipped]
-            rated.missing.update(skipped)
-            if not asked:
-                return rated
-            result = await score_passage(
-                text,
-                self.runtime,
-                passage_id=passage_id,
-                publisher=publisher,
-                deadline_s=self.deadline_s,
-                raters=asked,
-                budget=self.budget,
-            )
+        try:
+            async with asyncio.timeout_at(until):
+                await self._slots.acquire()
+        except TimeoutError:
+            rated.missing.update(dict.fromkeys(self.runtime.runners, REQUEST_TIMEOUT))
+            return rated
+        try:
+            await self._rate_in_slot(self.runtime, text, publisher, passage_id, until, rated)
+        finally:
+            self._slots.release()
+        return rated
+
+    async def _rate_in_slot(
+        self,
+        runtime: EnsembleRuntime,
+        text: str,
+        publisher: str | None,
+        passage_id: str,
+        until: float | None,
+        rated: PassageScore,
+    ) -> None:
+        skipped = self.unavailable_now(runtime)
+        asked = [name for name in runtime.runners if name not in skipped]
+        rated.missing.update(skipped)
+        if not asked:
+            return
+        deadline_s = self.deadline_s
+        if until is not None:
+            deadline_s = max(0.0, min(deadline_s, until - asyncio.get_running_loop().time()))
+        result = await score_passage(
+            text,
+            runtime,
+            passage_id=passage_id,
+            publisher=publisher,
+            deadline_s=deadline_s,
+            raters=asked,
+            budget=self.budget,
+        )
         rated.ratings = result.ratings
         rated.missing.update({r: why[:MAX_REASON_CHARS] for r, why in result.missing.items()})
-        return rated
 
     def unavailable_now(self, runtime: EnsembleRuntime) -> dict[str, str]:
         """Raters not worth asking now: over the daily budget, or every breaker open."""

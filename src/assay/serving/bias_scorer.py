@@ -23,8 +23,13 @@ v2 tensors (one passage per element):
 Response parameters: ``raters`` (the ensemble order), ``missing_raters`` (raters missing for any
 passage), ``missing_reasons`` (``"<rater>: <reason>; ..."``) and ``prompt_version``. Raters that
 fail, time out, sit behind an open circuit breaker, lack an API key or are over the daily budget
-are reported missing; the request fails with 503 only when no rater rated any passage. The
-publisher is never shown to the raters (the prompt holds the passage only).
+are reported missing; the request fails with 503 only when no rater rated any passage. Reasons
+sent to clients are coarse (``timeout``, ``budget``, ``unavailable (<label>)``); the details are
+logged. The publisher is never shown to the raters (the prompt holds the passage only).
+
+Guards (``bias_guard``): a request deadline (``--request-deadline``) under the gateway's timeout,
+429 with Retry-After beyond ``--max-queued-passages`` passages in progress, a token cap per passage
+(400), and a client's disconnect cancels its request and its provider calls.
 
 KServe's three stages: ``preprocess`` decodes and checks the passages, ``predict`` rates them
 (every rater that can answer, at most ``--max-concurrency`` passages at once), ``postprocess``
@@ -44,10 +49,12 @@ from typing import Any
 import numpy as np
 from kserve import Model
 from kserve.errors import ModelNotReady
+from kserve.model_server import app
 from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from assay.bias.rating.scorer import PassageScore
 from assay.llm.ensemble import bundled_ensemble_path
+from assay.llm.usage import estimate_tokens
 from assay.obs.logging import get_logger
 from assay.obs.metrics_serving import (
     BiasScorerMetrics,
@@ -63,12 +70,13 @@ from assay.serving.bias_ensemble import (
     missing_reasons,
     v1_rows,
 )
+from assay.serving.bias_guard import Admission, coarse_reasons, install_guards
 from assay.serving.bias_raters import RaterPool
 from assay.serving.passages import PUBLISHER, TEXT, Passages, passages_from_v1, passages_from_v2
 from assay.serving.request_log import RequestLog, sample_every_from_rate
 from assay.serving.settings import BiasScorerServerSettings
 from assay.serving.startup import serve_model, start_server_logging
-from assay.serving.tensors import infer_output, request_id, selected_outputs
+from assay.serving.tensors import BadRequest, infer_output, request_id, selected_outputs
 from assay.sim.server import start_sim_server
 
 SUMMARY_OUTPUTS = {
@@ -125,6 +133,7 @@ class BiasScorerModel(Model):
         self.settings = settings
         self.environ = dict(environ)
         self.pool: RaterPool | None = None
+        self.admission = Admission(settings.max_queued_passages)
         self.metrics: ServingMetrics = serving_metrics()
         self.bias_metrics: BiasScorerMetrics = bias_scorer_metrics()
         self.request_log = RequestLog(
@@ -197,6 +206,7 @@ class BiasScorerModel(Model):
             outputs = selected_outputs(payload, list(self.output_datatypes))
         else:
             v2, passages = None, passages_from_v1(payload, *limits)
+        self._check_tokens(passages.texts)
         return ScorerRequest(passages, outputs, request_id(headers, v2), started, v2)
 
     async def predict(
@@ -208,21 +218,42 @@ class BiasScorerModel(Model):
         if self.pool is None:
             raise RatersUnavailable("the rater ensemble is not loaded")
         rid, passages = payload.request_id, payload.passages
-        rated = await asyncio.gather(
+        with self.admission.admit(len(passages.texts)):
+            rated = await self._rate_all(self.pool, payload)
+        missed, details = self._count_missing(rated), missing_reasons(rated)
+        reasons = coarse_reasons(details)  # clients get these; the details stay in the log
+        if not any(passage.ratings for passage in rated):
+            self.metrics.count_error("no_rater_answered")
+            log.warning("no_rater_answered", request_id=rid, missing=details)
+            listed = "; ".join(f"{rater} ({reason})" for rater, reason in reasons.items())
+            raise RatersUnavailable(f"no rater could rate the passages: {listed}")
+        if details:
+            log.info("raters_missing", request_id=rid, missing=details)
+        return ScorerResult(payload, list(rated), missed, reasons)
+
+    async def _rate_all(self, pool: RaterPool, payload: ScorerRequest) -> list[PassageScore]:
+        """Every passage, concurrently, all within the request's deadline."""
+        until = asyncio.get_running_loop().time() + self.settings.request_deadline_s
+        passages = payload.passages
+        return await asyncio.gather(
             *(
-                self.pool.rate(text, publisher, f"{rid}:{row}")
+                pool.rate(text, publisher, f"{payload.request_id}:{row}", until=until)
                 for row, (text, publisher) in enumerate(
                     zip(passages.texts, passages.publishers, strict=True)
                 )
             )
         )
-        missed, reasons = self._count_missing(rated), missing_reasons(rated)
-        if not any(passage.ratings for passage in rated):
-            self.metrics.count_error("no_rater_answered")
-            log.warning("no_rater_answered", request_id=rid, missing=reasons)
-            listed = "; ".join(f"{rater} ({reason})" for rater, reason in reasons.items())
-            raise RatersUnavailable(f"no rater could rate the passages: {listed}")
-        return ScorerResult(payload, list(rated), missed, reasons)
+
+    def _check_tokens(self, texts: Sequence[str]) -> None:
+        """400 for a passage whose prompt would cost a rater more than ``max_passage_tokens``."""
+        cap = self.settings.max_passage_tokens
+        for row, text in enumerate(texts):
+            tokens = estimate_tokens(text)
+            if tokens > cap:
+                raise BadRequest(
+                    f"passage {row} is about {tokens} tokens, more than the limit of {cap}",
+                    "too_many_tokens",
+                )
 
     async def postprocess(
         self,
@@ -318,5 +349,6 @@ def run_server(settings: BiasScorerServerSettings, environ: Mapping[str, str]) -
                 settings = settings.model_copy(update={"ensemble_path": path})
             log.info("sim_endpoint_started", url=sim.base_url, note="simulated raters, not LLMs")
         model = build_model(settings, environ)
+        install_guards(app, model.metrics, LOGGER)
         # one process: the limiter, breakers and cache are per process
         serve_model(model, settings, logger_name=LOGGER, workers=1)

@@ -143,6 +143,33 @@ class BiasScorerServerSettings(ServerSettings):
         validation_alias="ASSAY_SCORER_DEADLINE_S",
         description="Seconds a rater gets per passage, retries included.",
     )
+    request_deadline_s: Annotated[float, Flags("--request-deadline", "--request_deadline_s")] = (
+        Field(
+            100.0,
+            ge=0.1,
+            validation_alias="ASSAY_SCORER_REQUEST_DEADLINE_S",
+            description="Seconds a whole request gets (below the gateway's 120 s); raters still "
+            "rating then are reported missing with reason 'timeout'.",
+        )
+    )
+    max_queued_passages: Annotated[int, Flags("--max-queued-passages", "--max_queued_passages")] = (
+        Field(
+            256,
+            ge=1,
+            validation_alias="ASSAY_SCORER_MAX_QUEUED",
+            description="Passages admitted at once, across requests; beyond it a request gets 429 "
+            "with Retry-After.",
+        )
+    )
+    max_passage_tokens: Annotated[int, Flags("--max-passage-tokens", "--max_passage_tokens")] = (
+        Field(
+            6_000,
+            ge=1,
+            validation_alias="ASSAY_SCORER_MAX_PASSAGE_TOKENS",
+            description="Most prompt tokens (estimated) one passage may cost a rater; a longer "
+            "passage is a 400.",
+        )
+    )
     daily_budget_usd: Annotated[float | None, Flags("--daily-budget", "--daily_budget_usd")] = (
         Field(
             None,

@@ -113,3 +113,13 @@ def test_chat_messages_put_the_system_prompt_first() -> None:
     assert chat_messages(CompletionRequest(model="m", prompt="rate")) == [
         {"role": "user", "content": "rate"}
     ]
+
+
+def test_provider_key_goes_only_to_the_providers_own_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "env-openai-key")
+    public = get_provider("openai", base_url="https://api.openai.com/v1/", api_key=None)
+    assert public.client.api_key == "env-openai-key"  # type: ignore[attr-defined]
+    custom = get_provider("openai", base_url="https://api.openai.com.evil/v1", api_key=None)
+    assert custom.client.api_key == "no-key"  # type: ignore[attr-defined]
+    explicit = get_provider("openai", base_url="http://127.0.0.1:9/v1", api_key="chosen")
+    assert explicit.client.api_key == "chosen"  # type: ignore[attr-defined]

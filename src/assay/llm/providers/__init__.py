@@ -47,6 +47,13 @@ API_KEY_ENV: dict[str, str] = {
 }
 """Environment variable each provider kind reads its key from when none is passed."""
 
+DEFAULT_BASE_URLS: dict[str, str] = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+    "together": "https://api.together.xyz/v1",
+}
+"""Each provider's own API root: the only place its default key variable is sent."""
+
 NO_KEY_PLACEHOLDER = "no-key"
 """Sent to a custom ``base_url`` when no key is configured (local servers that ignore keys)."""
 
@@ -56,21 +63,30 @@ def provider_kinds() -> tuple[str, ...]:
     return tuple(_ADAPTERS)
 
 
-def resolve_api_key(kind: str, api_key: str | None, base_url: str | None) -> str:
-    """The key to use: the argument, else the kind's environment variable.
+def is_default_base_url(kind: str, base_url: str | None) -> bool:
+    """Whether ``base_url`` is the provider's own API (``None`` or its public root)."""
+    if base_url is None:
+        return True
+    default = DEFAULT_BASE_URLS.get(kind)
+    return default is not None and base_url.rstrip("/") == default
 
-    A custom ``base_url`` without any key gets a placeholder, because local OpenAI-compatible
-    servers (vLLM, llama.cpp, the simulated endpoint) often accept any key. The public endpoints
-    need a real key, so their absence is an error naming the variable - never the key itself.
+
+def resolve_api_key(kind: str, api_key: str | None, base_url: str | None) -> str:
+    """The key to use: the argument, else - for the provider's own API only - its variable.
+
+    The provider's default key variable (``OPENAI_API_KEY`` ...) is never sent to a custom
+    ``base_url``: such an endpoint needs an explicit ``api_key_env``, and without one gets a
+    placeholder (local OpenAI-compatible servers and the simulated endpoint accept any key).
+    The public endpoints need a real key, so its absence is an error naming the variable.
     """
     if api_key:
         return api_key
+    if not is_default_base_url(kind, base_url):
+        return NO_KEY_PLACEHOLDER
     env_name = API_KEY_ENV.get(kind, "")
     from_env = os.environ.get(env_name) if env_name else None
     if from_env:
         return from_env
-    if base_url:
-        return NO_KEY_PLACEHOLDER
     raise AuthenticationError(
         f"No API key for the {kind} provider: set {env_name} in the environment "
         "or configure a key for this endpoint."
@@ -103,6 +119,7 @@ def get_provider(
 
 __all__ = [
     "API_KEY_ENV",
+    "DEFAULT_BASE_URLS",
     "Provider",
     "get_provider",
     "provider_kinds",

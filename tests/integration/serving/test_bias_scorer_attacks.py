@@ -1,0 +1,177 @@
+"""Attacks on the bias scorer's providers and spend, against real ``python -m
+serving.bias_scorer`` processes on 127.0.0.1 rating through real simulated endpoints whose
+latency is set in their config (``latency_s``, no jitter):
+
+- slow raters try to hold a request past the gateway's timeout -> the request deadline answers
+  "timeout" for them, on time, with coarse reasons only (no exception text, no URLs);
+- a flood of concurrent requests tries to queue unbounded work -> 429 with Retry-After;
+- a client that hangs up tries to leave provider calls running -> they are cancelled;
+- an enormous passage tries to spend a rater's whole context -> 400 (token cap).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from _bias_scorer_support import Scorer, launch, outputs_of, received, text_tensor, write_ensemble
+
+pytestmark = pytest.mark.integration
+
+SLOW_S = 3.0
+GIVE_UP_S = 60.0
+
+
+def sim_config(latency_s: float) -> Any:
+    from assay.sim import SimConfig
+    from assay.sim.config import default_models
+
+    update = {"refusal_rate": 0.0, "latency_s": latency_s, "latency_jitter_s": 0.0}
+    return SimConfig(models=[m.model_copy(update=update) for m in default_models()])
+
+
+@pytest.fixture(scope="module")
+def sims() -> Iterator[dict[str, Any]]:
+    from assay.sim import start_sim_server
+
+    slow = start_sim_server(port=0, config=sim_config(SLOW_S))
+    fast = start_sim_server(port=0, config=sim_config(0.0))
+    try:
+        yield {"slow": slow, "fast": fast}
+    finally:
+        slow.stop()
+        with contextlib.suppress(Exception):  # a test stops it on purpose
+            fast.stop()
+
+
+def start_scorer(folder: Path, urls: dict[str, str], *args: str) -> Scorer:
+    ensemble = write_ensemble(folder / "ensemble.yaml", urls, max_attempts=1)
+    common = [f"--ensemble={ensemble}", "--enable_grpc=false", "--rater_deadline_s=30"]
+    return launch("module", [*common, *args], folder / "server.log").wait_ready()
+
+
+@pytest.fixture(scope="module")
+def deadline_scorer(
+    sims: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Scorer]:
+    """sim-gpt is slow (3 s), sim-llama fast; every request has 1 s."""
+    urls = {"sim-gpt": sims["slow"].base_url, "sim-llama": sims["fast"].base_url}
+    folder = tmp_path_factory.mktemp("scorer-deadline")
+    server = start_scorer(folder, urls, "--request_deadline_s=1", "--max_passage_tokens=500")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def queue_scorer(
+    sims: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Scorer]:
+    """One slow rater, one passage at a time, room for one passage in progress."""
+    folder = tmp_path_factory.mktemp("scorer-queue")
+    args = ["--request_deadline_s=100", "--max_queued_passages=1", "--max_concurrency=1"]
+    server = start_scorer(folder, {"sim-gpt": sims["slow"].base_url}, *args)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def gpt_calls(sim: Any) -> int:
+    return received(sim.stats()).get("sim-gpt", 0)
+
+
+def wait_until(condition: Any, what: str) -> None:
+    give_up = time.monotonic() + GIVE_UP_S
+    while not condition():
+        assert time.monotonic() < give_up, f"gave up waiting: {what}"
+        time.sleep(0.02)
+
+
+def assert_coarse(text: str) -> None:
+    for leak in ("127.0.0.1", "http", "Error", "Traceback", "within"):
+        assert leak not in text, f"{leak!r} leaked into {text!r}"
+
+
+def test_slow_rater_cannot_hold_the_request_past_its_deadline(deadline_scorer: Scorer) -> None:
+    response = deadline_scorer.infer(["The council met on a slow Tuesday."])
+    assert response.status_code == 200, response.text
+    outputs = outputs_of(response)
+    assert outputs["missing_raters"] == ["sim-gpt"]
+    assert outputs["score_sim-llama"][0] is not None
+    assert response.json()["parameters"]["missing_reasons"] == "sim-gpt: timeout"
+
+
+def test_all_raters_past_the_deadline_is_a_503_with_coarse_reasons(
+    deadline_scorer: Scorer, sims: dict[str, Any]
+) -> None:
+    """sim-gpt is slow and sim-llama's endpoint is stopped: nobody rates; the 503 says why in
+    coarse words only."""
+    slow_only = {"inputs": [text_tensor(["Slow one.", "Slow two."])]}
+    sims["fast"].stop()  # sim-llama now fails fast (connection refused), sim-gpt is slow
+    response = httpx.post(deadline_scorer.infer_url, json=slow_only, timeout=GIVE_UP_S)
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error.startswith("no rater could rate the passages: ")
+    assert "sim-gpt (timeout)" in error
+    assert "sim-llama (unavailable (connection))" in error
+    assert_coarse(error.removeprefix("no rater could rate the passages: "))
+    assert "connection" in deadline_scorer.logs()  # the details are in the server log
+
+
+def test_passage_over_the_token_cap_is_refused_before_any_call(
+    deadline_scorer: Scorer, sims: dict[str, Any]
+) -> None:
+    before = gpt_calls(sims["slow"])
+    response = deadline_scorer.infer(["Many words. " * 400])
+    assert response.status_code == 400, response.text
+    assert "more than the limit of 500" in response.json()["error"]
+    assert gpt_calls(sims["slow"]) == before
+
+
+def test_flood_of_concurrent_requests_gets_429_with_retry_after(
+    queue_scorer: Scorer, sims: dict[str, Any]
+) -> None:
+    before = gpt_calls(sims["slow"])
+    first: dict[str, httpx.Response] = {}
+    in_flight = threading.Thread(
+        target=lambda: first.update(ok=queue_scorer.infer(["The first passage, admitted."]))
+    )
+    in_flight.start()
+    wait_until(lambda: gpt_calls(sims["slow"]) > before, "the first request's call")
+    refused = queue_scorer.infer(["A second passage, over capacity."])
+    in_flight.join(GIVE_UP_S)
+    assert refused.status_code == 429, refused.text
+    assert int(refused.headers["retry-after"]) > 0
+    assert "busy" in refused.json()["error"]
+    assert first["ok"].status_code == 200
+    assert gpt_calls(sims["slow"]) == before + 1  # the refused request cost nothing
+
+
+def test_client_that_hangs_up_leaves_no_provider_calls_running(
+    queue_scorer: Scorer, sims: dict[str, Any]
+) -> None:
+    """Three passages, one slot: a client gone during the first call cancels all three."""
+    before = gpt_calls(sims["slow"])
+    body = httpx.Request(
+        "POST",
+        queue_scorer.infer_url,
+        json={"inputs": [text_tensor(["Gone one.", "Gone two.", "Gone three."])]},
+    )
+    with socket.create_connection(("127.0.0.1", queue_scorer.http_port)) as client:
+        head = f"POST {body.url.raw_path.decode()} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body.content)}\r\n\r\n"
+        client.sendall(head.encode() + body.content)
+        wait_until(lambda: gpt_calls(sims["slow"]) > before, "the first passage's call")
+    wait_until(lambda: "client_disconnected" in queue_scorer.logs(), "the cancellation")
+    after = queue_scorer.infer(["A later client's passage."])
+    assert after.status_code == 200, after.text
+    assert gpt_calls(sims["slow"]) == before + 2  # the gone client's first call, and this one
