@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 from kserve import Model
 from kserve.errors import InferenceError, ModelNotFound
-from kserve.model_repository import ModelRepository
 from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from assay.obs.logging import get_logger
@@ -38,10 +37,14 @@ from assay.serving.classifier_versions import (
     source_from_uri,
 )
 from assay.serving.reload import Reloader
+from assay.serving.repository import ServingRepository
 from assay.serving.request_log import RequestLog, sample_every_from_rate
 from assay.serving.settings import ClassifierServerSettings
 from assay.serving.startup import freeze_startup_heap, serve_model, start_server_logging
 from assay.serving.tensors import (
+    BadRequest,
+    check_finite_proba,
+    check_in_range,
     infer_output,
     request_id,
     rows_from_v1,
@@ -206,6 +209,8 @@ class ClassifierModel(Model):
         served = self.reloader.current
         names = served.feature_names if served else ()
         matrix = tensor_to_matrix(single_input(v2, INPUT_NAME), N_FEATURES, max_rows, names)
+        if served is not None:
+            check_scorable(matrix, served)
         return ClassifierRequest(matrix, selected_outputs(v2, OUTPUTS), rid, started, v2)
 
     async def predict(
@@ -229,6 +234,7 @@ class ClassifierModel(Model):
         response_headers: dict[str, str] | None = None,
     ) -> InferResponse | dict[str, Any]:
         request, proba, served = result.request, result.part.proba, result.part.served
+        check_finite_proba(proba)
         predict = (proba >= served.threshold).astype(np.int64)
         confidence = np.maximum(proba, 1.0 - proba)
         self._record(predict, confidence, served, request)
@@ -285,15 +291,33 @@ class ClassifierModel(Model):
         return [BatchPart(part, served) for part in np.split(proba, bounds)]
 
 
-class ClassifierRepository(ModelRepository):
-    """KServe's model repository with a working v2 ``load``: reload the named model."""
+class ClassifierRepository(ServingRepository):
+    """The model repository whose v2 ``load`` reloads the named model (and makes it ready)."""
 
     async def load(self, name: str) -> bool:
         model = self.get_model(name)
         if not isinstance(model, ClassifierModel):
             raise ModelNotFound(name)
         await model.reload()
+        model.ready = model.reloader.current is not None
         return True
+
+
+def check_scorable(matrix: np.ndarray, served: LoadedClassifier) -> None:
+    """Rows far outside the card's training ranges are refused; a card without ranges (older
+    versions) still refuses values its scaler would overflow to infinity."""
+    if served.limits is not None:
+        check_in_range(matrix, *served.limits, served.feature_names)
+        return
+    overflow = served.overflowing(matrix)
+    if overflow is not None and overflow.any():
+        row, col = (int(i) for i in np.argwhere(overflow)[0])
+        raise BadRequest(
+            f"input value {matrix[row, col]:.6g} at row {row}, column {col} "
+            f"({served.feature_names[col]!r}) is too large to score: standardised it is not "
+            "finite",
+            "non_finite",
+        )
 
 
 def build_model(settings: ClassifierServerSettings) -> ClassifierModel:
