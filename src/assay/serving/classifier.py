@@ -8,12 +8,18 @@ order; outputs ``predict`` INT64 (1 = malignant, ``probability >= threshold`` at
 clinical threshold), ``probability`` FP32 (P(malignant)) and ``confidence`` FP32, defined as
 ``max(p, 1 - p)``: how far the model's probability is from a coin toss, whatever the label.
 
+Range rule: a value outside ``[min - k*(max-min), max + k*(max-min)]`` of its feature's training
+range in the card (``feature_ranges``, k = ``RANGE_MARGIN`` = 1) is a 400 naming the feature. A
+card without ranges (older versions) still loads; then a value the scaler overflows is refused.
+A non-finite probability is never turned into a label (400).
+
 KServe's three stages: ``preprocess`` decodes and checks the request into a
 :class:`ClassifierRequest`, ``predict`` runs it through the adaptive batcher, ``postprocess``
 applies the threshold, records metrics and the request log, and builds the response.
 
-Reload without restart (:mod:`assay.serving.reload`): ``POST /v2/repository/models/<name>/load``,
-``SIGHUP``, or polling every ``--reload-interval`` seconds re-resolve the URI.
+Reload without restart (:mod:`assay.serving.reload`): ``POST /v2/repository/models/<name>/load``
+(with the admin token, :mod:`assay.serving.repository`), ``SIGHUP``, or polling every
+``--reload-interval`` seconds re-resolve the URI.
 """
 
 from __future__ import annotations

@@ -120,3 +120,35 @@ def test_default_limits_admit_the_largest_legitimate_batch() -> None:
     scorer = BiasScorerServerSettings()
     escaped = scorer.max_batch_rows * (scorer.max_text_chars * len("\\u00e9") + 16)
     assert escaped < scorer.max_request_bytes
+
+
+def test_grpc_message_over_the_limit_is_refused(hardened) -> None:
+    """KServe's own generated stubs (the server's protobuf module), in this process."""
+    import grpc
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+    from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    rows = MAX_REQUEST_BYTES // 120 + 10
+    tensor = pb.ModelInferRequest.InferInputTensor(
+        name="input-0", datatype="FP32", shape=[rows, 30]
+    )
+    request = pb.ModelInferRequest(
+        model_name=MODEL_NAME,
+        inputs=[tensor],
+        raw_input_contents=[np.ones((rows, 30), dtype=np.float32).tobytes()],
+    )
+    with grpc.insecure_channel(hardened.grpc_target) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ModelInfer(request, timeout=30)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value
+        small = pb.ModelInferRequest(
+            model_name=MODEL_NAME,
+            inputs=[
+                pb.ModelInferRequest.InferInputTensor(
+                    name="input-0", datatype="FP32", shape=[1, 30]
+                )
+            ],
+            raw_input_contents=[wdbc()[0][:1].astype(np.float32).tobytes()],
+        )
+        assert stub.ModelInfer(small, timeout=30).model_name == MODEL_NAME
