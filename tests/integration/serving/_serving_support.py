@@ -23,6 +23,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[3]
 MODEL_NAME = "wdbc-classifier"
 SELECTED = list(range(0, 30, 2))
+MAX_REQUEST_BYTES = 65_536
+"""The request-size limit of the hardened servers (small, so the size attacks stay cheap)."""
 
 
 def wdbc() -> tuple[np.ndarray, np.ndarray, list[str]]:

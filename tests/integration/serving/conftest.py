@@ -17,6 +17,7 @@ from _bias_scorer_support import Scorer
 from _bias_scorer_support import launch as launch_scorer
 from _serving_support import (
     CLI_ENTRY,
+    MAX_REQUEST_BYTES,
     MODEL_NAME,
     MODULE_ENTRY,
     ModelFixture,
@@ -26,9 +27,6 @@ from _serving_support import (
     write_admin_token,
     write_model_folder,
 )
-
-MAX_REQUEST_BYTES = 65_536
-"""The request-size limit of the hardened servers (small, so the size attacks stay cheap)."""
 
 
 @pytest.fixture(scope="session")

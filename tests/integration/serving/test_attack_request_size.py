@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 from _bias_scorer_support import MODEL as SCORER
 from _bias_scorer_support import metric_value
-from _serving_support import MODEL_NAME, wdbc
-from conftest import MAX_REQUEST_BYTES
+from _serving_support import MAX_REQUEST_BYTES, MODEL_NAME, wdbc
 
 from assay.serving.settings import BiasScorerServerSettings, ClassifierServerSettings
 
