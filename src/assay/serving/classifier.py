@@ -209,14 +209,16 @@ class ClassifierModel(Model):
         v2 = payload if isinstance(payload, InferRequest) else None
         rid = request_id(headers, v2)
         max_rows = self.settings.max_batch_rows
-        if v2 is None:
-            matrix = rows_from_v1(payload, N_FEATURES, max_rows)
-            return ClassifierRequest(matrix, ["predict"], rid, started, None)
         served = self.reloader.current
         names = served.feature_names if served else ()
-        matrix = tensor_to_matrix(single_input(v2, INPUT_NAME), N_FEATURES, max_rows, names)
+        if v2 is None:
+            matrix = rows_from_v1(payload, N_FEATURES, max_rows)
+        else:
+            matrix = tensor_to_matrix(single_input(v2, INPUT_NAME), N_FEATURES, max_rows, names)
         if served is not None:
             check_scorable(matrix, served)
+        if v2 is None:
+            return ClassifierRequest(matrix, ["predict"], rid, started, None)
         return ClassifierRequest(matrix, selected_outputs(v2, OUTPUTS), rid, started, v2)
 
     async def predict(

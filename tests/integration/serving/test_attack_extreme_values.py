@@ -42,6 +42,19 @@ def test_row_of_1e308_is_refused_naming_the_feature(hardened) -> None:
     assert "'mean radius'" in error and "training range" in error
 
 
+def test_row_of_1e308_over_v1_predict_is_refused(hardened, server) -> None:
+    for target in (hardened, server):
+        response = httpx.post(
+            f"{target.url}/v1/models/{MODEL_NAME}:predict",
+            json={"instances": [[1e308] * 30]},
+            timeout=30,
+        )
+        assert response.status_code == 400, response.text
+        assert (
+            "'mean radius'" in response.json()["error"] or "not finite" in response.json()["error"]
+        )
+
+
 def test_one_far_out_value_is_refused_naming_its_feature(hardened) -> None:
     X, _, names = wdbc()
     rows = X[:3].copy()
