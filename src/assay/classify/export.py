@@ -96,6 +96,19 @@ def save_model(model_dir: Path, pipeline: Any, card: dict[str, Any]) -> Path:
     return model_dir
 
 
+def feature_ranges(X_train: Any, feature_names: list[str]) -> dict[str, list[float]]:
+    """Each feature's [min, max] over the rows the final model was fitted on (NaN ignored).
+
+    The server refuses rows far outside these ranges (docs/design.md, the v2 tensor contract).
+    """
+    matrix = np.asarray(X_train, dtype=np.float64)
+    lows, highs = np.nanmin(matrix, axis=0), np.nanmax(matrix, axis=0)
+    return {
+        name: [float(low), float(high)]
+        for name, low, high in zip(feature_names, lows, highs, strict=True)
+    }
+
+
 def model_card(
     *,
     model_name: str,
@@ -108,8 +121,9 @@ def model_card(
     seed: int,
     protocol: str,
     best_params: dict[str, Any],
+    feature_ranges: dict[str, list[float]] | None = None,
 ) -> dict[str, Any]:
-    return {
+    card = {
         "model_name": model_name,
         "estimator": estimator,
         "feature_names": feature_names,
@@ -125,3 +139,6 @@ def model_card(
         "protocol": protocol,
         "best_params": best_params,
     }
+    if feature_ranges is not None:
+        card["feature_ranges"] = feature_ranges
+    return card

@@ -20,7 +20,7 @@ from assay.classify.config import TrainConfig
 from assay.classify.cv import NestedCV
 from assay.classify.evaluate import clinical_threshold, select_model, summarize_all
 from assay.classify.executor import make_executor
-from assay.classify.export import model_card, save_model, write_json
+from assay.classify.export import feature_ranges, model_card, save_model, write_json
 from assay.classify.protocol import protocol
 from assay.classify.report import build_metrics, write_report
 from assay.classify.vif import compute_vif
@@ -188,6 +188,7 @@ def _save_model(
         seed=config.seed,
         protocol=protocol_text,
         best_params=best_params,
+        feature_ranges=feature_ranges(ds.X[list(FEATURE_NAMES)], list(FEATURE_NAMES)),
     )
     save_model(model_dir, pipeline, card)
     log.info("model exported", path=str(model_dir), estimator=selected)

@@ -8,12 +8,18 @@ order; outputs ``predict`` INT64 (1 = malignant, ``probability >= threshold`` at
 clinical threshold), ``probability`` FP32 (P(malignant)) and ``confidence`` FP32, defined as
 ``max(p, 1 - p)``: how far the model's probability is from a coin toss, whatever the label.
 
+Range rule: a value outside ``[min - k*(max-min), max + k*(max-min)]`` of its feature's training
+range in the card (``feature_ranges``, k = ``RANGE_MARGIN`` = 1) is a 400 naming the feature. A
+card without ranges (older versions) still loads; then a value the scaler overflows is refused.
+A non-finite probability is never turned into a label (400).
+
 KServe's three stages: ``preprocess`` decodes and checks the request into a
 :class:`ClassifierRequest`, ``predict`` runs it through the adaptive batcher, ``postprocess``
 applies the threshold, records metrics and the request log, and builds the response.
 
-Reload without restart (:mod:`assay.serving.reload`): ``POST /v2/repository/models/<name>/load``,
-``SIGHUP``, or polling every ``--reload-interval`` seconds re-resolve the URI.
+Reload without restart (:mod:`assay.serving.reload`): ``POST /v2/repository/models/<name>/load``
+(with the admin token, :mod:`assay.serving.repository`), ``SIGHUP``, or polling every
+``--reload-interval`` seconds re-resolve the URI.
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ from typing import Any
 import numpy as np
 from kserve import Model
 from kserve.errors import InferenceError, ModelNotFound
-from kserve.model_repository import ModelRepository
 from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from assay.obs.logging import get_logger
@@ -38,10 +43,14 @@ from assay.serving.classifier_versions import (
     source_from_uri,
 )
 from assay.serving.reload import Reloader
+from assay.serving.repository import ServingRepository
 from assay.serving.request_log import RequestLog, sample_every_from_rate
 from assay.serving.settings import ClassifierServerSettings
 from assay.serving.startup import freeze_startup_heap, serve_model, start_server_logging
 from assay.serving.tensors import (
+    BadRequest,
+    check_finite_proba,
+    check_in_range,
     infer_output,
     request_id,
     rows_from_v1,
@@ -200,12 +209,16 @@ class ClassifierModel(Model):
         v2 = payload if isinstance(payload, InferRequest) else None
         rid = request_id(headers, v2)
         max_rows = self.settings.max_batch_rows
-        if v2 is None:
-            matrix = rows_from_v1(payload, N_FEATURES, max_rows)
-            return ClassifierRequest(matrix, ["predict"], rid, started, None)
         served = self.reloader.current
         names = served.feature_names if served else ()
-        matrix = tensor_to_matrix(single_input(v2, INPUT_NAME), N_FEATURES, max_rows, names)
+        if v2 is None:
+            matrix = rows_from_v1(payload, N_FEATURES, max_rows)
+        else:
+            matrix = tensor_to_matrix(single_input(v2, INPUT_NAME), N_FEATURES, max_rows, names)
+        if served is not None:
+            check_scorable(matrix, served)
+        if v2 is None:
+            return ClassifierRequest(matrix, ["predict"], rid, started, None)
         return ClassifierRequest(matrix, selected_outputs(v2, OUTPUTS), rid, started, v2)
 
     async def predict(
@@ -229,6 +242,7 @@ class ClassifierModel(Model):
         response_headers: dict[str, str] | None = None,
     ) -> InferResponse | dict[str, Any]:
         request, proba, served = result.request, result.part.proba, result.part.served
+        check_finite_proba(proba)
         predict = (proba >= served.threshold).astype(np.int64)
         confidence = np.maximum(proba, 1.0 - proba)
         self._record(predict, confidence, served, request)
@@ -285,15 +299,33 @@ class ClassifierModel(Model):
         return [BatchPart(part, served) for part in np.split(proba, bounds)]
 
 
-class ClassifierRepository(ModelRepository):
-    """KServe's model repository with a working v2 ``load``: reload the named model."""
+class ClassifierRepository(ServingRepository):
+    """The model repository whose v2 ``load`` reloads the named model (and makes it ready)."""
 
     async def load(self, name: str) -> bool:
         model = self.get_model(name)
         if not isinstance(model, ClassifierModel):
             raise ModelNotFound(name)
         await model.reload()
+        model.ready = model.reloader.current is not None
         return True
+
+
+def check_scorable(matrix: np.ndarray, served: LoadedClassifier) -> None:
+    """Rows far outside the card's training ranges are refused; a card without ranges (older
+    versions) still refuses values its scaler would overflow to infinity."""
+    if served.limits is not None:
+        check_in_range(matrix, *served.limits, served.feature_names)
+        return
+    overflow = served.overflowing(matrix)
+    if overflow is not None and overflow.any():
+        row, col = (int(i) for i in np.argwhere(overflow)[0])
+        raise BadRequest(
+            f"input value {matrix[row, col]:.6g} at row {row}, column {col} "
+            f"({served.feature_names[col]!r}) is too large to score: standardised it is not "
+            "finite",
+            "non_finite",
+        )
 
 
 def build_model(settings: ClassifierServerSettings) -> ClassifierModel:

@@ -12,6 +12,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+from sklearn.preprocessing import StandardScaler
 
 from assay.errors import AssayError
 from assay.registry import open_registry, parse_model_uri
@@ -20,6 +21,8 @@ from assay.registry.uri import version_number
 from assay.serving.sklearn_predictor import PipelineProba, build_proba
 
 N_FEATURES = 30
+RANGE_MARGIN = 1.0
+"""k of the range rule: a value is refused outside [min - k*(max-min), max + k*(max-min)]."""
 MODEL_FILE = "model.joblib"
 CARD_FILE = "model-card.json"
 
@@ -40,9 +43,42 @@ class LoadedClassifier:
     feature_names: tuple[str, ...]
     proba: PipelineProba
     card: dict[str, Any] = field(repr=False)
+    limits: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    """(low, high) per feature from the card's training ranges widened by ``RANGE_MARGIN``
+    spans; None for a card that predates the ranges (then only the non-finite checks apply)."""
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
         return self.proba(matrix)
+
+    def overflowing(self, matrix: np.ndarray) -> np.ndarray | None:
+        """Where the pipeline's scaler turns a finite value into an infinity (None: no scaler)."""
+        steps = getattr(self.proba.pipeline, "steps", None)
+        scaler = steps[0][1] if steps else None
+        if not isinstance(scaler, StandardScaler):
+            return None
+        mean = scaler.mean_ if scaler.with_mean else 0.0
+        scale = scaler.scale_ if scaler.with_std else 1.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            return ~np.isfinite((matrix - mean) / scale)
+
+
+def range_limits(card: dict[str, Any], names: tuple[str, ...], where: str) -> Any:
+    """The accepted (low, high) per feature, or None when the card records no ranges."""
+    ranges = card.get("feature_ranges")
+    if ranges is None:
+        return None
+    try:
+        pairs = np.array([[float(v) for v in ranges[name]] for name in names], dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidModelError(
+            f"{where}: the card's feature_ranges are malformed ({exc})."
+        ) from None
+    if pairs.shape != (N_FEATURES, 2) or not np.isfinite(pairs).all():
+        raise InvalidModelError(
+            f"{where}: the card's feature_ranges need a finite [min, max] each."
+        )
+    span = pairs[:, 1] - pairs[:, 0]
+    return pairs[:, 0] - RANGE_MARGIN * span, pairs[:, 1] + RANGE_MARGIN * span
 
 
 def check_card(card: dict[str, Any], where: str) -> tuple[float, tuple[str, ...]]:
@@ -92,6 +128,7 @@ def load_folder(folder: Path, compile: bool = True) -> LoadedClassifier:
         feature_names=names,
         proba=build_proba(pipeline, threshold, compile=compile),
         card=card,
+        limits=range_limits(card, names, str(folder)),
     )
 
 

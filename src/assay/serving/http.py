@@ -1,8 +1,11 @@
 """HTTP extras on KServe's FastAPI app: ``/health``, JSON error bodies for client errors, a
-default JSON content type, and quiet per-request loggers."""
+default JSON content type, a request-size limit, the admin guard of the repository endpoints,
+and quiet per-request loggers."""
 
 from __future__ import annotations
 
+import hmac
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -12,11 +15,22 @@ from fastapi.responses import JSONResponse
 
 from assay.obs.logging import get_logger
 from assay.obs.metrics_serving import ServingMetrics
+from assay.serving.repository import RepositoryDenied, admin_request
 from assay.serving.tensors import BadRequest
 
+REPOSITORY_PATH = "/v2/repository/"
 
-def install_http_extras(app: Any, metrics: ServingMetrics, logger_name: str) -> None:
-    """Add ``/health``, 4xx JSON handlers for client errors, and quiet per-request loggers.
+
+def install_http_extras(
+    app: Any,
+    metrics: ServingMetrics,
+    logger_name: str,
+    *,
+    max_request_bytes: int,
+    admin_token: str | None,
+) -> None:
+    """Add ``/health``, 4xx JSON handlers for client errors, the request-size limit, the guard
+    of the repository endpoints, and quiet per-request loggers.
 
     Must run before the server starts (KServe's ``ModelServer.start``).
     """
@@ -33,7 +47,10 @@ def install_http_extras(app: Any, metrics: ServingMetrics, logger_name: str) -> 
         reason = getattr(exc, "code", "invalid_input")
         metrics.count_error(reason)
         log.info("request_rejected", reason=reason, error=str(exc))
-        return JSONResponse(status_code=400, content={"error": str(exc)})
+        return JSONResponse(status_code=getattr(exc, "status", 400), content={"error": str(exc)})
+
+    async def repository_denied(_request: Any, exc: Exception) -> Any:
+        return JSONResponse(status_code=403, content={"error": str(exc)})
 
     async def invalid_body(_request: Any, exc: Exception) -> Any:
         errors = exc.errors() if isinstance(exc, RequestValidationError) else []
@@ -52,7 +69,10 @@ def install_http_extras(app: Any, metrics: ServingMetrics, logger_name: str) -> 
 
     app.add_exception_handler(BadRequest, bad_request)
     app.add_exception_handler(RequestValidationError, invalid_body)
+    app.add_exception_handler(RepositoryDenied, repository_denied)
     app.add_middleware(DefaultJsonContentType)
+    app.add_middleware(RepositoryGuard, admin_token=admin_token)
+    app.add_middleware(RequestSizeLimit, max_bytes=max_request_bytes, metrics=metrics, log=log)
     for noisy in ("kserve.trace", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -89,3 +109,118 @@ class DefaultJsonContentType:
                     headers[b"content-type"] = b"application/json"
                     scope = {**scope, "headers": list(headers.items())}
         await self.app(scope, receive, send)
+
+
+async def send_json(send: Any, status: int, content: dict[str, Any], **headers: str) -> None:
+    """A whole JSON response from an ASGI middleware."""
+    body = json.dumps(content).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(name.encode(), value.encode()) for name, value in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RepositoryGuard:
+    """Let only the admin reach ``/v2/repository/...`` (see :mod:`assay.serving.repository`).
+
+    No token configured: 403. No ``Authorization: Bearer`` header: 401. A wrong token: 403.
+    The admin's request is marked (``admin_request``) for the repository extension.
+    """
+
+    def __init__(self, app: Any, admin_token: str | None) -> None:
+        self.app = app
+        self.token = admin_token.encode() if admin_token else None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith(REPOSITORY_PATH):
+            await self.app(scope, receive, send)
+            return
+        if self.token is None:
+            message = "the repository endpoints are disabled: start the server with "
+            message += "--admin-token-file to enable them (SIGHUP also reloads the model)"
+            await send_json(send, 403, {"error": message})
+            return
+        given = dict(scope.get("headers") or []).get(b"authorization", b"")
+        scheme, _, presented = given.partition(b" ")
+        if scheme.lower() != b"bearer" or not presented:
+            error = {"error": "this endpoint needs the admin token: Authorization: Bearer <token>"}
+            await send_json(send, 401, error, **{"www-authenticate": "Bearer"})
+            return
+        if not hmac.compare_digest(presented.strip(), self.token):
+            await send_json(send, 403, {"error": "wrong admin token"})
+            return
+        marked = admin_request.set(True)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            admin_request.reset(marked)
+
+
+class RequestSizeLimit:
+    """413 for a request body over ``max_bytes``: by its ``Content-Length`` before reading it,
+    else while it streams in; the body is read whole (at most ``max_bytes``) before parsing."""
+
+    def __init__(self, app: Any, max_bytes: int, metrics: ServingMetrics, log: Any) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.metrics = metrics
+        self.log = log
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(send, f"a Content-Length of {declared.decode(errors='replace')}")
+            return
+        chunks, total, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > self.max_bytes:
+                await _drain(receive, more=message.get("more_body", False), limit=self.max_bytes)
+                await self._refuse(send, f"over {self.max_bytes} bytes streamed")
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        await self.app(scope, _replay(b"".join(chunks), receive), send)
+
+    async def _refuse(self, send: Any, seen: str) -> None:
+        error = BadRequest(
+            f"request body too large ({seen}): this server takes at most {self.max_bytes} "
+            "bytes (--max-request-bytes); split the batch into smaller requests",
+            "request_too_large",
+            status=413,
+        )
+        self.metrics.count_error(error.code)
+        self.log.info("request_rejected", reason=error.code, error=str(error))
+        await send_json(send, error.status, {"error": str(error)}, connection="close")
+
+
+async def _drain(receive: Any, *, more: bool, limit: int) -> None:
+    """Read and drop up to ``limit`` more body bytes before answering, so a client still sending
+    its body reads the 413 instead of a connection reset (uvicorn stops delivering the body once
+    the response is sent); a longer body is cut off by closing."""
+    dropped = 0
+    while more and dropped <= limit:
+        message = await receive()
+        dropped += len(message.get("body", b""))
+        more = message["type"] == "http.request" and message.get("more_body", False)
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """An ASGI ``receive`` that hands the already-read body once, then waits on the client."""
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return dict(await receive())
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay

@@ -19,6 +19,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from assay.errors import ConfigError
 
 ENV_PREFIX = "ASSAY_"
+DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
+"""Admits the bias scorer's largest batch (64 passages x 20,000 characters, JSON-escaped)."""
+CLASSIFIER_MAX_REQUEST_BYTES = 2 * 1024 * 1024
+"""Admits 1,024 rows x 30 features of full-precision JSON numbers (about 0.8 MB)."""
 
 
 class Flags:
@@ -65,6 +69,17 @@ class ServerSettings(BaseSettings):
     log_sample_rate: Annotated[float, Flags("--log-sample-rate", "--log_sample_rate")] = Field(
         0.01, ge=0.0, le=1.0, description="Share of requests logged at info level."
     )
+    max_request_bytes: Annotated[int, Flags("--max-request-bytes")] = Field(
+        DEFAULT_MAX_REQUEST_BYTES,
+        ge=1024,
+        description="Largest request body accepted (413 above it, before parsing); also the "
+        "gRPC receive limit.",
+    )
+    admin_token_file: Annotated[str | None, Flags("--admin-token-file")] = Field(
+        None,
+        description="File holding the admin token the /v2/repository load/unload endpoints "
+        "need (Authorization: Bearer); without it they are disabled.",
+    )
 
     @property
     def debug_logs(self) -> bool:
@@ -89,6 +104,12 @@ class ClassifierServerSettings(ServerSettings):
     )
     max_batch_rows: Annotated[int, Flags("--max-batch-rows", "--max_batch_rows")] = Field(
         1024, ge=1, description="Largest batch a request may send; also the adaptive batch cap."
+    )
+    max_request_bytes: Annotated[int, Flags("--max-request-bytes")] = Field(
+        CLASSIFIER_MAX_REQUEST_BYTES,
+        ge=1024,
+        description="Largest request body accepted (413 above it, before parsing); also the "
+        "gRPC receive limit.",
     )
     max_batch_wait_ms: Annotated[float, Flags("--max-batch-wait-ms", "--max_batch_wait_ms")] = (
         Field(0.0, ge=0.0, description="Extra wait to gather concurrent requests, in ms.")

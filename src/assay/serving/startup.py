@@ -8,11 +8,14 @@ from typing import Any
 
 from kserve import ModelServer
 from kserve.model_server import app
+from kserve.model_server import args as kserve_args
 from kserve.model_server import parser as kserve_parser
 from prometheus_client import disable_created_metrics
 
 from assay.obs.logging import configure_logging
+from assay.serving.dataplane import StrictDataPlane
 from assay.serving.http import install_http_extras
+from assay.serving.repository import GuardedRepositoryExtension, ServingRepository, read_admin_token
 from assay.serving.settings import ServerSettings
 
 
@@ -38,18 +41,32 @@ def serve_model(
     *,
     logger_name: str,
     workers: int = 1,
-    registered_models: Any = None,
+    registered_models: ServingRepository | None = None,
 ) -> None:
-    """Install the HTTP extras on KServe's app, then serve ``model`` until SIGTERM (blocks)."""
-    install_http_extras(app, model.metrics, logger_name)
+    """Install the HTTP extras on KServe's app, then serve ``model`` until SIGTERM (blocks).
+
+    KServe's data plane and repository extension are swapped for strict decoding, honest
+    readiness and the admin guard; gRPC takes messages up to ``--max-request-bytes``.
+    """
+    install_http_extras(
+        app,
+        model.metrics,
+        logger_name,
+        max_request_bytes=settings.max_request_bytes,
+        admin_token=read_admin_token(settings.admin_token_file),
+    )
+    kserve_args.grpc_max_receive_message_length = settings.max_request_bytes
+    repository = registered_models if registered_models is not None else ServingRepository()
     server = ModelServer(
         http_port=settings.http_port,
         grpc_port=settings.grpc_port,
         workers=workers,
         enable_grpc=settings.enable_grpc,
         enable_latency_logging=False,
-        registered_models=registered_models,
+        registered_models=repository,
     )
+    server.dataplane = StrictDataPlane(model_registry=repository)
+    server.model_repository_extension = GuardedRepositoryExtension(repository)
     server.start([model])
 
 

@@ -30,11 +30,13 @@ NUMERIC_DATATYPES: dict[str, Any] = {
 
 
 class BadRequest(InvalidInput):
-    """A request the client got wrong; ``reason`` is the metric label, the text is the message."""
+    """A request the client got wrong; ``reason`` is the metric label, the text is the message,
+    ``status`` the REST status (400 unless the problem has its own, e.g. 413)."""
 
-    def __init__(self, message: str, reason: str) -> None:
+    def __init__(self, message: str, reason: str, *, status: int = 400) -> None:
         super().__init__(message)
         self.code = reason
+        self.status = status
 
 
 def single_input(request: InferRequest, expected_name: str) -> InferInput:
@@ -134,6 +136,35 @@ def check_finite(matrix: np.ndarray, name: str, feature_names: Sequence[str] = (
         f"the first at row {row}, column {col}{feature}",
         "non_finite",
     )
+
+
+def check_in_range(
+    matrix: np.ndarray, low: np.ndarray, high: np.ndarray, feature_names: Sequence[str]
+) -> None:
+    """Refuse values outside [low, high] per column: the card's training range widened by
+    ``RANGE_MARGIN`` spans (:mod:`assay.serving.classifier_versions`)."""
+    outside = (matrix < low) | (matrix > high)
+    if not outside.any():
+        return
+    row, col = (int(i) for i in np.argwhere(outside)[0])
+    raise BadRequest(
+        f"input has {int(outside.sum())} values far outside the model's training range, the "
+        f"first at row {row}, column {col} ({feature_names[col]!r}): {matrix[row, col]:.6g} is "
+        f"not in [{low[col]:.6g}, {high[col]:.6g}] (the training range widened by one span "
+        "on each side)",
+        "out_of_range",
+    )
+
+
+def check_finite_proba(proba: np.ndarray) -> None:
+    """A probability that is not finite never becomes a label."""
+    bad = ~np.isfinite(proba)
+    if bad.any():
+        raise BadRequest(
+            f"the model's probability for row {int(np.argmax(bad))} is not finite: its values "
+            "are too far outside the data the model was trained on to be scored",
+            "non_finite_probability",
+        )
 
 
 def rows_from_v1(payload: Any, n_features: int, max_rows: int) -> np.ndarray:

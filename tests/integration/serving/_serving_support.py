@@ -23,6 +23,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[3]
 MODEL_NAME = "wdbc-classifier"
 SELECTED = list(range(0, 30, 2))
+MAX_REQUEST_BYTES = 65_536
+"""The request-size limit of the hardened servers (small, so the size attacks stay cheap)."""
 
 
 def wdbc() -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -32,8 +34,13 @@ def wdbc() -> tuple[np.ndarray, np.ndarray, list[str]]:
     return data.data, 1 - data.target, [str(name) for name in data.feature_names]
 
 
-def write_model_folder(folder: Path, *, n_estimators: int = 50, threshold: float = 0.3) -> Path:
-    """model.joblib + model-card.json shaped like the contract's exported model."""
+def write_model_folder(
+    folder: Path, *, n_estimators: int = 50, threshold: float = 0.3, ranges: bool = False
+) -> Path:
+    """model.joblib + model-card.json shaped like the contract's exported model.
+
+    ``ranges``: the card records each feature's training range (cards before issue 14 do not).
+    """
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import AdaBoostClassifier
     from sklearn.pipeline import Pipeline
@@ -67,6 +74,11 @@ def write_model_folder(folder: Path, *, n_estimators: int = 50, threshold: float
         "created_at": "2026-01-01T00:00:00Z",
         "protocol": "test fixture",
     }
+    if ranges:
+        card["feature_ranges"] = {
+            name: [float(low), float(high)]
+            for name, low, high in zip(names, X.min(axis=0), X.max(axis=0), strict=True)
+        }
     (folder / "model-card.json").write_text(json.dumps(card))
     return folder
 
@@ -103,6 +115,12 @@ class RunningServer:
     grpc_port: int
     log_path: Path
     model_uri: str = ""
+    admin_token: str = ""
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """The Bearer header the repository endpoints need (the server's --admin-token-file)."""
+        return {"authorization": f"Bearer {self.admin_token}"}
 
     @property
     def url(self) -> str:
@@ -158,6 +176,17 @@ def wait_ready(server: RunningServer, timeout_s: float = 120) -> RunningServer:
         time.sleep(0.2)
     server.stop()
     raise RuntimeError(f"server did not become ready in {timeout_s}s:\n{server.logs()}")
+
+
+def write_admin_token(folder: Path) -> tuple[str, Path]:
+    """A random admin token and the file holding it, readable by its owner only."""
+    import secrets
+
+    token = secrets.token_urlsafe(24)
+    path = folder / "admin-token"
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token, path
 
 
 MODULE_ENTRY = ["-m", "serving.classifier"]

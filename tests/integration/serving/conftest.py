@@ -13,14 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _bias_scorer_support import Scorer
+from _bias_scorer_support import launch as launch_scorer
 from _serving_support import (
     CLI_ENTRY,
+    MAX_REQUEST_BYTES,
     MODEL_NAME,
     MODULE_ENTRY,
     ModelFixture,
     RunningServer,
     launch,
     wait_ready,
+    write_admin_token,
     write_model_folder,
 )
 
@@ -56,18 +60,32 @@ def served_registry(
 def servers(
     served_registry: Path, registered_models: ModelFixture, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, RunningServer]]:
-    """Two servers started together (their start-up overlaps):
+    """Three servers started together (their start-up overlaps):
 
     - "module": ``python -m serving.classifier`` (the image's entry point) on
-      ``<served_registry>/wdbc-classifier/production``;
+      ``<served_registry>/wdbc-classifier/production``, with an admin token for the
+      repository endpoints;
     - "cli": ``assay serve classifier`` on a copy of the v1 build folder (a plain folder
-      source), polling it for changes every 0.3 s, logging every request (debug).
+      source), polling it for changes every 0.3 s, logging every request (debug), no admin token;
+    - "hardened": ``python -m serving.classifier`` on a folder whose card records the features'
+      training ranges, with an admin token and a request-size limit of ``MAX_REQUEST_BYTES``.
     """
     logs = tmp_path_factory.mktemp("serving-servers")
     uri = f"file://{served_registry}/{MODEL_NAME}/production"
     cli_folder = shutil.copytree(registered_models.v1_dir, logs / "cli-model")
+    ranged = write_model_folder(logs / "ranged-model", n_estimators=20, ranges=True)
+    token, token_file = write_admin_token(logs)
+    admin = f"--admin-token-file={token_file}"
     started = {
-        "module": launch(MODULE_ENTRY, "--model_uri", uri, logs / "module.log"),
+        "module": launch(MODULE_ENTRY, "--model_uri", uri, logs / "module.log", admin),
+        "hardened": launch(
+            MODULE_ENTRY,
+            "--model_uri",
+            str(ranged),
+            logs / "hardened.log",
+            admin,
+            f"--max-request-bytes={MAX_REQUEST_BYTES}",
+        ),
         "cli": launch(
             CLI_ENTRY,
             "--model",
@@ -77,6 +95,7 @@ def servers(
             "--log-level=debug",
         ),
     }
+    started["module"].admin_token = started["hardened"].admin_token = token
     try:
         for running in started.values():
             wait_ready(running)
@@ -90,3 +109,23 @@ def servers(
 def server(servers: dict[str, RunningServer]) -> RunningServer:
     """The shared ``python -m serving.classifier`` server; the reload test leaves it on v1."""
     return servers["module"]
+
+
+@pytest.fixture(scope="session")
+def hardened(servers: dict[str, RunningServer]) -> RunningServer:
+    """The classifier with a ranged card, an admin token and a small request-size limit."""
+    return servers["hardened"]
+
+
+@pytest.fixture(scope="session")
+def hardened_scorer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scorer]:
+    """``python -m serving.bias_scorer --sim`` with an admin token and a small request limit."""
+    logs = tmp_path_factory.mktemp("hardened-scorer")
+    token, token_file = write_admin_token(logs)
+    args = ["--sim", f"--admin-token-file={token_file}", f"--max-request-bytes={MAX_REQUEST_BYTES}"]
+    scorer = launch_scorer("module", [*args, "--max-batch-rows=8"], logs / "scorer.log")
+    scorer.admin_token = token
+    try:
+        yield scorer.wait_ready()
+    finally:
+        scorer.stop()

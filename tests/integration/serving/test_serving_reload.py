@@ -87,7 +87,11 @@ def test_alias_move_is_served_without_restart_or_failures(
     with Load(server.url) as load:
         load.wait_for("v1")
         registry.set_alias(MODEL_NAME, "production", "v2")
-        response = httpx.post(f"{server.url}/v2/repository/models/{MODEL_NAME}/load", timeout=60)
+        response = httpx.post(
+            f"{server.url}/v2/repository/models/{MODEL_NAME}/load",
+            headers=server.admin_headers,
+            timeout=60,
+        )
         assert response.status_code == 200, response.text
         load.wait_for("v2")
 
@@ -124,7 +128,11 @@ def test_alias_move_is_served_without_restart_or_failures(
         card.read_text().replace('"positive_class": "malignant"', '"positive_class": "benign"')
     )
     registry.set_alias(MODEL_NAME, "production", "v2")
-    response = httpx.post(f"{server.url}/v2/repository/models/{MODEL_NAME}/load", timeout=60)
+    response = httpx.post(
+        f"{server.url}/v2/repository/models/{MODEL_NAME}/load",
+        headers=server.admin_headers,
+        timeout=60,
+    )
     assert (
         response.status_code == 503
         and "positive class must be 'malignant'" in response.json()["error"]
