@@ -29,6 +29,9 @@ SCORE_MIN, SCORE_MAX = -2.0, 2.0
 MAX_EXPLANATION_CHARS = 600
 MAX_ANSWER_CHARS = 4_000
 """A valid answer is one small object; anything longer is rejected before it is parsed."""
+MAX_JSON_DEPTH = 8
+"""A valid answer is a flat object (depth 1); deeper nesting is rejected before it is parsed, so
+the outcome never depends on the interpreter's recursion limit (which PyTensor raises)."""
 PASSAGE_OPEN, PASSAGE_CLOSE = "<passage>", "</passage>"
 _MARKER = re.compile(r"<(\s*/?\s*(?:passage|answer)\s*)>", re.IGNORECASE)
 RATING_FIELDS = ("score", "biased", "confidence", "explanation")
@@ -121,6 +124,8 @@ def _load_object(text: str) -> dict[str, Any]:
         raise _reject("the answer is empty")
     if not stripped.startswith("{"):
         raise _reject("the answer does not start with a JSON object (extra text before it?)")
+    if _nesting_depth(stripped) > MAX_JSON_DEPTH:
+        raise _reject("the JSON is nested too deeply")
     try:
         value, end = json.JSONDecoder(
             object_pairs_hook=_no_duplicates, parse_constant=_no_constants
@@ -134,6 +139,28 @@ def _load_object(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _reject("the answer is not a JSON object")
     return value
+
+
+def _nesting_depth(text: str) -> int:
+    """The deepest nesting of JSON arrays/objects in ``text``, brackets inside strings ignored."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def _number(obj: dict[str, Any], name: str, low: float, high: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -101,3 +102,22 @@ def test_repair_prompt_names_the_problem_and_repeats_the_passage() -> None:
     assert "could not be used: the answer does not start with a JSON object" in from_error
     long_prompt = repair_prompt("P.", "x" * 2000, "invalid JSON")
     assert "[truncated]" in long_prompt and len(long_prompt) < 1500
+
+
+@pytest.mark.parametrize("recursion_limit", [1_000, 100_000])
+def test_deep_nesting_is_refused_whatever_the_recursion_limit(recursion_limit: int) -> None:
+    """PyTensor raises the interpreter's recursion limit; then json would parse 1,200 levels and
+    the answer would fail for another reason. The depth check makes the verdict the same."""
+    deep = '{"score": ' + "[" * 1200 + "]" * 1200 + ', "biased": 0, "confidence": 0.5}'
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(recursion_limit)
+    try:
+        with pytest.raises(ResponseParseError, match="nested too deeply"):
+            parse_rating(deep)
+    finally:
+        sys.setrecursionlimit(previous)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    answer = '{"score": 1, "biased": 1, "confidence": 0.9, "explanation": "[[[[[[[[[{{{{ \\" ["}'
+    assert parse_rating(answer).explanation.startswith("[[[[")
