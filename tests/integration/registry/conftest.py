@@ -7,9 +7,13 @@ real ``minio`` client over real HTTP, exactly as it talks to MinIO in the cluste
 from __future__ import annotations
 
 import socket
+import uuid
 from collections.abc import Iterator
 
 import pytest
+
+from assay.registry import open_registry
+from assay.registry.s3 import S3Registry
 
 
 def _free_port() -> int:
@@ -41,3 +45,11 @@ def minio_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("MINIO_SECURE", "false")
     monkeypatch.setenv("MINIO_REGION", "us-east-1")
     return s3_endpoint
+
+
+@pytest.fixture
+def registry(minio_env: str) -> S3Registry:
+    """A registry in a bucket of its own on the S3 stand-in."""
+    reg = open_registry(f"s3://assay-models-{uuid.uuid4().hex[:8]}/registry")
+    assert isinstance(reg, S3Registry)
+    return reg

@@ -6,10 +6,10 @@ moto stands in for MinIO (not installable here); see conftest.py.
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 import pytest
+from _s3_support import model_dir
 
 from assay.errors import RegistryError
 from assay.registry import open_registry
@@ -18,25 +18,10 @@ from assay.registry.s3 import S3Registry
 pytestmark = [pytest.mark.s3, pytest.mark.integration]
 
 
-def _model_dir(path: Path, payload: bytes) -> Path:
-    path.mkdir(parents=True)
-    (path / "model.joblib").write_bytes(payload)
-    (path / "model-card.json").write_text(json.dumps({"estimator": "ada_boost"}))
-    return path
-
-
-@pytest.fixture
-def registry(minio_env: str) -> S3Registry:
-    bucket = f"assay-models-{uuid.uuid4().hex[:8]}"
-    reg = open_registry(f"s3://{bucket}/registry")
-    assert isinstance(reg, S3Registry)
-    return reg
-
-
 def test_s3_round_trip_versions_and_aliases(registry: S3Registry, tmp_path: Path) -> None:
     payload = bytes(range(256)) * 1000  # binary, larger than one read chunk
-    v1 = registry.register("wdbc-classifier", _model_dir(tmp_path / "a", payload))
-    v2 = registry.register("wdbc-classifier", _model_dir(tmp_path / "b", b"second"))
+    v1 = registry.register("wdbc-classifier", model_dir(tmp_path / "a", payload))
+    v2 = registry.register("wdbc-classifier", model_dir(tmp_path / "b", b"second"))
 
     assert (v1, v2) == ("v1", "v2")
     assert registry.versions("wdbc-classifier") == ["v1", "v2"]
@@ -54,7 +39,7 @@ def test_s3_round_trip_versions_and_aliases(registry: S3Registry, tmp_path: Path
 
 
 def test_s3_layout_matches_the_contract(registry: S3Registry, tmp_path: Path) -> None:
-    registry.register("m", _model_dir(tmp_path / "a", b"x"))
+    registry.register("m", model_dir(tmp_path / "a", b"x"))
     keys = sorted(
         obj.object_name for obj in registry._client.list_objects(registry.bucket, recursive=True)
     )
@@ -66,13 +51,13 @@ def test_s3_layout_matches_the_contract(registry: S3Registry, tmp_path: Path) ->
 
 
 def test_s3_never_overwrites_and_skips_incomplete(registry: S3Registry, tmp_path: Path) -> None:
-    registry.register("m", _model_dir(tmp_path / "a", b"first"))
+    registry.register("m", model_dir(tmp_path / "a", b"first"))
     # an interrupted upload of v2: model without card
     registry._put("m/v2/model.joblib", b"half", "application/octet-stream")
 
     assert registry.versions("m") == ["v1"]
     assert registry._publish_version("m", "v1", tmp_path / "a", b"{}") is False
-    assert registry.register("m", _model_dir(tmp_path / "b", b"third")) == "v3"
+    assert registry.register("m", model_dir(tmp_path / "b", b"third")) == "v3"
     assert registry.download("m", "v1", tmp_path / "d1").joinpath("model.joblib").read_bytes() == (
         b"first"
     )
@@ -81,7 +66,7 @@ def test_s3_never_overwrites_and_skips_incomplete(registry: S3Registry, tmp_path
 def test_s3_errors_are_sentences(registry: S3Registry, tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="registry is empty"):
         registry.resolve("m")  # bucket does not even exist yet
-    registry.register("m", _model_dir(tmp_path / "a", b"x"))
+    registry.register("m", model_dir(tmp_path / "a", b"x"))
     with pytest.raises(RegistryError, match="has no version 'v7'"):
         registry.card("m", "v7")
     with pytest.raises(RegistryError, match="has no alias 'production'"):

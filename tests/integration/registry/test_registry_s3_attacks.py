@@ -8,36 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
-import uuid
 from pathlib import Path
 
 import pytest
+from _s3_support import model_dir
 from typer.testing import CliRunner
 
 from assay.cli import app
 from assay.errors import RegistryError
-from assay.registry import open_registry
 from assay.registry.integrity import ModelIntegrityError
 from assay.registry.s3 import S3Registry
 
 pytestmark = [pytest.mark.s3, pytest.mark.integration]
 NAME = "wdbc-classifier"
 runner = CliRunner()
-
-
-def _model_dir(path: Path, payload: bytes) -> Path:
-    path.mkdir(parents=True)
-    (path / "model.joblib").write_bytes(payload)
-    (path / "model-card.json").write_text(json.dumps({"estimator": "ada_boost"}))
-    return path
-
-
-@pytest.fixture
-def registry(minio_env: str) -> S3Registry:
-    reg = open_registry(f"s3://assay-models-{uuid.uuid4().hex[:8]}/registry")
-    assert isinstance(reg, S3Registry)
-    return reg
 
 
 def _swap_model_object(registry: S3Registry, version: str, data: bytes) -> None:
@@ -49,7 +33,7 @@ def test_s3_card_records_the_digest_of_the_uploaded_model(
     registry: S3Registry, tmp_path: Path
 ) -> None:
     payload = bytes(range(256)) * 1000
-    registry.register(NAME, _model_dir(tmp_path / "m", payload))
+    registry.register(NAME, model_dir(tmp_path / "m", payload))
     card = registry.card(NAME, "v1")
     assert card["model_sha256"] == hashlib.sha256(payload).hexdigest()
     assert card["model_size"] == len(payload)
@@ -57,7 +41,7 @@ def test_s3_card_records_the_digest_of_the_uploaded_model(
 
 
 def test_s3_swapped_model_object_is_refused(registry: S3Registry, tmp_path: Path) -> None:
-    registry.register(NAME, _model_dir(tmp_path / "m", b"genuine model"))
+    registry.register(NAME, model_dir(tmp_path / "m", b"genuine model"))
     _swap_model_object(registry, "v1", b"evil model!!!")
     with pytest.raises(ModelIntegrityError, match="does not match its card"):
         registry.verify(NAME, "v1")
@@ -70,7 +54,7 @@ def test_s3_swapped_model_object_is_refused(registry: S3Registry, tmp_path: Path
 def test_s3_forged_names_are_refused_and_nothing_is_written(
     registry: S3Registry, tmp_path: Path, bad: str
 ) -> None:
-    registry.register(NAME, _model_dir(tmp_path / "m", b"model"))
+    registry.register(NAME, model_dir(tmp_path / "m", b"model"))
     with pytest.raises(RegistryError, match="Invalid alias"):
         registry.set_alias(NAME, bad, "v1")
     with pytest.raises(RegistryError, match="Invalid model name"):

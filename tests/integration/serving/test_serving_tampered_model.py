@@ -8,7 +8,6 @@ digest mismatch in the log, the pickle must not run, and inferences keep answeri
 
 from __future__ import annotations
 
-import pickle
 import shutil
 import signal
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from _hostile import code_running_pickle
 from _serving_support import (
     MODEL_NAME,
     MODULE_ENTRY,
@@ -29,16 +29,6 @@ from _serving_support import (
 from assay.registry import open_registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-class _RunsCodeWhenUnpickled:
-    """Unpickling this creates ``marker``: the stand-in for arbitrary code in a tampered model."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return (open, (str(self.marker), "w"))
 
 
 def _infer(server: RunningServer) -> httpx.Response:
@@ -73,7 +63,7 @@ def test_tampered_model_file_reload_is_refused_and_previous_version_keeps_servin
         assert _infer(server).json()["model_version"] == "v1"
 
         marker = tmp_path / "pickle-ran"
-        evil = pickle.dumps(_RunsCodeWhenUnpickled(marker))
+        evil = code_running_pickle(marker)
         (root / MODEL_NAME / "v2" / "model.joblib").write_bytes(evil)
         registry.set_alias(MODEL_NAME, "production", "v2")
         server.process.send_signal(signal.SIGHUP)

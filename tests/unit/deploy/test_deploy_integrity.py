@@ -9,10 +9,10 @@ through the same Registry API it uses for s3://, tested against moto in tests/in
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import pytest
+from _hostile import code_running_pickle
 from deploy_fakes import FakeClock, FakeCustomObjectsApi, becomes_ready_after
 
 import assay.deploy.verify as deploy_verify
@@ -22,14 +22,6 @@ from components.deploy import deploy_inference_service
 
 NAME = "wdbc-classifier"
 V1 = f"s3://assay-models/registry/{NAME}/v1"
-
-
-class _RunsCodeWhenUnpickled:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return (open, (str(self.marker), "w"))
 
 
 @pytest.fixture
@@ -45,7 +37,7 @@ def registry(tmp_path: Path) -> FileRegistry:
 
 
 def _tamper(registry: FileRegistry, tmp_path: Path) -> None:
-    evil = pickle.dumps(_RunsCodeWhenUnpickled(tmp_path / "pickle-ran"))
+    evil = code_running_pickle(tmp_path / "pickle-ran")
     (registry.path / NAME / "v1" / "model.joblib").write_bytes(evil)
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import stat
 from pathlib import Path
 
 import pytest
+from _hostile import code_running_pickle
 from typer.testing import CliRunner
 
 from assay.cli import app
@@ -25,16 +25,6 @@ from assay.serving.classifier_versions import load_folder
 NAME = "wdbc-classifier"
 BAD_NAMES = ["prod\n", "../x", "a/b", "", "prod\r", " prod", "x" * 129]
 runner = CliRunner()
-
-
-class _Payload:
-    """A pickle that writes a marker file when unpickled: the code a tampered model runs."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return (open, (str(self.marker), "w"))
 
 
 @pytest.fixture
@@ -65,7 +55,7 @@ def test_tampered_model_file_is_refused_before_unpickling(
 ) -> None:
     registry.register(NAME, model_dir)
     marker = tmp_path / "pwned"
-    evil = pickle.dumps(_Payload(marker))
+    evil = code_running_pickle(marker)
     _tamper(registry, "v1", evil)
     folder = registry.download(NAME, "v1", tmp_path / "served")
     card = json.loads((folder / "model-card.json").read_text())
