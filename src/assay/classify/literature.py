@@ -45,6 +45,7 @@ def _split_row(row: pd.Series, fold_accuracy: Any) -> dict[str, Any]:
         "accuracy": float(row["accuracy"]),
         "correct": correct,
         "n_test": n,
+        "n_train": int(row["n_train"]),
         "clopper_pearson_95": [low, high],
         "share_of_outer_folds_at_or_above": share_at_or_above(
             fold_accuracy, float(row["accuracy"])

@@ -71,6 +71,7 @@ def literature_section(block: dict[str, Any], label: str) -> list[str]:
         return [f"<h2>{html.escape(label)}</h2>", "<p>Not run.</p>"]
     quoted = block["quoted"]
     low, high = quoted["clopper_pearson_95"]
+    n_train = next(iter(block["models"].values()))["n_train"]
     rows = [
         [
             MODELS[k].label,
@@ -86,8 +87,8 @@ def literature_section(block: dict[str, Any], label: str) -> list[str]:
     return [
         f"<h2>{html.escape(label)}</h2>",
         f"<p>Split: <code>{html.escape(block['split'])}</code>, reproduced exactly; the same "
-        "preprocessing (fitted on the split's 455 training rows) and nested tuning as every "
-        "outer fold.</p>",
+        f"preprocessing (fitted on the split's {n_train} training rows) and nested tuning as "
+        "every outer fold.</p>",
         f"<p>The quoted 'AdaBoost 99.12%' is {quoted['correct']} of {quoted['n_test']} test rows "
         f"of ONE split: its exact 95% binomial (Clopper-Pearson) interval is [{low:.3f}, "
         f"{high:.3f}]; {_share_text(quoted['share_of_outer_folds_at_or_above'])} of AdaBoost's "

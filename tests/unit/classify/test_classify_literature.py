@@ -52,7 +52,9 @@ def test_share_at_or_above() -> None:
 
 
 def test_literature_comparison_rows() -> None:
-    single = pd.DataFrame([{"model": "adaboost", "accuracy": 112 / 114, "n_test": 114}])
+    single = pd.DataFrame(
+        [{"model": "adaboost", "accuracy": 112 / 114, "n_test": 114, "n_train": 455}]
+    )
     folds = pd.DataFrame({"model": ["adaboost"] * 4, "accuracy": [0.95, 0.96, 0.99, 113 / 114]})
     summaries = {"adaboost": {"cv": {"accuracy": {"mean": 0.97, "ci_low": 0.94, "ci_high": 0.98}}}}
     block = literature_comparison(single, folds, summaries)
