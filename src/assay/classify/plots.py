@@ -137,14 +137,15 @@ def leaderboard(summaries: dict[str, Any], order: list[str], metric: str, path: 
 
 
 def pairwise_heatmap(selection: dict[str, Any], order: list[str], path: Path) -> bytes:
-    """Holm-adjusted p of every model pair on the selection metric (lower triangle)."""
+    """p of every model pair on the selection metric: Holm-adjusted below the diagonal, raw
+    above."""
     metric = selection["metric"]
     index = {k: i for i, k in enumerate(order)}
     grid = np.full((len(order), len(order)), np.nan)
     for row in selection["pairwise"]:
         if row["metric"] == metric and row["a"] in index and row["b"] in index:
-            i, j = sorted((index[row["a"]], index[row["b"]]), reverse=True)
-            grid[i, j] = row["p_holm"]
+            low, high = sorted((index[row["a"]], index[row["b"]]))
+            grid[high, low], grid[low, high] = row["p_holm"], row["p"]
     fig, ax = _figure(0.62 * len(order) + 3.2, 0.55 * len(order) + 2.0)
     image = ax.imshow(grid, cmap="RdYlGn", vmin=0.0, vmax=1.0)
     for i, j in zip(*np.where(np.isfinite(grid)), strict=True):
@@ -153,8 +154,12 @@ def pairwise_heatmap(selection: dict[str, Any], order: list[str], path: Path) ->
     labels = [MODELS[k].label.split(" (")[0] for k in order]
     ax.set_xticks(range(len(order)), labels, rotation=45, ha="right", fontsize=7)
     ax.set_yticks(range(len(order)), labels, fontsize=7)
-    fig.colorbar(image, ax=ax, label="Holm-adjusted p")
-    ax.set_title(f"Corrected paired t-test on {metric} (* = p < {selection['alpha']})", fontsize=9)
+    fig.colorbar(image, ax=ax, label="p")
+    ax.set_title(
+        f"Corrected paired t-test on {metric}: Holm-adjusted p below the diagonal, raw p above "
+        f"(* = p < {selection['alpha']})",
+        fontsize=8,
+    )
     return _save(fig, path)
 
 

@@ -88,7 +88,8 @@ def literature_section(block: dict[str, Any], label: str) -> list[str]:
         f"<h2>{html.escape(label)}</h2>",
         f"<p>Split: <code>{html.escape(block['split'])}</code>, reproduced exactly; the same "
         f"preprocessing (fitted on the split's {n_train} training rows) and nested tuning as "
-        "every outer fold.</p>",
+        "every outer fold. Only the partition is the literature's: the models, the RFE ranking and "
+        "the tuning are this protocol's.</p>",
         f"<p>The quoted 'AdaBoost 99.12%' is {quoted['correct']} of {quoted['n_test']} test rows "
         f"of ONE split: its exact 95% binomial (Clopper-Pearson) interval is [{low:.3f}, "
         f"{high:.3f}]; {_share_text(quoted['share_of_outer_folds_at_or_above'])} of AdaBoost's "
@@ -135,7 +136,8 @@ def decision_curve_section(curves: dict[str, Any], image: bytes) -> list[str]:
 
 def features_section(features: dict[str, Any]) -> list[str]:
     rfe = features["rfe_frequency"]
-    freq = [[name, share] for name, share in rfe["frequency"].items() if share > 0]
+    ranked = sorted(rfe["frequency"].items(), key=lambda kv: -kv[1])  # JSON may sort by name
+    freq = [[name, share] for name, share in ranked if share > 0]
     out = [
         "<h2>Features</h2>",
         f"<p>RFE selection over the {rfe['folds']} outer folds ({html.escape(rfe['note'])}): "
