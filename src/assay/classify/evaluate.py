@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from assay.classify import comparison
 from assay.classify.metrics import (
     METRIC_NAMES,
     ClinicalThreshold,
     choose_threshold,
+    metric_scale,
     oriented,
     percentiles,
     summarize,
@@ -27,9 +29,11 @@ def summarize_model(folds: pd.DataFrame, latency: pd.DataFrame, key: str) -> dic
     return {
         "label": MODELS[key].label,
         "baseline": MODELS[key].baseline,
-        "cv": {m: summarize(rows[m].tolist(), n_train, n_test) for m in METRIC_NAMES},
-        "fit_seconds": summarize(rows["fit_seconds"].tolist(), n_train, n_test, clip=False),
-        "tune_seconds": summarize(rows["tune_seconds"].tolist(), n_train, n_test, clip=False),
+        "cv": {
+            m: summarize(rows[m].tolist(), n_train, n_test, metric_scale(m)) for m in METRIC_NAMES
+        },
+        "fit_seconds": summarize(rows["fit_seconds"].tolist(), n_train, n_test, "identity"),
+        "tune_seconds": summarize(rows["tune_seconds"].tolist(), n_train, n_test, "identity"),
         "predict_latency_ms_per_row": {k: v * 1000.0 for k, v in percentiles(list(lat)).items()},
         "per_fold": {
             "fold_id": rows["fold_id"].astype(str).tolist(),
@@ -54,11 +58,13 @@ def leaderboard(summaries: dict[str, dict[str, Any]], metric: str) -> list[str]:
     )
 
 
-def select_model(summaries: dict[str, dict[str, Any]], metric: str) -> str:
-    """Best ensemble by mean ``metric``; the baseline is only chosen when it is the only model."""
-    ranked = leaderboard(summaries, metric)
-    ensembles = [k for k in ranked if not MODELS[k].baseline]
-    return (ensembles or ranked)[0]
+def select_model(folds: pd.DataFrame, metric: str) -> dict[str, Any]:
+    """The selection block (see ``comparison.select``): its ``selected`` key is the choice.
+
+    The simplest model not credibly worse than the best by mean ``metric``; the
+    logistic-regression baseline is eligible.
+    """
+    return comparison.select(folds, metric)
 
 
 def pooled_oof(oof: pd.DataFrame, key: str) -> tuple[Any, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from scipy import stats
@@ -24,9 +24,15 @@ LOWER_IS_BETTER = frozenset({"brier"})
 DEFAULT_THRESHOLD = 0.5
 CI_LEVEL = 0.95
 CI_METHOD = (
-    "Nadeau-Bengio corrected resampled t interval over the k x r outer-fold scores: "
-    "mean +- t(kr-1, 0.975) * sqrt((1/(kr) + n_test/n_train) * s^2), clipped to [0, 1]"
+    "Nadeau-Bengio corrected resampled t interval over the k x r outer-fold scores, "
+    "t(kr-1, 0.975) * sqrt((1/(kr) + n_test/n_train) * s^2), built on the logit scale for "
+    "metrics in [0, 1] and on the Fisher-z (atanh) scale for MCC in [-1, 1] (delta method: the "
+    "standard error is divided by the derivative of the inverse transform at the mean), then "
+    "back-transformed, so bounds stay inside the metric's range without clipping; times use the "
+    "plain scale"
 )
+Scale = Literal["logit", "fisher_z", "identity"]
+SIGNED_METRICS = frozenset({"mcc"})  # range [-1, 1]; every other metric lies in [0, 1]
 
 
 @dataclass(frozen=True)
@@ -100,8 +106,59 @@ def oriented(metric: str, value: float) -> float:
     return -value if metric in LOWER_IS_BETTER else value
 
 
+def metric_scale(metric: str) -> Scale:
+    """The scale a metric's interval is built on (see CI_METHOD)."""
+    return "fisher_z" if metric in SIGNED_METRICS else "logit"
+
+
+def corrected_variance_factor(n_scores: int, n_train: float, n_test: float) -> float:
+    """Nadeau-Bengio's 1/k + n_test/n_train: the variance of a mean over overlapping folds."""
+    return 1.0 / n_scores + (n_test / n_train if n_train else 0.0)
+
+
+def _forward(scale: Scale, x: float) -> tuple[float, float]:
+    """(transformed x, derivative of the transform at x)."""
+    if scale == "logit":
+        return math.log(x / (1.0 - x)), 1.0 / (x * (1.0 - x))
+    if scale == "fisher_z":
+        return math.atanh(x), 1.0 / (1.0 - x * x)
+    return x, 1.0
+
+
+def _inverse(scale: Scale, z: float) -> float:
+    if scale == "logit":
+        return float(1.0 / (1.0 + math.exp(-z)))
+    if scale == "fisher_z":
+        return math.tanh(z)
+    return z
+
+
+def _on_boundary(scale: Scale, x: float) -> bool:
+    if scale == "logit":
+        return not 0.0 < x < 1.0
+    if scale == "fisher_z":
+        return not -1.0 < x < 1.0
+    return False
+
+
+def corrected_interval(
+    mean: float, std: float, n_scores: int, n_train: float, n_test: float, scale: Scale
+) -> tuple[float, float]:
+    """The corrected t interval of CI_METHOD on ``scale``, back-transformed.
+
+    A mean on the boundary of its range (every fold scored 1.0) has no spread to transform: the
+    interval is that single value.
+    """
+    if _on_boundary(scale, mean):
+        return mean, mean
+    se = math.sqrt(corrected_variance_factor(n_scores, n_train, n_test)) * std
+    centre, slope = _forward(scale, mean)
+    half = float(stats.t.ppf(0.5 + CI_LEVEL / 2, n_scores - 1)) * se * slope
+    return _inverse(scale, centre - half), _inverse(scale, centre + half)
+
+
 def summarize(
-    values: Sequence[float], n_train: float, n_test: float, clip: bool = True
+    values: Sequence[float], n_train: float, n_test: float, scale: Scale = "logit"
 ) -> dict[str, float]:
     """mean, std (ddof=1) and the corrected 95% CI of per-fold scores (see CI_METHOD)."""
     v = np.asarray(values, dtype=float)
@@ -113,13 +170,7 @@ def summarize(
     if len(v) < 2:
         return {"mean": mean, "std": 0.0, "ci_low": mean, "ci_high": mean, "n": len(v)}
     std = float(v.std(ddof=1))
-    ratio = n_test / n_train if n_train else 0.0
-    half = float(stats.t.ppf(0.5 + CI_LEVEL / 2, len(v) - 1)) * math.sqrt(
-        (1.0 / len(v) + ratio) * std**2
-    )
-    low, high = mean - half, mean + half
-    if clip:
-        low, high = max(0.0, low), min(1.0, high)
+    low, high = corrected_interval(mean, std, len(v), n_train, n_test, scale)
     return {"mean": mean, "std": std, "ci_low": low, "ci_high": high, "n": len(v)}
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_auc_score, roc_curve
 
@@ -24,6 +26,10 @@ def _figure(width: float = 6.4, height: float = 4.8, ncols: int = 1) -> tuple[An
     import matplotlib.pyplot as plt
 
     return plt.subplots(1, ncols, figsize=(width, height), dpi=DPI)
+
+
+def _wrap(text: str, width: int = 48) -> str:
+    return "\n".join(textwrap.wrap(text, width))
 
 
 def _save(fig: Any, path: Path) -> bytes:
@@ -61,7 +67,9 @@ def roc_curves(oof: pd.DataFrame, order: list[str], selected: str, path: Path) -
     return _save(fig, path)
 
 
-def confusion_matrix(matrix: list[list[int]], threshold: float, path: Path) -> bytes:
+def confusion_matrix(
+    matrix: list[list[int]], threshold: float, path: Path, note: str = "pooled out-of-fold"
+) -> bytes:
     fig, ax = _figure(4.8, 4.2)
     ax.imshow(matrix, cmap="Blues")
     labels = ["benign", "malignant"]
@@ -83,7 +91,7 @@ def confusion_matrix(matrix: list[list[int]], threshold: float, path: Path) -> b
     ax.set(
         xlabel="predicted",
         ylabel="true",
-        title=f"Selected model at threshold {threshold:.3f}\n(pooled out-of-fold)",
+        title=f"Selected model at threshold {threshold:.3f}\n({_wrap(note)})",
     )
     return _save(fig, path)
 
@@ -125,4 +133,58 @@ def leaderboard(summaries: dict[str, Any], order: list[str], metric: str, path: 
     ax.set_yticks(ys, [MODELS[k].label for k in order], fontsize=8)
     ax.set(xlabel=f"{metric} (mean, 95% CI over outer folds)", title="Leaderboard")
     ax.grid(alpha=0.3, axis="x")
+    return _save(fig, path)
+
+
+def pairwise_heatmap(selection: dict[str, Any], order: list[str], path: Path) -> bytes:
+    """p of every model pair on the selection metric: Holm-adjusted below the diagonal, raw
+    above."""
+    metric = selection["metric"]
+    index = {k: i for i, k in enumerate(order)}
+    grid = np.full((len(order), len(order)), np.nan)
+    for row in selection["pairwise"]:
+        if row["metric"] == metric and row["a"] in index and row["b"] in index:
+            low, high = sorted((index[row["a"]], index[row["b"]]))
+            grid[high, low], grid[low, high] = row["p_holm"], row["p"]
+    fig, ax = _figure(0.62 * len(order) + 3.2, 0.55 * len(order) + 2.0)
+    image = ax.imshow(grid, cmap="RdYlGn", vmin=0.0, vmax=1.0)
+    for i, j in zip(*np.where(np.isfinite(grid)), strict=True):
+        mark = "*" if grid[i, j] < selection["alpha"] else ""
+        ax.text(j, i, f"{grid[i, j]:.2f}{mark}", ha="center", va="center", fontsize=7)
+    labels = [MODELS[k].label.split(" (")[0] for k in order]
+    ax.set_xticks(range(len(order)), labels, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(order)), labels, fontsize=7)
+    fig.colorbar(image, ax=ax, label="p")
+    ax.set_title(
+        f"Corrected paired t-test on {metric}: Holm-adjusted p below the diagonal, raw p above "
+        f"(* = p < {selection['alpha']})",
+        fontsize=8,
+    )
+    return _save(fig, path)
+
+
+def decision_curve(curves: dict[str, Any], path: Path) -> bytes:
+    """Net benefit over the threshold range, with the treat-all and treat-none references."""
+    fig, ax = _figure(6.4, 4.6)
+    pts = curves["thresholds"]
+    ax.plot(pts, curves["treat_all"], color="grey", ls="--", lw=1.0, label="treat all")
+    ax.plot(pts, curves["treat_none"], color="black", lw=0.8, label="treat none")
+    for key, curve in curves["models"].items():
+        line = ax.plot(pts, curve["net_benefit"], lw=1.8, label=MODELS[key].label)[0]
+        ax.fill_between(
+            pts,
+            curve["min_over_repeats"],
+            curve["max_over_repeats"],
+            color=line.get_color(),
+            alpha=0.2,
+        )
+    top = max(max(c["net_benefit"]) for c in curves["models"].values())
+    ax.set(
+        ylim=(-0.05, top + 0.05),
+        xlabel="threshold probability pt (biopsy when P(malignant) >= pt)",
+        ylabel="net benefit",
+        title="Decision curve, out-of-fold (band: min-max over repeats)",
+    )
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
     return _save(fig, path)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from assay.classify.folds import SINGLE_SPLIT_RANDOM_STATE, SINGLE_SPLIT_TEST_SIZE
+from assay.classify.comparison import ALPHA, RULE, SIMPLICITY_ORDER, TEST_METHOD
+from assay.classify.folds import (
+    SINGLE_SPLIT_CALL,
+    SINGLE_SPLIT_RANDOM_STATE,
+    SINGLE_SPLIT_TEST_SIZE,
+)
 from assay.classify.metrics import CI_METHOD, DEFAULT_THRESHOLD
 from assay.classify.models import MODELS, N_TREES
 from assay.classify.preprocess import RFE_STEP
@@ -21,8 +26,10 @@ def protocol_text(config: TrainConfig) -> str:
         f"RFE to {config.k_features} features (imbalanced-learn Pipeline), and a nested "
         f"{config.inner_folds}-fold search over {config.tuning_iter} candidates per model scored "
         f"by {config.selection_metric}; best candidate refitted on the outer training rows and "
-        "scored on the outer validation rows. Selection: best mean "
-        f"{config.selection_metric} among the ensembles. Clinical threshold: highest threshold "
+        "scored on the outer validation rows. Selection: the simplest model not credibly worse "
+        f"than the best by mean {config.selection_metric} (Holm-adjusted corrected paired "
+        "t-test, p >= 0.05; the logistic-regression baseline is eligible). Clinical threshold: "
+        "highest threshold "
         f"reaching sensitivity {config.target_sensitivity} on the pooled out-of-fold predictions. "
         "Final model: same inner search and preprocessing on all rows."
     )
@@ -65,8 +72,9 @@ def protocol(config: TrainConfig, candidates: dict[str, list[dict[str, Any]]]) -
         },
         "selection": {
             "metric": config.selection_metric,
-            "rule": "highest mean over outer folds among the ensembles (the logistic-regression "
-            "baseline is reported for reference only)",
+            "rule": RULE.format(metric=config.selection_metric, alpha=ALPHA),
+            "test": TEST_METHOD,
+            "simplicity_order": [key for key, _ in SIMPLICITY_ORDER],
         },
         "clinical_threshold": {
             "target_sensitivity": config.target_sensitivity,
@@ -76,6 +84,7 @@ def protocol(config: TrainConfig, candidates: dict[str, list[dict[str, Any]]]) -
         "single_split": {
             "test_size": SINGLE_SPLIT_TEST_SIZE,
             "random_state": SINGLE_SPLIT_RANDOM_STATE,
+            "call": SINGLE_SPLIT_CALL,
             "note": "ONE stratified 80/20 split, same preprocessing and nested tuning; for "
             "comparison with single-split results in the literature, not an estimate of "
             "generalisation",

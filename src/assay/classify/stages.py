@@ -21,8 +21,10 @@ from assay.classify.cv import NestedCV
 from assay.classify.evaluate import clinical_threshold, select_model, summarize_all
 from assay.classify.executor import make_executor
 from assay.classify.export import feature_ranges, model_card, save_model, write_json
+from assay.classify.importance import permutation_importance
 from assay.classify.protocol import protocol
 from assay.classify.report import build_metrics, write_report
+from assay.classify.seeds import derive_seed
 from assay.classify.vif import compute_vif
 from assay.data.wdbc import FEATURE_NAMES, read_dataset_csv
 from assay.obs.logging import get_logger
@@ -86,7 +88,8 @@ def run_training(
     latency = tables.read_table(cv_dir, tables.LATENCY_CSV)
     oof = tables.read_table(cv_dir, tables.OOF_CSV)
     summaries = summarize_all(folds, latency)
-    selected = select_model(summaries, config.selection_metric)
+    selection = select_model(folds, config.selection_metric)
+    selected = selection["selected"]
     threshold = clinical_threshold(oof, selected, config.target_sensitivity)
     final = runner.refit_final(selected)
     selected_features = [str(ds.X.columns[i]) for i in final.selected]
@@ -100,6 +103,8 @@ def run_training(
         "protocol": proto,
         "data": _data_facts(ds),
         "selected_model": selected,
+        "selection": selection,
+        "permutation_importance": _apparent_importance(final, X, y, config.seed),
         "clinical_threshold": threshold.as_dict(),
         "final_model": {
             "estimator": selected,
@@ -144,6 +149,13 @@ def run_training(
         "data_hash": ds.data_hash,
         "seconds": summary["timings"]["total_seconds"],
     }
+
+
+def _apparent_importance(final: Any, X: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
+    """Permutation importance of the final model on its own training rows (labelled apparent)."""
+    return permutation_importance(
+        final.pipeline, X, y, final.selected, FEATURE_NAMES, derive_seed(seed, "permutation")
+    )
 
 
 def _cv_shape(config: TrainConfig) -> dict[str, int]:

@@ -13,6 +13,7 @@ from assay.classify.metrics import (
     brier_score,
     choose_threshold,
     confusion_metrics,
+    metric_scale,
     score_all,
     summarize,
 )
@@ -59,17 +60,53 @@ def test_score_all_ranks_and_threshold() -> None:
     assert score_all(Y, P, threshold=0.25)["sensitivity"] == 1.0
 
 
-def test_summarize_corrected_interval() -> None:
+def test_summarize_corrected_interval_on_the_plain_scale() -> None:
     from scipy import stats
 
     values = [0.90, 0.92, 0.94, 0.96]
-    s = summarize(values, n_train=80, n_test=20)
+    s = summarize(values, n_train=80, n_test=20, scale="identity")
     sd = float(np.std(values, ddof=1))
     half = stats.t.ppf(0.975, 3) * math.sqrt((1 / 4 + 20 / 80) * sd**2)
     assert s["mean"] == pytest.approx(0.93)
     assert s["std"] == pytest.approx(sd)
     assert s["ci_low"] == pytest.approx(0.93 - half)
-    assert s["ci_high"] == pytest.approx(min(1.0, 0.93 + half))
+    assert s["ci_high"] == pytest.approx(0.93 + half)
+
+
+def test_summarize_builds_the_interval_on_the_logit_scale() -> None:
+    """Delta method by hand: logit(m) +- t * SE / (m (1 - m)), then back through the logistic."""
+    from scipy import stats
+    from scipy.special import expit, logit
+
+    values = [0.90, 0.92, 0.94, 0.96]
+    s = summarize(values, n_train=80, n_test=20)
+    se = math.sqrt(1 / 4 + 20 / 80) * float(np.std(values, ddof=1))
+    half = stats.t.ppf(0.975, 3) * se / (0.93 * 0.07)
+    assert s["ci_low"] == pytest.approx(expit(logit(0.93) - half))
+    assert s["ci_high"] == pytest.approx(expit(logit(0.93) + half))
+
+
+def test_an_auc_near_one_gets_an_upper_bound_below_one_not_a_clip() -> None:
+    values = [1.0, 1.0, 0.97, 1.0, 0.98, 1.0, 0.99, 0.96]
+    plain = summarize(values, n_train=455, n_test=114, scale="identity")
+    assert plain["ci_high"] > 1.0  # what the old interval clipped to exactly 1.0
+    s = summarize(values, n_train=455, n_test=114, scale=metric_scale("roc_auc"))
+    assert s["ci_low"] < s["mean"] < s["ci_high"] < 1.0
+    assert s["ci_high"] - s["mean"] < s["mean"] - s["ci_low"]  # skewed away from the bound
+
+
+def test_mcc_interval_may_go_negative_and_stays_above_minus_one() -> None:
+    values = [0.1, -0.2, 0.3, -0.1, 0.0, 0.2]
+    s = summarize(values, n_train=100, n_test=20, scale=metric_scale("mcc"))
+    assert metric_scale("mcc") == "fisher_z"
+    assert -1.0 < s["ci_low"] < 0.0 < s["ci_high"] < 1.0
+    centre = math.atanh(s["mean"])
+    assert math.atanh(s["ci_high"]) - centre == pytest.approx(centre - math.atanh(s["ci_low"]))
+
+
+def test_every_fold_perfect_gives_a_point_interval() -> None:
+    s = summarize([1.0, 1.0, 1.0], n_train=100, n_test=50)
+    assert (s["ci_low"], s["mean"], s["ci_high"]) == (1.0, 1.0, 1.0)
 
 
 def test_threshold_is_highest_reaching_target() -> None:

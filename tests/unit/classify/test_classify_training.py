@@ -6,10 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
+import pytest
 
 from assay.classify.metrics import METRIC_NAMES
+from assay.classify.models import MODELS
+from assay.data.wdbc import load_dataset
+from assay.serving.sklearn_predictor import build_proba
 
 
 def test_oof_covers_every_row_once_per_repeat(trained: dict[str, Any]) -> None:
@@ -74,7 +79,7 @@ def test_evaluation_return_value_for_kfp(trained: dict[str, Any]) -> None:
 def test_report_is_self_contained(trained: dict[str, Any]) -> None:
     out: Path = trained["root"] / "eval"
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 4
+    assert page.count("data:image/png;base64,") == 6
     assert "http://" not in page and "https://" not in page and "<script" not in page
     for text in (
         "Leaderboard",
@@ -82,11 +87,21 @@ def test_report_is_self_contained(trained: dict[str, Any]) -> None:
         "Calibration",
         "Variance inflation",
         "Selected features",
-        "Single split (one stratified 80/20 split",
+        "Literature single split",
+        "Model comparison and selection",
+        "Decision curve",
+        "each patient counted 1 times",
     ):
         assert text in page
     pngs = {p.name for p in out.glob("*.png")}
-    assert pngs == {"leaderboard.png", "roc_curves.png", "confusion_matrix.png", "calibration.png"}
+    assert pngs == {
+        "leaderboard.png",
+        "roc_curves.png",
+        "confusion_matrix.png",
+        "calibration.png",
+        "pairwise_pvalues.png",
+        "decision_curve.png",
+    }
 
 
 def test_vif_table(trained: dict[str, Any]) -> None:
@@ -95,3 +110,40 @@ def test_vif_table(trained: dict[str, Any]) -> None:
     assert vif["vif"].is_monotonic_decreasing
     top = set(vif["feature"].head(6))
     assert {"mean radius", "mean perimeter"} & top  # radius/perimeter/area are near-collinear
+
+
+def test_the_selection_rule_picks_the_exported_and_served_model(trained: dict[str, Any]) -> None:
+    """The tiny run's baseline is not credibly worse than the best, so the rule exports it; the
+    whole downstream path (card, exported pipeline, compiled serving) must take a non-ensemble."""
+    metrics = json.loads((trained["root"] / "eval" / "metrics.json").read_text())
+    selection = metrics["selection"]
+    assert (
+        selection["selected"] == metrics["selected_model"] == trained["summary"]["selected_model"]
+    )
+    assert selection["selected"] in [selection["best_by_mean"], *selection["indistinguishable"]]
+    assert MODELS[selection["selected"]].baseline  # the baseline won (see docstring)
+    assert {r["metric"] for r in selection["pairwise"]} == {"roc_auc", "accuracy"}
+    model_dir = trained["root"] / "train" / "model"
+    card = json.loads((model_dir / "model-card.json").read_text())
+    assert card["estimator"] == selection["selected"]
+    pipeline = joblib.load(model_dir / "model.joblib")
+    rows = load_dataset().X.to_numpy()[:40]
+    served = build_proba(pipeline, card["threshold"])
+    assert np.allclose(served(rows), pipeline.predict_proba(rows)[:, 1], atol=1e-5)
+
+
+def test_metrics_json_holds_the_analysis_blocks(trained: dict[str, Any]) -> None:
+    metrics = json.loads((trained["root"] / "eval" / "metrics.json").read_text())
+    literature = metrics["literature_split"]
+    assert literature["quoted"]["correct"] == 113 and literature["quoted"]["n_test"] == 114
+    assert set(literature["models"]) == set(trained["config"].model_keys())
+    curves = metrics["decision_curve"]
+    assert curves["thresholds"][0] == 0.01 and curves["thresholds"][-1] == 0.5
+    assert metrics["selected_model"] in curves["models"]
+    rfe = metrics["features"]["rfe_frequency"]
+    assert rfe["folds"] == trained["config"].folds * trained["config"].repeats
+    assert sum(rfe["frequency"].values()) == pytest.approx(trained["config"].k_features)
+    perm = metrics["features"]["permutation_importance"]
+    assert perm["label"].startswith("apparent")
+    assert len(perm["features"]) == trained["config"].k_features
+    assert "each patient counted" in metrics["confusion_matrix"]["note"]
