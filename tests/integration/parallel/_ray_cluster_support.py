@@ -10,6 +10,7 @@ process on the host (other test sessions' included).
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -26,9 +27,9 @@ RAY = str(Path(sys.executable).with_name("ray"))
 # The daemons (GCS, raylets, agents) report readiness to `ray start`; on a busy 2-core host a
 # node takes 10-30 s.
 START_TIMEOUT_S = 120
-# `ray start --head` turns on token authentication; every node and driver must then say so and
-# hold the token (~/.ray/auth_token, written by the head, shared on one host). On KubeRay the
-# token reaches the pods through a Secret.
+# Token authentication, as a cluster that is not on loopback should run: every node and driver
+# gets RAY_AUTH_MODE=token and this cluster's own random token in RAY_AUTH_TOKEN (nothing read
+# from or written to ~/.ray). On KubeRay the token reaches the pods through a Secret.
 AUTH_MODE = "token"
 
 
@@ -41,12 +42,13 @@ def free_port() -> int:
 @dataclass(frozen=True)
 class LoopbackCluster:
     address: str  # host:port of the head's GCS, the value RAY_ADDRESS takes
+    token: str
     pgid: int
     temp_dirs: tuple[Path, ...]
 
     def join_env(self) -> dict[str, str]:
         """What a driver process needs to join: RAY_ADDRESS and the cluster's auth mode."""
-        return {"RAY_ADDRESS": self.address, "RAY_AUTH_MODE": AUTH_MODE}
+        return {"RAY_ADDRESS": self.address, **_auth_env(self.token)}
 
 
 def _node_ports() -> list[str]:
@@ -99,19 +101,24 @@ def _stop_group(pgid: int) -> None:
             time.sleep(0.2)
 
 
-def _cluster_env() -> dict[str, str]:
+def _auth_env(token: str) -> dict[str, str]:
+    return {"RAY_AUTH_MODE": AUTH_MODE, "RAY_AUTH_TOKEN": token}
+
+
+def _cluster_env(token: str) -> dict[str, str]:
     src = str(Path(__file__).resolve().parents[3] / "src")
     # the raylet waits this long for its agents (default 15 s, too short on a busy 2-core host)
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_agent_register_timeout_ms": "120000"}
-    env["RAY_AUTH_MODE"] = AUTH_MODE
+    env.update(_auth_env(token))
+    env.pop("RAY_AUTH_TOKEN_PATH", None)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
     env.pop("RAY_ADDRESS", None)
     return env
 
 
-def _start_cluster(cpus: int, head_dir: Path, node_dir: Path, group: list[int]) -> str:
+def _start_cluster(cpus: int, token: str, head_dir: Path, node_dir: Path, group: list[int]) -> str:
     """`ray start` the head, then the worker node; returns the head's address."""
-    env, log = _cluster_env(), head_dir / "ray-start.log"
+    env, log = _cluster_env(token), head_dir / "ray-start.log"
     port = free_port()
     common = ["--node-ip-address=127.0.0.1", f"--num-cpus={cpus}", "--num-gpus=0"]
     common += ["--min-worker-port=0", "--max-worker-port=0", "--disable-usage-stats"]
@@ -136,14 +143,15 @@ def loopback_cluster(cpus_per_node: int = 1, attempts: int = 2) -> Iterator[Loop
         head_dir = Path(tempfile.mkdtemp(prefix="rayh-", dir="/tmp"))
         node_dir = Path(tempfile.mkdtemp(prefix="rayw-", dir="/tmp"))
         group: list[int] = []
+        token = secrets.token_hex(32)
         try:
             try:
-                address = _start_cluster(cpus_per_node, head_dir, node_dir, group)
+                address = _start_cluster(cpus_per_node, token, head_dir, node_dir, group)
             except RuntimeError:
                 if attempt == attempts:
                     raise
                 continue
-            yield LoopbackCluster(address, group[0], (head_dir, node_dir))
+            yield LoopbackCluster(address, token, group[0], (head_dir, node_dir))
             return
         finally:
             if group:
