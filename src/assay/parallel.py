@@ -1,4 +1,5 @@
-"""Ray start-up shared by every parallel step: a cluster when RAY_ADDRESS is set, else local."""
+"""Ray start-up shared by every parallel step (a cluster when RAY_ADDRESS is set, else local)
+and the placement of actor pools over a cluster's nodes."""
 
 from __future__ import annotations
 
@@ -28,3 +29,27 @@ def init_ray(workers: int | None = None, address: str | None = None) -> Any:
             **common,
         )
     return ray
+
+
+def start_spread(ray: Any, actor_cls: Any, count: int, *args: Any) -> list[Any]:
+    """``count`` actors of ``actor_cls`` (a ``ray.remote`` class, built with ``args``) placed
+    round-robin over the alive nodes that have CPUs, so a pool of I/O actors (0 CPUs each, which
+    Ray would pack onto the driver's node) uses every worker node of a cluster. The affinity is
+    strict: a soft one falls back to the driver's node whenever the driver's raylet has not yet
+    seen the other node's resources, which is common right after a node joins. One such node
+    (a local Ray): no preference."""
+    nodes = sorted(
+        node["NodeID"]
+        for node in ray.nodes()
+        if node.get("Alive") and node.get("Resources", {}).get("CPU", 0) > 0
+    )
+    if len(nodes) < 2:
+        return [actor_cls.remote(*args) for _ in range(count)]
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return [
+        actor_cls.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=False)
+        ).remote(*args)
+        for i in range(count)
+    ]

@@ -23,10 +23,16 @@ PROMQL_WORDS = {
 }  # fmt: skip
 ALERTS = {
     "AssayServerErrorRateHigh",
-    "AssayPredictionLatencyP95High",
+    "AssayClassifierLatencyP95High",
+    "AssayBiasScorerLatencyP95High",
     "AssayLowConfidenceRateHigh",
     "AssayLLMDailyBudget80Percent",
 }
+# (alert, the InferenceService it watches, its p95 threshold in seconds)
+LATENCY_SLOS = [
+    ("AssayClassifierLatencyP95High", "wdbc-classifier", "0.1"),
+    ("AssayBiasScorerLatencyP95High", "bias-scorer", "30"),
+]
 
 
 def _rules() -> dict[str, dict[str, Any]]:
@@ -83,9 +89,11 @@ def test_the_four_required_alerts_exist_on_the_right_metrics() -> None:
     rules = _rules()
     assert set(rules) >= ALERTS
     assert "inference_errors_total" in rules["AssayServerErrorRateHigh"]["expr"]
-    latency = rules["AssayPredictionLatencyP95High"]["expr"]
-    assert "histogram_quantile(0.95" in latency and "prediction_latency_seconds_bucket" in latency
-    assert re.search(r">\s*0\.1\b", latency)
+    for alert, server, threshold in LATENCY_SLOS:
+        latency = rules[alert]["expr"]
+        assert "histogram_quantile(0.95" in latency, alert
+        assert f'prediction_latency_seconds_bucket{{isvc="{server}"}}' in latency, alert
+        assert re.search(rf">\s*{re.escape(threshold)}\s*$", latency.strip()), alert
     confidence = rules["AssayLowConfidenceRateHigh"]["expr"]
     assert 'model_confidence_bucket{le="0.7"}' in confidence
     assert re.search(r">\s*0\.10?\b", confidence)
@@ -94,6 +102,14 @@ def test_the_four_required_alerts_exist_on_the_right_metrics() -> None:
     assert "llm_daily_budget_usd" in budget
     assert re.search(r">\s*0\.05\b", rules["AssayServerErrorRateHigh"]["expr"])
     assert "[5m]" in rules["AssayServerErrorRateHigh"]["expr"]
+
+
+def test_no_latency_rule_mixes_the_two_servers() -> None:
+    """The servers share prediction_latency_seconds; their SLOs differ 300-fold."""
+    for name, rule in _rules().items():
+        if "prediction_latency_seconds_bucket" in rule["expr"]:
+            selector = r'prediction_latency_seconds_bucket\{[^}]*isvc="[a-z-]+"'
+            assert re.search(selector, rule["expr"]), f"{name} reads both servers' latency"
 
 
 def test_every_metric_in_the_rules_is_exported_by_the_servers() -> None:
@@ -107,6 +123,16 @@ def test_every_metric_in_the_rules_is_exported_by_the_servers() -> None:
 def test_confidence_histogram_has_the_0_7_bucket_the_alert_reads() -> None:
     buckets = {labels["le"] for labels in _exported_samples()["model_confidence_bucket"]}
     assert "0.7" in buckets
+
+
+def test_every_latency_threshold_is_a_bucket_bound() -> None:
+    """histogram_quantile interpolates inside a bucket and cannot see past the last finite
+    bound: a threshold that is a bound is exact, and one past the last bound never fires."""
+    buckets = {
+        float(labels["le"]) for labels in _exported_samples()["prediction_latency_seconds_bucket"]
+    }
+    for alert, _, threshold in LATENCY_SLOS:
+        assert float(threshold) in buckets, f"{alert}: {threshold} s is not a bucket bound"
 
 
 def _server_reasons() -> tuple[set[str], set[str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from assay.deploy.kube import CustomObjectsApi, DeployError, Ref, call, get_service, kubernetes_api
@@ -23,7 +24,7 @@ from assay.deploy.spec import (
     DeployResult,
     DeploySpec,
 )
-from assay.deploy.status import describe_not_ready, failure, is_ready
+from assay.deploy.status import describe_not_ready, failure, has_served, is_ready
 from assay.obs.logging import get_logger
 
 log = get_logger(__name__)
@@ -54,6 +55,11 @@ def deploy_model(
         action = "created"
     else:
         _check_canary_supported(existing, spec)
+        if spec.is_canary and not has_served(existing.get("status") or {}):
+            # nothing to keep serving: a canary would split traffic with a revision that never
+            # loaded (a fresh cluster's manifest names a version not registered until now)
+            log.info("deploy.never_served_takes_all_traffic", name=spec.name)
+            spec = replace(spec, canary_traffic_percent=None)
         current = existing.get("spec", {}).get("predictor", {})
         unchanged = (
             current.get("model", {}).get("storageUri") == spec.storage_uri

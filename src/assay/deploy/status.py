@@ -23,6 +23,17 @@ def is_ready(status: dict[str, Any], generation: int | None) -> bool:
     return created is None or created == ready
 
 
+def has_served(status: dict[str, Any]) -> bool:
+    """True once some revision of the service has been Ready (there is a version to keep).
+
+    On a fresh cluster the manifest's first storageUri names a version no training run has
+    registered yet; until one does, no revision ever becomes Ready.
+    """
+    predictor = (status.get("components") or {}).get("predictor") or {}
+    ready = _conditions(status).get("Ready", {}).get("status") == "True"
+    return ready or bool(predictor.get("latestReadyRevision"))
+
+
 def failure(status: dict[str, Any]) -> str | None:
     model_status = status.get("modelStatus") or {}
     transition = model_status.get("transitionStatus")

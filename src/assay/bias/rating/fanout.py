@@ -51,7 +51,7 @@ from assay.llm.router import ProviderFactory, sdk_provider
 from assay.llm.usage import Budget, Usage, worst_case_cost
 from assay.obs.logging import get_logger
 from assay.obs.metrics_llm import LLMMetrics, llm_metrics, replay
-from assay.parallel import init_ray
+from assay.parallel import init_ray, start_spread
 
 PASSAGE_COLUMNS = ("passage_id", "text", "publisher")
 log = get_logger(__name__)
@@ -235,7 +235,7 @@ class _Run:
         limiter = start_limiter_actor(ray, self.ensemble.resilience)
         per_worker = max(1, -(-self.concurrency // workers))
         actor_cls = ray.remote(num_cpus=0, max_concurrency=per_worker + 8)(RayRatingWorker)
-        pool = [actor_cls.remote(self.ensemble.model_dump_json(), limiter) for _ in range(workers)]
+        pool = start_spread(ray, actor_cls, workers, self.ensemble.model_dump_json(), limiter)
         await asyncio.gather(*(actor.warm.remote() for actor in pool))
         turn = iter(range(1 << 62))
 
