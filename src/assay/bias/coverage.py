@@ -11,9 +11,10 @@ among thinned posterior draws. Over replicates from the prior, a calibrated post
 at the nominal rate and its ranks are uniform (Talts et al. 2018).
 
 The ratings enter the model as ``pm.Data`` so nutpie compiles a design once and each
-replicate only swaps the data in; a replicate whose design changed (a passage nobody rated)
-is compiled afresh. ``assay.bias.model_normal.build_normal_model`` builds the same log
-density from constants (a test checks that both agree).
+replicate only swaps the data in; a passage nobody rated stays in the compiled layout with a
+vanishing pseudo-rating (``fixed_layout``) and its effects are drawn given the data kept.
+``assay.bias.model_normal.build_normal_model`` builds the same log density from constants
+(a test checks that both agree, with and without unrated passages).
 """
 
 from __future__ import annotations
