@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from scipy import stats
 
 from assay.bias.design import ModelData, dense
 from assay.bias.diagnostics import diagnose
@@ -219,8 +221,6 @@ def run_variant(
 
 def _rank_test(ranks: np.ndarray) -> tuple[list[int], float]:
     """Counts of ranks in ``RANK_BINS`` equal bins and the chi-square p-value of uniformity."""
-    from scipy import stats
-
     counts = np.bincount(ranks * RANK_BINS // (RANK_DRAWS + 1), minlength=RANK_BINS)
     return [int(c) for c in counts], float(stats.chisquare(counts).pvalue)
 
@@ -230,8 +230,6 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     SBC rank histogram and its chi-square p (components of a replicate pooled: contrasts and
     rater offsets sum to zero, so that p is approximate), and the share of replicates whose
     sampler passed every diagnostic."""
-    import pandas as pd
-
     frame = pd.DataFrame(rows)
     out = []
     for (variant, family), group in frame.groupby(["variant", "parameter"], sort=False):
@@ -257,8 +255,6 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def binomial_band(n: int, level: float, prob: float = 0.95) -> tuple[float, float]:
     """The central ``prob`` range of the coverage share among ``n`` independent intervals
     at nominal ``level``."""
-    from scipy import stats
-
     low, high = stats.binom.interval(prob, n, level)
     return float(low / n), float(high / n)
 
