@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test compile lint format bench bench-quick bench-robustness lock clean
+.PHONY: venv demo test compile lint format bench bench-quick bench-robustness bench-coverage lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ bench: $(STAMP)  ## every benchmark, each printing its ratios from one run (abou
 
 bench-robustness: $(STAMP)  ## 20 Bayesian fits per design cell: divergences, R-hat, ESS (about 45 minutes)
 	$(BIN)/python benchmarks/bayes_robustness.py --out build/bayes_robustness.jsonl
+
+bench-coverage: $(STAMP)  ## coverage / SBC of the interval model: 100 replicates x 5 variants (28 minutes on a shared 2-core machine)
+	$(BIN)/python benchmarks/bayes_coverage.py --out build/bayes_coverage.jsonl
 
 bench-quick: $(STAMP)  ## shorter versions of the benchmarks (a few minutes)
 	$(BIN)/python benchmarks/train_bench.py --quick

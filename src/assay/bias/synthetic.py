@@ -10,6 +10,14 @@ Truth is built as ``publisher effect + textbook effect + passage effect``, with 
 effects centred within each publisher and passage effects within each textbook, so every
 publisher's passages average exactly its effect (before clipping to [-2, 2]) and a model that
 recovers publisher effects can be checked against ``SyntheticSpec.publisher_effects``.
+
+That centring is not the model's generative story: with passage effects centred within each
+textbook, a textbook's mean carries no passage-level spread (the model expects
+``passage_sd**2 / passages per textbook`` of it, 0.45**2 / 10 = 0.020 at the default design),
+so the fitted ``textbook_sd`` is pulled below the realised one, and one corpus says little
+about calibration. ``assay.bias.simulate`` draws ratings from the model itself, uncentred, for
+the coverage study (``assay.bias.coverage``, ``benchmarks/bayes_coverage.py``). This module
+keeps the centred corpus: the demo, the simulated endpoint and the tests rely on it.
 """
 
 from __future__ import annotations
