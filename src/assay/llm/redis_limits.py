@@ -30,11 +30,21 @@ LIMIT_PREFIX = "assay:ratelimit:"
 BUDGET_PREFIX = "assay:budget:"
 BUDGET_TTL_S = 2 * 24 * 3600
 
-# KEYS[1] bucket hash. ARGV: interval, token_interval, burst, tokens, window (all seconds/units).
+# The time of a script: Redis's clock, or ARGV[n] when the caller passes one (a test's fake clock).
+NOW_LUA = """
+local function clock(given)
+  if given then return tonumber(given) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1e6
+end
+"""
+
+# KEYS[1] bucket hash. ARGV: interval, token_interval, burst, tokens, window [, now].
 # Returns the seconds to wait as a string ("0" = slot taken).
-ACQUIRE_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+ACQUIRE_LUA = (
+    NOW_LUA
+    + """
+local now = clock(ARGV[6])
 local interval, token_interval = tonumber(ARGV[1]), tonumber(ARGV[2])
 local burst, tokens, window = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local s = redis.call('HMGET', KEYS[1], 'tat', 'token_tat', 'paused_until')
@@ -53,11 +63,13 @@ local last = math.max(tat, token_tat, paused)
 redis.call('PEXPIRE', KEYS[1], math.ceil((last - now + window) * 1000))
 return '0'
 """
+)
 
-# KEYS[1] bucket hash. ARGV: seconds, window.
-PAUSE_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+# KEYS[1] bucket hash. ARGV: seconds, window [, now].
+PAUSE_LUA = (
+    NOW_LUA
+    + """
+local now = clock(ARGV[3])
 local untl = now + math.max(0, tonumber(ARGV[1]))
 local paused = tonumber(redis.call('HGET', KEYS[1], 'paused_until')) or 0
 if untl > paused then
@@ -68,6 +80,7 @@ if untl > paused then
 end
 return 1
 """
+)
 
 # KEYS[1] bucket hash. ARGV: seconds to add to the token schedule.
 ADJUST_LUA = """
@@ -113,9 +126,11 @@ class RedisLimiter:
         safety_margin_s: float = 0.5,
         window_s: float = WINDOW_S,
         prefix: str = LIMIT_PREFIX,
+        server_clock: bool = True,
     ) -> None:
         self.client = client
         self.clock = clock or MonotonicClock()
+        self.server_clock = server_clock  # False: ``clock`` is the time (tests' FakeClock)
         self.burst_s, self.safety_margin_s, self.window_s = burst_s, safety_margin_s, window_s
         self.prefix = prefix
         self._acquire = client.register_script(ACQUIRE_LUA)
@@ -156,10 +171,13 @@ class RedisLimiter:
 
     async def _try(self, key: str, shape: SmoothBucket, tokens: int) -> float:
         args = [shape.interval, shape.token_interval, self.burst_s, tokens, self.window_s]
-        return float(await self._acquire(keys=[self.prefix + key], args=args))
+        return float(await self._acquire(keys=[self.prefix + key], args=args + self._now()))
 
     async def pause(self, key: str, seconds: float) -> None:
-        await self._pause(keys=[self.prefix + key], args=[seconds, self.window_s])
+        await self._pause(keys=[self.prefix + key], args=[seconds, self.window_s, *self._now()])
+
+    def _now(self) -> list[float]:
+        return [] if self.server_clock else [self.clock.now()]
 
     async def adjust_tokens(self, key: str, delta: int) -> None:
         shape = self._shapes.get(key)
