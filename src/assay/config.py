@@ -38,12 +38,29 @@ class Settings(BaseSettings):
 
     registry: str = Field(default_factory=default_registry_uri, description="registry root URI")
     cache: str = Field("memory://", description="LLM response cache: memory:// or redis://...")
+    redis_url: str | None = Field(
+        None,
+        description="Redis shared by every process for LLM rate limits, the daily budget and "
+        "(unless ASSAY_CACHE names another) the response cache; unset: per process",
+    )
     log_json: bool = Field(False, description="emit JSON log lines instead of console lines")
     log_level: str = "info"
     seed: int = 42
     ray_address: str | None = Field(
         None, validation_alias="RAY_ADDRESS", description="Ray cluster; local Ray when unset"
     )
+
+    @property
+    def cache_uri(self) -> str:
+        """ASSAY_CACHE when it names a cache, else the shared Redis, else memory://."""
+        return cache_uri(self.cache, self.redis_url)
+
+
+def cache_uri(cache: str | None, redis_url: str | None) -> str:
+    """The cache to open: an explicit non-memory ``cache`` wins; else ``redis_url``; else memory."""
+    if cache and cache not in ("memory", "memory://"):
+        return cache
+    return redis_url or "memory://"
 
 
 def invalid_option(exc: ValidationError) -> UsageError:

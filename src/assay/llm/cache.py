@@ -1,5 +1,6 @@
 """Response cache keyed by (provider, model, prompt version, prompt text hash, temperature,
-max tokens). In memory by default; Redis with a TTL when ``ASSAY_CACHE=redis://...``.
+max tokens). In memory by default; Redis with a TTL when ``ASSAY_CACHE=redis://...``, or when
+``ASSAY_CACHE`` is unset/memory and ``ASSAY_REDIS_URL`` (the shared limits' Redis) is set.
 
 Only valid, parsed ratings are cached, as small JSON dicts.
 """
@@ -87,7 +88,7 @@ class RedisCache:
 def open_cache(uri: str | None = None, ttl_s: int = 7 * 24 * 3600) -> MemoryCache | RedisCache:
     """``memory://`` (default) or ``redis://host:port/db`` (``rediss://`` too)."""
     if uri is None:
-        uri = Settings().cache
+        uri = Settings().cache_uri
     if uri in ("", "memory", "memory://"):
         return MemoryCache()
     if uri.startswith(("redis://", "rediss://", "unix://")):

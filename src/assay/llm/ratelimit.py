@@ -102,7 +102,7 @@ class LimiterBank:
         self.safety_margin_s = safety_margin_s
         self.window_s = window_s
         self._buckets: dict[str, SmoothBucket] = {}
-        self._queues: dict[str, _PriorityGate] = {}
+        self._queues: dict[str, PriorityGate] = {}
 
     def bucket(self, key: str, rpm: float, tpm: float | None = None) -> SmoothBucket:
         current = self._buckets.get(key)
@@ -117,7 +117,7 @@ class LimiterBank:
             if current is not None:
                 fresh.paused_until = current.paused_until
             self._buckets[key] = current = fresh
-            self._queues.setdefault(key, _PriorityGate())
+            self._queues.setdefault(key, PriorityGate())
         return current
 
     async def acquire(
@@ -154,7 +154,7 @@ class LimiterBank:
         }
 
 
-class _PriorityGate:
+class PriorityGate:
     """A lock whose waiters are served by priority (highest first), then in arrival order."""
 
     def __init__(self) -> None:

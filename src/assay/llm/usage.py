@@ -3,17 +3,25 @@
 The budget is checked BEFORE a call is sent, against what is already spent plus a worst-case
 estimate for every call in flight (input tokens estimated from the text, output = max_tokens,
 twice for a possible repair retry), so a run stops cleanly before it can overspend.
+
+Callers go through the async :class:`Spending` face - :class:`LocalSpending` (this process) or
+``redis_limits.RedisBudget`` (every process sharing a Redis) - and :func:`charged`, which settles
+a finished call at its actual cost and a call that did not finish (cancelled, timed out, failed
+without reporting its cost) at its reservation: the provider may have billed it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Protocol, TypeVar
 
 from assay.llm.ensemble import RaterConfig
 
+T = TypeVar("T")
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD_TOKENS = 16
 
@@ -122,3 +130,69 @@ class Budget:
         day = self.today()
         if day != self.day:
             self.day, self.spent_usd, self.exhausted = day, 0.0, False
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """``amount`` USD held for one call, on ``day`` (None: a run's budget, not a daily one)."""
+
+    amount: float
+    day: date | None = None
+
+
+class Spending(Protocol):
+    """A budget as callers use it: :class:`LocalSpending` or ``redis_limits.RedisBudget``."""
+
+    @property
+    def limit_usd(self) -> float | None: ...
+    @property
+    def exhausted(self) -> bool: ...
+
+    async def try_reserve(self, amount: float) -> Reservation | None: ...
+    async def settle(self, reservation: Reservation, actual: float) -> None: ...
+    async def spent_today(self) -> float: ...
+
+
+class LocalSpending:
+    """The async face of a :class:`Budget` held in this process."""
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+
+    @property
+    def limit_usd(self) -> float | None:
+        return self.budget.limit_usd
+
+    @property
+    def exhausted(self) -> bool:
+        return self.budget.exhausted
+
+    async def try_reserve(self, amount: float) -> Reservation | None:
+        if not self.budget.try_reserve(amount):
+            return None
+        return Reservation(amount, self.budget.day)
+
+    async def settle(self, reservation: Reservation, actual: float) -> None:
+        self.budget.settle(reservation.amount, actual)
+
+    async def spent_today(self) -> float:
+        return self.budget.spent_today()
+
+
+def as_spending(budget: Budget | Spending) -> Spending:
+    return LocalSpending(budget) if isinstance(budget, Budget) else budget
+
+
+async def charged(
+    spending: Spending, reservation: Reservation, call: Awaitable[T], cost_of: Callable[[T], float]
+) -> T:
+    """Await ``call`` and settle its reservation: at ``cost_of(result)`` when it returns, at the
+    full reservation when it does not (cancelled, timed out or raised). The settling itself is
+    shielded, so a second cancellation cannot lose the charge."""
+    try:
+        result = await call
+    except BaseException:
+        await asyncio.shield(spending.settle(reservation, reservation.amount))
+        raise
+    await asyncio.shield(spending.settle(reservation, cost_of(result)))
+    return result

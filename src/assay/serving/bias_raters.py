@@ -1,5 +1,9 @@
 """The bias scorer's raters: the ensemble loaded once per process, and one passage rated by every
-rater that can answer now (API key present, breaker not open, daily budget not spent)."""
+rater that can answer now (API key present, breaker not open, daily budget not spent).
+
+With ``redis_url`` the rate limits, the daily budget and the cache are shared through that Redis
+by every replica (checked at load: an unreachable Redis fails the start); without it they are
+this process's own."""
 
 from __future__ import annotations
 
@@ -7,11 +11,12 @@ import asyncio
 from collections.abc import Mapping
 
 from assay.bias.prompt import PROMPT_VERSION
-from assay.bias.rating.availability import SpendingMetrics, unavailable_raters, usable_ensemble
+from assay.bias.rating.availability import unavailable_raters, usable_ensemble
 from assay.bias.rating.scorer import EnsembleRuntime, PassageScore, score_passage
+from assay.config import cache_uri
 from assay.llm.cache import open_cache
 from assay.llm.ensemble import load_ensemble
-from assay.llm.usage import Budget, utc_today
+from assay.llm.shared import open_daily_budget, open_limiter, require_redis
 from assay.obs.metrics_llm import llm_metrics
 
 MAX_REASON_CHARS = 200
@@ -29,7 +34,11 @@ class RaterPool:
         daily_budget_usd: float | None,
         deadline_s: float,
         max_concurrency: int,
+        redis_url: str | None = None,
+        budget_scope: str = "bias-scorer",
     ) -> None:
+        if redis_url is not None:
+            require_redis(redis_url)
         ensemble = load_ensemble(ensemble_path, environ)
         self.raters: tuple[str, ...] = tuple(ensemble.raters)
         usable, self.unconfigured = usable_ensemble(ensemble, environ)
@@ -37,12 +46,13 @@ class RaterPool:
         if daily_budget_usd is not None:
             metrics.set_daily_budget(daily_budget_usd)
         self.daily_budget_usd = daily_budget_usd
-        self.budget = Budget(daily_budget_usd, today=utc_today)
+        self.shared = redis_url is not None
+        self.budget = open_daily_budget(daily_budget_usd, redis_url, scope=budget_scope)
         self.runtime: EnsembleRuntime | None = None
         if usable is not None:
-            cache = open_cache(environ.get("ASSAY_CACHE", "memory://"))
-            spending = SpendingMetrics(metrics, self.budget)
-            self.runtime = EnsembleRuntime(usable, cache=cache, metrics=spending)
+            cache = open_cache(cache_uri(environ.get("ASSAY_CACHE"), redis_url))
+            limiter = open_limiter(usable.resilience, redis_url)
+            self.runtime = EnsembleRuntime(usable, cache=cache, metrics=metrics, limiter=limiter)
             self.runtime.warm()
         self.version = f"{ensemble.name}@{PROMPT_VERSION}"
         self.deadline_s = deadline_s
@@ -82,7 +92,7 @@ class RaterPool:
         until: float | None,
         rated: PassageScore,
     ) -> None:
-        skipped = self.unavailable_now(runtime)
+        skipped = await self.unavailable_now(runtime)
         asked = [name for name in runtime.runners if name not in skipped]
         rated.missing.update(skipped)
         if not asked:
@@ -102,7 +112,11 @@ class RaterPool:
         rated.ratings = result.ratings
         rated.missing.update({r: why[:MAX_REASON_CHARS] for r, why in result.missing.items()})
 
-    def unavailable_now(self, runtime: EnsembleRuntime) -> dict[str, str]:
-        """Raters not worth asking now: over the daily budget, or every breaker open."""
-        spent = self.budget.spent_today()
+    async def unavailable_now(self, runtime: EnsembleRuntime) -> dict[str, str]:
+        """Raters not worth asking now: over the daily budget, or every breaker open; all of
+        them when the shared budget cannot be read (fail closed)."""
+        try:
+            spent = await self.budget.spent_today()
+        except Exception as exc:
+            return dict.fromkeys(runtime.runners, f"error: the LLM budget cannot be read ({exc})")
         return unavailable_raters(runtime.runners, self.daily_budget_usd, spent)

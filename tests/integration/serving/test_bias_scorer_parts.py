@@ -154,10 +154,10 @@ def test_a_rater_is_not_asked_when_its_worst_case_cost_does_not_fit_the_budget(
     provider = AnsweringProvider()
     ensemble = load_ensemble(ensemble_file(tmp_path / "e.yaml", price=0.01), environ={})
     usable, _ = usable_ensemble(ensemble, {"KEY_B1": "k"})
-    spend = Budget(0.03)
+    spend = Budget(0.03)  # score_passage settles each rating at its cost
     runtime = EnsembleRuntime(
         usable,
-        metrics=SpendingMetrics(NullMetrics(), spend),
+        metrics=NullMetrics(),
         provider_factory=lambda endpoint, timeout_s: provider,
     )
     first = asyncio.run(score_passage("first passage", runtime, budget=spend))

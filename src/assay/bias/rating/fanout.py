@@ -6,7 +6,8 @@ What runs where:
   (fsync'd) and exports the metrics;
 - a small pool of Ray ACTORS (``RatingWorker``), each an asyncio loop with many calls in flight,
   makes the provider calls with their own breakers and SDK clients;
-- ONE limiter actor holds every endpoint's smoothing bucket, so all workers share the limits.
+- ONE limiter actor holds every endpoint's smoothing bucket, so all workers share the limits
+  (with ``ASSAY_REDIS_URL`` the buckets live in Redis, shared with every other process).
 
 ``use_ray=False`` runs the same worker in this process (small runs, tests). A killed run resumes
 where it stopped: finished keys are in the store and are never sent again.
@@ -42,13 +43,15 @@ from assay.bias.rating.store_writer import StoreWriter
 from assay.bias.rating.task import RatingTask
 from assay.bias.rating.workers import RatingWorker, RayRatingWorker
 from assay.bias.store import RatingsStore
+from assay.config import Settings, cache_uri
 from assay.errors import DataValidationError
 from assay.llm.cache import Cache, open_cache
 from assay.llm.clock import Clock
 from assay.llm.ensemble import Ensemble
-from assay.llm.ratelimit import LocalLimiter, bank_for, start_limiter_actor
+from assay.llm.ratelimit import start_limiter_actor
 from assay.llm.router import ProviderFactory, sdk_provider
-from assay.llm.usage import Budget, Usage, worst_case_cost
+from assay.llm.shared import open_limiter, require_redis, start_shared_limiter_actor
+from assay.llm.usage import Budget, LocalSpending, Usage, charged, worst_case_cost
 from assay.obs.logging import get_logger
 from assay.obs.metrics_llm import LLMMetrics, llm_metrics, replay
 from assay.parallel import init_ray, start_spread
@@ -100,11 +103,13 @@ def rate_passages(
     metrics: LLMMetrics | None = None,
     provider_factory: ProviderFactory | None = None,
     clock: Clock | None = None,
+    redis_url: str | None = None,
 ) -> RunSummary:
     """Rate ``passages`` (a DataFrame with passage_id, text, publisher[, textbook]) with every
     rater of ``ensemble`` and append the rows to ``store``; returns what happened.
 
     ``cache``: a Cache, a URI (``memory://``, ``redis://...``) or None for ``$ASSAY_CACHE``.
+    ``redis_url`` (None: ``$ASSAY_REDIS_URL``) shares the limits and cache; it must answer now.
     ``provider_factory``/``clock`` replace the SDKs/real time (in-process runs only).
     A ``FatalError`` (e.g. a missing or wrong API key) stops the run and is raised after the
     calls in flight are stored.
@@ -112,16 +117,22 @@ def rate_passages(
     tasks = _tasks(passages, ensemble, raters)
     if concurrency < 1:
         raise DataValidationError(f"concurrency must be at least 1, got {concurrency}")
+    settings = Settings()
+    redis_url = redis_url or settings.redis_url
+    if redis_url is not None:
+        require_redis(redis_url)
+        cache = cache_uri(settings.cache, redis_url) if cache is None else cache
     return asyncio.run(
         _Run(
             tasks,
             ensemble,
             store,
             concurrency=concurrency,
-            budget=Budget(budget_usd),
+            budget=LocalSpending(Budget(budget_usd)),
             cache=open_cache(cache) if cache is None or isinstance(cache, str) else cache,
             metrics=metrics or llm_metrics(),
             progress=progress,
+            redis_url=redis_url,
         ).execute(
             use_ray=use_ray,
             workers=workers,
@@ -162,12 +173,14 @@ class _Run:
         store: RatingsStore,
         *,
         concurrency: int,
-        budget: Budget,
+        budget: LocalSpending,
         cache: Cache,
         metrics: LLMMetrics,
         progress: bool,
+        redis_url: str | None,
     ) -> None:
         self.tasks = tasks
+        self.redis_url = redis_url
         self.ensemble = ensemble
         self.store = store
         self.concurrency = concurrency
@@ -216,7 +229,7 @@ class _Run:
         if not todo:
             return _no_dispatch, _noop
         if not use_ray:
-            limiter = LocalLimiter(bank_for(self.ensemble.resilience, clock))
+            limiter = open_limiter(self.ensemble.resilience, self.redis_url, clock)
             worker = RatingWorker(
                 self.ensemble,
                 limiter,
@@ -232,7 +245,9 @@ class _Run:
         self, workers: int
     ) -> tuple[Callable[[dict[str, Any]], Any], Callable[[], Any]]:
         ray = init_ray()
-        limiter = start_limiter_actor(ray, self.ensemble.resilience)
+        resilience, url = self.ensemble.resilience, self.redis_url
+        limiter = start_shared_limiter_actor(ray, resilience, url) if url else None
+        limiter = limiter or start_limiter_actor(ray, resilience)
         per_worker = max(1, -(-self.concurrency // workers))
         actor_cls = ray.remote(num_cpus=0, max_concurrency=per_worker + 8)(RayRatingWorker)
         pool = start_spread(ray, actor_cls, workers, self.ensemble.model_dump_json(), limiter)
@@ -297,18 +312,16 @@ class _Run:
                 self._record(task, hit)
                 return
             asked = RatingTask(str(task["text"]))
-            reserve = worst_case_cost(rater, asked.system, asked.prompt)
-            if not self.budget.try_reserve(reserve):
+            reservation = await self.budget.try_reserve(
+                worst_case_cost(rater, asked.system, asked.prompt)
+            )
+            if reservation is None:
                 self.summary.stopped_reason = "budget"
                 self._not_started(task)
                 return
             sent = time.monotonic()
-            try:
-                outcome = await dispatch(task)
-                self.summary.latencies_s.append(time.monotonic() - sent)
-            finally:
-                self.budget.settle(reserve, 0.0)
-            self.budget.settle(0.0, outcome.cost)
+            outcome = await charged(self.budget, reservation, dispatch(task), lambda o: o.cost)
+            self.summary.latencies_s.append(time.monotonic() - sent)
             self._record(task, outcome)
             if outcome.ok and outcome.cache_key:
                 await self.cache.set(outcome.cache_key, cacheable(outcome.row))

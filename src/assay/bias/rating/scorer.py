@@ -3,13 +3,14 @@
 The bias-scorer server builds one ``EnsembleRuntime`` at load time and awaits
 ``score_passage`` per request; the limiter buckets, breakers, SDK clients, retry policy and cache
 live in the runtime and are shared by every request the server handles. With a ``Budget`` (the
-server's daily one), each rater's worst-case cost is reserved before it is asked.
+server's daily one, local or Redis-shared), each rater's worst-case cost is reserved before it is
+asked and settled at the rating's actual cost, or at the reservation when it did not finish.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +20,9 @@ from assay.llm.cache import Cache, MemoryCache
 from assay.llm.clock import Clock
 from assay.llm.ensemble import Endpoint, Ensemble
 from assay.llm.errors import FatalError
-from assay.llm.ratelimit import LocalLimiter, bank_for
+from assay.llm.ratelimit import Limiter, LocalLimiter, bank_for
 from assay.llm.router import ProviderFactory, sdk_provider
-from assay.llm.usage import Budget, worst_case_cost
+from assay.llm.usage import Budget, Spending, as_spending, charged, worst_case_cost
 from assay.obs.logging import get_logger
 from assay.obs.metrics_llm import LLMMetrics, llm_metrics
 
@@ -51,11 +52,12 @@ class EnsembleRuntime:
         metrics: LLMMetrics | None = None,
         clock: Clock | None = None,
         provider_factory: ProviderFactory = sdk_provider,
+        limiter: Limiter | None = None,
     ) -> None:
         self.ensemble = ensemble
         self.cache = cache if cache is not None else MemoryCache()
         self.metrics = metrics or llm_metrics()
-        self.limiter = LocalLimiter(bank_for(ensemble.resilience, clock))
+        self.limiter = limiter or LocalLimiter(bank_for(ensemble.resilience, clock))
         self.runners: dict[str, RaterRunner] = build_runners(
             ensemble,
             self.limiter,
@@ -95,7 +97,7 @@ async def score_passage(
     publisher: str | None = None,
     deadline_s: float | None = None,
     raters: Collection[str] | None = None,
-    budget: Budget | None = None,
+    budget: Budget | Spending | None = None,
 ) -> PassageScore:
     """Ask every rater of ``runtime`` (or only those named in ``raters``) about ``text``
     concurrently.
@@ -107,29 +109,34 @@ async def score_passage(
     passage = {"passage_id": passage_id, "text": text, "publisher": publisher}
     result = PassageScore()
     task = RatingTask(text)
+    spending = as_spending(budget) if budget is not None else None
+
+    async def rating_of(runner: RaterRunner) -> Any:
+        if deadline_s is None:
+            return await runner.rate(passage)
+        return await asyncio.wait_for(runner.rate(passage), timeout=deadline_s)
 
     async def one(name: str, runner: RaterRunner) -> None:
-        reserved = 0.0
-        if budget is not None:
-            reserved = worst_case_cost(runner.config, task.system, task.prompt)
-            if not budget.try_reserve(reserved):
-                result.missing[name] = (
-                    "budget_exceeded: its worst-case cost does not fit in what is left of the "
-                    f"LLM budget of {budget.limit_usd or 0.0:g} USD"
-                )
-                return
+        if spending is None:
+            await ask(name, rating_of(runner))
+            return
+        worst = worst_case_cost(runner.config, task.system, task.prompt)
         try:
-            await ask(name, runner)
-        finally:
-            if budget is not None:  # the calls' actual cost is counted as they complete
-                budget.settle(reserved, 0.0)
+            reservation = await spending.try_reserve(worst)
+        except Exception as exc:  # a shared budget that cannot be read: fail closed
+            result.missing[name] = f"error: the LLM budget cannot be checked ({exc})"
+            return
+        if reservation is None:
+            result.missing[name] = (
+                "budget_exceeded: its worst-case cost does not fit in what is left of the "
+                f"LLM budget of {spending.limit_usd or 0.0:g} USD"
+            )
+            return
+        await ask(name, charged(spending, reservation, rating_of(runner), _cost))
 
-    async def ask(name: str, runner: RaterRunner) -> None:
+    async def ask(name: str, rating: Awaitable[Any]) -> None:
         try:
-            if deadline_s is None:
-                outcome = await runner.rate(passage)
-            else:
-                outcome = await asyncio.wait_for(runner.rate(passage), timeout=deadline_s)
+            outcome = await rating
         except TimeoutError:
             result.missing[name] = f"timeout: no rating within {deadline_s:g} s"
             return
@@ -147,3 +154,7 @@ async def score_passage(
     chosen = runtime.runners if raters is None else {n: runtime.runners[n] for n in raters}
     await asyncio.gather(*(one(name, r) for name, r in chosen.items()))
     return result
+
+
+def _cost(outcome: Any) -> float:
+    return float(outcome.cost)
