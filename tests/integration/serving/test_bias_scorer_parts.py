@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from assay.bias.rating.availability import SpendingMetrics, unavailable_raters, usable_ensemble
+from assay.bias.rating.availability import unavailable_raters, usable_ensemble
 from assay.bias.rating.scorer import EnsembleRuntime, PassageScore, score_passage
 from assay.llm.ensemble import load_ensemble
 from assay.llm.types import CompletionRequest, CompletionResponse
@@ -91,20 +91,13 @@ def test_raters_without_api_keys_are_reported_not_configured(tmp_path: Path) -> 
 
 def test_daily_spend_starts_again_each_utc_day() -> None:
     days = iter([date(2026, 1, 1)] * 4 + [date(2026, 1, 2)] * 3)
-    recorded: list[float] = []
-
-    class Inner:
-        def cost(self, rater: str, usd: float) -> None:
-            recorded.append(usd)
-
     spend = Budget(None, today=lambda: next(days))
-    metrics = SpendingMetrics(Inner(), spend)
-    metrics.cost("a", 0.5)
-    metrics.cost("a", 0.25)
+    spend.settle(0.0, 0.5)
+    spend.settle(0.0, 0.25)
     assert spend.spent_today() == 0.75
     assert spend.spent_today() == 0.0  # the next day
-    metrics.cost("a", 0.1)
-    assert recorded == [0.5, 0.25, 0.1] and math.isclose(spend.spent_usd, 0.1)
+    spend.settle(0.0, 0.1)
+    assert math.isclose(spend.spent_usd, 0.1)
 
 
 class AnsweringProvider:
@@ -129,13 +122,13 @@ def test_the_daily_budget_and_open_breakers_stop_calls(tmp_path: Path) -> None:
     spend = Budget(None)
     runtime = EnsembleRuntime(
         usable,
-        metrics=SpendingMetrics(NullMetrics(), spend),
+        metrics=NullMetrics(),
         provider_factory=lambda endpoint, timeout_s: provider,
     )
     budget = 0.03  # each call of rater b costs 0.02 USD
     for text in ("first passage", "second passage"):
         assert unavailable_raters(runtime.runners, budget, spend.spent_today()) == {}
-        result = asyncio.run(score_passage(text, runtime))
+        result = asyncio.run(score_passage(text, runtime, budget=spend))
         assert list(result.scores) == ["b"]
     assert provider.calls == 2 and math.isclose(spend.spent_today(), 0.04)
     skipped = unavailable_raters(runtime.runners, budget, spend.spent_today())

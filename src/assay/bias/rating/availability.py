@@ -2,7 +2,6 @@
 
 - :func:`usable_ensemble`: drop endpoints (and raters) whose API key is not in the environment.
 - :func:`unavailable_raters`: raters not worth asking now (budget spent, every breaker open).
-- :class:`SpendingMetrics`: LLM metrics that also count every call's cost into a ``Budget``.
 """
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ from typing import Any
 from assay.errors import ConfigError
 from assay.llm.breaker import BreakerState
 from assay.llm.ensemble import Ensemble, endpoints_of
-from assay.llm.usage import Budget
-from assay.obs.metrics_llm import LLMMetrics
 
 
 def usable_ensemble(
@@ -61,18 +58,3 @@ def unavailable_raters(
             wait = min(breaker.retry_in() for breaker in breakers)
             skipped[name] = f"circuit_open: the rater failed repeatedly; next try in {wait:.0f} s"
     return skipped
-
-
-class SpendingMetrics:
-    """LLM metrics that also count each call's cost as spent in ``budget``."""
-
-    def __init__(self, inner: LLMMetrics, budget: Budget) -> None:
-        self.inner = inner
-        self.budget = budget
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def cost(self, rater: str, usd: float) -> None:
-        self.inner.cost(rater, usd)
-        self.budget.settle(0.0, usd)
