@@ -4,7 +4,12 @@ a Redis that does not answer stops a run before any call (fail closed)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +98,79 @@ def test_an_unreachable_redis_stops_the_run_before_any_call(tmp_path: Path) -> N
                 redis_url=f"redis://127.0.0.1:{free_port()}/0",
             )
         assert model_stats(sim)[MODEL]["received"] == 0
+
+
+RAY_RUN = """
+import json, sys
+import pandas as pd
+from assay.bias.rating.fanout import rate_passages
+from assay.bias.store import RatingsStore
+from assay.llm.ensemble import Ensemble
+args = json.loads(sys.argv[1])
+summary = rate_passages(
+    pd.read_json(args["passages"], orient="records"),
+    Ensemble.model_validate_json(args["ensemble"]),
+    RatingsStore(args["store"]),
+    use_ray=True, workers=2, concurrency=16, progress=False, cache="memory://",
+    redis_url=args["redis_url"],
+)
+print("RATED", summary.rated, flush=True)
+"""
+
+
+def test_a_ray_fanout_and_an_in_process_one_share_the_limit_through_redis(
+    tmp_path: Path, redis_url: str, ray_cluster: dict[str, str]
+) -> None:
+    """The Ray path (its limiter actor keeps the buckets in Redis) shares the limit with an
+    in-process run. The in-process run starts only once the Ray run's calls reach the server,
+    and each run alone needs about 10 s at the server's limit, so the two overlap."""
+    config = SimConfig(rate_window_s=2.0, models=[sim_model(MODEL, rpm=20)])
+    with start_sim_server(config=config) as sim:
+        ensemble = sim_ensemble(
+            sim, rpm=600, raters=(MODEL,), rate_window_s=2.0, burst_s=0.2, safety_margin_s=0.1
+        )
+        frame = tmp_path / "passages.json"
+        passages(100, prefix="ray").to_json(frame, orient="records")
+        args = {
+            "passages": str(frame),
+            "ensemble": ensemble.model_dump_json(),
+            "store": str(tmp_path / "ray"),
+            "redis_url": redis_url,
+        }
+        ray_run = subprocess.Popen(
+            [sys.executable, "-c", RAY_RUN, json.dumps(args)],
+            env={**os.environ, **ray_cluster, "ASSAY_CACHE": "memory://"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            _wait_for_calls(sim, ray_run, at_least=5)
+            local = rate_passages(
+                passages(100, prefix="local"),
+                ensemble,
+                RatingsStore(tmp_path / "local"),
+                use_ray=False,
+                progress=False,
+                concurrency=16,
+                cache="memory://",
+                metrics=RecordingMetrics(),
+                redis_url=redis_url,
+            )
+            out, err = ray_run.communicate(timeout=300)
+        finally:
+            ray_run.kill()
+        stats = model_stats(sim)[MODEL]
+    assert ray_run.returncode == 0, err[-3000:]
+    assert "RATED 100" in out and local.rated == 100
+    assert stats["violations"] == 0, stats
+    assert 15 <= stats["peak_window_requests"] <= 20
+
+
+def _wait_for_calls(sim: Any, process: subprocess.Popen[str], at_least: int) -> None:
+    deadline = time.monotonic() + 180
+    while model_stats(sim)[MODEL]["received"] < at_least:
+        if process.poll() is not None:
+            raise AssertionError(f"the Ray run ended early: {process.communicate()[1][-3000:]}")
+        assert time.monotonic() < deadline, "the Ray run made no call in 180 s"
+        time.sleep(0.2)
