@@ -41,7 +41,7 @@ from assay.bias.rating.rater import (
 from assay.bias.rating.store_writer import StoreWriter
 from assay.bias.rating.task import RatingTask
 from assay.bias.rating.workers import RatingWorker, RayRatingWorker
-from assay.bias.store import RatingsStore
+from assay.bias.store import BaseRatingsStore
 from assay.errors import DataValidationError
 from assay.llm.cache import Cache, open_cache
 from assay.llm.clock import Clock
@@ -88,7 +88,7 @@ class RunSummary:
 def rate_passages(
     passages: Any,
     ensemble: Ensemble,
-    store: RatingsStore,
+    store: BaseRatingsStore,
     *,
     concurrency: int = 32,
     budget_usd: float | None = None,
@@ -159,7 +159,7 @@ class _Run:
         self,
         tasks: list[dict[str, Any]],
         ensemble: Ensemble,
-        store: RatingsStore,
+        store: BaseRatingsStore,
         *,
         concurrency: int,
         budget: Budget,
