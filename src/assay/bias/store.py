@@ -32,7 +32,7 @@ import pandas as pd
 
 from assay.bias.ratings import RATINGS_COLUMNS
 from assay.errors import DataValidationError
-from assay.storage.s3 import ObjectStore, S3Location, is_s3_uri, parse_s3_uri
+from assay.storage.s3 import ObjectStore, S3Location, StorageError, is_s3_uri, parse_s3_uri
 
 KEY = "key"
 FILE_NAME = "ratings.jsonl"
@@ -116,7 +116,9 @@ class BaseRatingsStore:
 def open_ratings_store(location: str | Path) -> BaseRatingsStore:
     """The store at ``location``: ``s3://bucket/prefix``, a folder or a ``.jsonl`` file."""
     if is_s3_uri(location):
-        return S3RatingsStore(str(location))
+        store = S3RatingsStore(str(location))
+        store.check_bucket()
+        return store
     return RatingsStore(location)
 
 
@@ -199,6 +201,14 @@ class S3RatingsStore(BaseRatingsStore):
         self._writer = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
         self._written = 0
         self._cache: dict[str, list[dict[str, Any]]] = {}
+
+    def check_bucket(self) -> None:
+        """Fail before any rating is paid for when the store's bucket does not exist (the
+        pipeline's MinIO user may not create buckets)."""
+        if not self.objects.bucket_exists(self.root.bucket):
+            raise StorageError(
+                f"ratings store {self.root.uri}: bucket {self.root.bucket!r} does not exist."
+            )
 
     @property
     def objects(self) -> ObjectStore:
