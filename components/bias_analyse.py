@@ -19,11 +19,11 @@ def bias_analyse(
     scale's level with a bootstrap 95% CI, per-rater and pairwise agreement, Friedman test."""
     from pathlib import Path
 
+    from assay.bias.steps import agreement_metrics as metrics_of
     from assay.bias.steps import analyse_step
 
     agreement = analyse_step(
         Path(loaded.path), Path(rated.path), Path(analysis.path), n_boot=n_boot, seed=seed
     )
-    for key in ("alpha", "ci_low", "ci_high"):
-        if agreement.get(key) is not None:
-            agreement_metrics.log_metric(f"krippendorff_{key}", float(agreement[key]))
+    for name, value in metrics_of(agreement).items():
+        agreement_metrics.log_metric(name, value)

@@ -1,7 +1,7 @@
 """Bias study, step 4: the PyMC hierarchical model of publisher effects."""
 
 from kfp import dsl
-from kfp.dsl import Artifact, Input, Output
+from kfp.dsl import Artifact, Input, Metrics, Output
 
 from components._base import COMPONENT_OPTIONS
 
@@ -15,11 +15,14 @@ def bias_fit(
     chains: int,
     seed: int,
     posterior: Output[Artifact],
+    fit_metrics: Output[Metrics],
 ) -> bool:
     """Write posterior/{posterior.nc, summary.json}; return whether the convergence
-    diagnostics (R-hat <= 1.01, bulk/tail ESS, no divergences, BFMI) passed."""
+    diagnostics (R-hat <= 1.01, bulk/tail ESS, no divergences, BFMI) passed. fit_metrics:
+    max R-hat, min bulk/tail ESS, divergences, each publisher's effect (mean, HDI)."""
     from pathlib import Path
 
+    from assay.bias.steps import fit_metrics as metrics_of
     from assay.bias.steps import fit_step
 
     summary = fit_step(
@@ -31,5 +34,7 @@ def bias_fit(
         chains=chains,
         seed=seed,
     )
+    for name, value in metrics_of(summary).items():
+        fit_metrics.log_metric(name, value)
     posterior.metadata["diagnostics_passed"] = summary["diagnostics"]["passed"]
     return bool(summary["diagnostics"]["passed"])

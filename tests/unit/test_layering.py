@@ -3,8 +3,8 @@ function, of every module under src/assay and the top-level components/, pipelin
 
     cli, commands                                     entry points
       -> workflow, pipelines, components, serving     wiring, KFP, model servers
-      -> bias, classify, llm, registry, data, sim,    the library's domain parts
-         deploy, client, parallel
+      -> bias, classify, llm, registry, storage,      the library's domain parts
+         data, sim, deploy, client, parallel
       -> obs, errors, config                          foundations
 
 A part may import its own modules and any part of a lower layer; inside a layer only the edges in
@@ -33,7 +33,18 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cli", "commands"}),
     frozenset({"workflow", "pipelines", "components", "serving", "assay.serving"}),
     frozenset(
-        {"bias", "classify", "llm", "registry", "data", "sim", "deploy", "client", "parallel"}
+        {
+            "bias",
+            "classify",
+            "llm",
+            "registry",
+            "storage",
+            "data",
+            "sim",
+            "deploy",
+            "client",
+            "parallel",
+        }
     ),
     frozenset({"obs", "errors", "config"}),
 )
@@ -43,9 +54,12 @@ SAME_LAYER: dict[str, frozenset[str]] = {
     "cli": frozenset({"commands"}),
     "pipelines": frozenset({"components"}),
     "serving": frozenset({"assay.serving"}),  # the thin `python -m serving.X` entry points
-    "bias": frozenset({"llm", "data", "parallel"}),
-    "classify": frozenset({"data", "parallel", "registry"}),
-    "llm": frozenset({"parallel"}),
+    # storage (s3:// objects through the minio client) is the bottom of its layer: it imports no
+    # other part of it, and the parts that read or write s3:// locations import it.
+    "bias": frozenset({"llm", "data", "parallel", "storage"}),
+    "classify": frozenset({"data", "parallel", "registry", "storage"}),
+    "llm": frozenset({"parallel", "storage"}),
+    "registry": frozenset({"storage"}),
     "deploy": frozenset({"registry"}),
     "client": frozenset({"data"}),
     "sim": frozenset({"bias"}),

@@ -25,6 +25,7 @@ import pandas as pd
 
 from assay.bias.corpus import normalise_publishers, validate_ratings
 from assay.errors import DataValidationError
+from assay.storage.s3 import local_copy
 
 RAW_FILE = "raw_labels_SG2.csv"
 FINAL_FILE = "final_labels_SG2.csv"
@@ -48,23 +49,26 @@ def passage_id_for(text: str) -> str:
     return "babe-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
 
-def _read(path: Path, **kwargs) -> pd.DataFrame:
-    if not path.exists():
+def _read(folder: Path, name: str, shown: str) -> pd.DataFrame:
+    if not (folder / name).exists():
         raise DataValidationError(
-            f"{path} is missing; point --babe at the BABE folder holding {RAW_FILE} and "
+            f"{shown}/{name} is missing; point --babe at the BABE folder holding {RAW_FILE} and "
             f"{FINAL_FILE}."
         )
-    return pd.read_csv(path, sep=";", encoding="utf-8-sig", **kwargs)
+    return pd.read_csv(folder / name, sep=";", encoding="utf-8-sig")
 
 
 def load_babe(folder: str | Path) -> BabeStudy:
-    """Read BABE's SG2 raw and final labels into the long ratings table (binary scale)."""
-    folder = Path(folder)
-    raw = _read(folder / RAW_FILE)
-    final = _read(folder / FINAL_FILE)
+    """Read BABE's SG2 raw and final labels into the long ratings table (binary scale).
+
+    ``folder`` is a local folder or an ``s3://bucket/prefix`` holding the two files."""
+    shown = str(folder).rstrip("/")
+    with local_copy(folder) as local:
+        raw = _read(local, RAW_FILE, shown)
+        final = _read(local, FINAL_FILE, shown)
     missing = [c for c in _RAW_COLUMNS if c not in raw]
     if missing:
-        raise DataValidationError(f"{folder / RAW_FILE} lacks column(s) {', '.join(missing)}.")
+        raise DataValidationError(f"{shown}/{RAW_FILE} lacks column(s) {', '.join(missing)}.")
     raw = raw.dropna(subset=["text"])
     final = final.dropna(subset=["text"]).drop_duplicates("text")
 
@@ -100,12 +104,12 @@ def load_babe(folder: str | Path) -> BabeStudy:
             "error": np.where(label.isna(), "no 0/1 label in source", ""),
         }
     )
-    ratings, more_mapping = validate_ratings(ratings, source=str(folder / RAW_FILE))
+    ratings, more_mapping = validate_ratings(ratings, source=f"{shown}/{RAW_FILE}")
     mapping.update(more_mapping)
 
     passages = _passages(raw, final, ratings)
     notes: dict[str, int | str] = {
-        "source": str(folder),
+        "source": shown,
         "raw_rows": len(raw),
         "units": int(passages.shape[0]),
         "units_with_majority_label": int(passages["expert_label"].notna().sum()),

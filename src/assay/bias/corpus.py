@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pandas as pd
 
 from assay.bias.ratings import RATINGS_COLUMNS, REQUIRED_COLUMNS
 from assay.errors import DataValidationError
+from assay.storage.s3 import local_copy
 
 CORPUS_REQUIRED: tuple[str, ...] = ("passage_id", "text", "publisher")
 GROUND_TRUTH_COLUMNS: tuple[str, ...] = ("true_score", "true_biased", "expert_label")
@@ -77,23 +79,31 @@ def normalise_publishers(names: pd.Series) -> tuple[pd.Series, dict[str, str]]:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read CSV, JSONL/NDJSON or Parquet by extension, with a clear error otherwise."""
-    path = Path(path)
-    if not path.exists():
-        raise DataValidationError(f"The file {path} does not exist.")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(path, dtype={"passage_id": str}, keep_default_na=True)
-        if suffix in {".jsonl", ".ndjson"}:
-            return pd.read_json(path, lines=True, dtype={"passage_id": str})
-        if suffix in {".parquet", ".pq"}:
-            return pd.read_parquet(path)
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise DataValidationError(f"Could not read {path}: {exc}") from exc
-    raise DataValidationError(
-        f"{path} has an unsupported extension {suffix!r}; use .csv, .jsonl or .parquet."
-    )
+    """Read CSV, JSONL/NDJSON or Parquet by extension, with a clear error otherwise.
+
+    ``path`` is a local file or an ``s3://bucket/key`` object (MINIO_* settings)."""
+    shown = str(path)
+    suffix = Path(shown).suffix.lower()
+    if suffix not in _READERS:
+        raise DataValidationError(
+            f"{shown} has an unsupported extension {suffix!r}; use .csv, .jsonl or .parquet."
+        )
+    with local_copy(path) as local:
+        if not local.is_file():
+            raise DataValidationError(f"The file {shown} does not exist.")
+        try:
+            return _READERS[suffix](local)
+        except (ValueError, OSError, pd.errors.ParserError) as exc:
+            raise DataValidationError(f"Could not read {shown}: {exc}") from exc
+
+
+_READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
+    ".csv": lambda p: pd.read_csv(p, dtype={"passage_id": str}, keep_default_na=True),
+    ".jsonl": lambda p: pd.read_json(p, lines=True, dtype={"passage_id": str}),
+    ".ndjson": lambda p: pd.read_json(p, lines=True, dtype={"passage_id": str}),
+    ".parquet": pd.read_parquet,
+    ".pq": pd.read_parquet,
+}
 
 
 def _listed(values: pd.Series | list) -> str:

@@ -18,8 +18,10 @@ process memory. The run folder the report step assembles holds::
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from assay.bias.io import read_json, write_json, write_netcdf, write_parquet
 from assay.bias.predictive import check_statistics
 from assay.bias.rating.fanout import rate_passages
 from assay.bias.report import write_report
-from assay.bias.store import RatingsStore
+from assay.bias.store import open_ratings_store
 from assay.bias.synthetic import SyntheticSpec, generate_corpus
 from assay.errors import UsageError
 from assay.llm.ensemble import load_ensemble
@@ -135,8 +137,10 @@ def rate_step(
 ) -> dict[str, Any]:
     """ratings.parquet: imported ratings as they are, or the LLM ensemble's ratings.
 
-    The LLM path appends every rating to a durable store (``store_dir``, default the output
-    folder) as it completes, so a rerun with the same store resumes without repeating calls.
+    The LLM path appends every rating to a durable store (``store_dir``: a folder or
+    ``s3://bucket/prefix``; default the output folder) as it completes, so a rerun with the same
+    store resumes without repeating calls. ``ensemble``: a file, ``s3://`` object or
+    ``bundled:<name>``; "" = ``$ASSAY_ENSEMBLE``, else the bundled simulated raters.
     """
     load_dir, out_dir = Path(load_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -147,9 +151,9 @@ def rate_step(
     # The bundled simulated ensemble reads its endpoint from ${ASSAY_SIM_URL}: hand the URL to
     # the ensemble loader with this step's environment instead of writing os.environ.
     environ = {**os.environ, SIM_URL_ENV: sim_url} if sim_url else None
-    rater_ensemble = load_ensemble(Path(ensemble) if ensemble else None, environ=environ)
+    rater_ensemble = load_ensemble(ensemble or None, environ=environ)
     passages = pd.read_parquet(load_dir / PASSAGES_FILE)
-    with RatingsStore(Path(store_dir) if store_dir else out_dir) as store:
+    with open_ratings_store(store_dir or out_dir) as store:
         summary = rate_passages(
             passages,
             rater_ensemble,
@@ -235,6 +239,58 @@ def fit_step(
     )
     write_json(Path(out_dir) / SUMMARY_FILE, summary)
     return summary
+
+
+def fit_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
+    """KFP metrics from summary.json: convergence diagnostics and each publisher's effect
+    (posterior mean and HDI bounds). Missing or non-numeric entries are left out, so a summary
+    written by an older or newer version still yields what it has."""
+    diagnostics = summary.get("diagnostics") or {}
+    metrics = _numbers(
+        diagnostics,
+        {
+            "rhat_max": "rhat_max",
+            "ess_bulk_min": "ess_bulk_min",
+            "ess_tail_min": "ess_tail_min",
+            "divergences": "divergences",
+        },
+    )
+    if "passed" in diagnostics:
+        metrics["diagnostics_passed"] = float(bool(diagnostics["passed"]))
+    for effect in summary.get("publisher_effects") or []:
+        name = effect.get("publisher") if isinstance(effect, Mapping) else None
+        if name:
+            fields = {f"effect/{name}/{key}": key for key in ("mean", "hdi_low", "hdi_high")}
+            metrics.update(_numbers(effect, fields))
+    return metrics
+
+
+def agreement_metrics(agreement: Mapping[str, Any]) -> dict[str, float]:
+    """KFP metrics from agreement.json: Krippendorff's alpha and its bootstrap CI."""
+    keys = ("alpha", "ci_low", "ci_high")
+    return _numbers(agreement, {f"krippendorff_{key}": key for key in keys})
+
+
+def study_metrics(study_dir: Path) -> dict[str, float]:
+    """Agreement and fit metrics of an assembled run folder (whichever files it holds)."""
+    metrics: dict[str, float] = {}
+    for name, derive in ((AGREEMENT_FILE, agreement_metrics), (SUMMARY_FILE, fit_metrics)):
+        path = Path(study_dir) / name
+        if path.is_file():
+            metrics.update(derive(read_json(path)))
+    return metrics
+
+
+def _numbers(source: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, float]:
+    """``{metric: float(source[key])}`` for each finite number among ``names``' keys."""
+    out: dict[str, float] = {}
+    for metric, key in names.items():
+        value = source.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if math.isfinite(value):
+            out[metric] = float(value)
+    return out
 
 
 def report_step(

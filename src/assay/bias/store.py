@@ -1,11 +1,19 @@
-"""The durable ratings store: append-only JSON lines, fsync'd, resumable, without duplicates.
+"""The durable ratings store: append-only JSON lines, resumable, without duplicates.
 
 Each line is one row of the ratings table (``RATINGS_COLUMNS``) plus ``key`` (passage, rater,
-model, prompt version). Rows are written as they complete, so a killed run loses at most the
-line being written; a torn last line is ignored on read and cut off before the next append,
-under the same lock as the appends (so a writer never cuts another writer's line in progress).
-Reading keeps the LAST row per key, so a failed rating retried later is superseded, never
-duplicated.
+model, prompt version). Reading keeps the LAST row per key, so a failed rating retried later is
+superseded, never duplicated. Two backends, chosen by :func:`open_ratings_store`:
+
+- a local folder (``RatingsStore``): one ``ratings.jsonl``, fsync'd per append. A killed run
+  loses at most the line being written; a torn last line is ignored on read and cut off before
+  the next append, under the same lock as the appends (so a writer never cuts another writer's
+  line in progress).
+- ``s3://bucket/prefix`` (``S3RatingsStore``, for pipeline pods whose disk dies with them): each
+  append is one new immutable object ``<prefix>/segments/<time>-<writer>-<n>.jsonl``. An object
+  appears whole or not at all, so a crash loses at most the batch in flight, and writers never
+  touch each other's objects, so concurrent runs cannot corrupt the store. Reading is the union
+  of the segments in name (time) order, last row per key, except that a finished row is never
+  superseded by an unfinished one (a slower concurrent writer's timeout cannot undo a rating).
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ import fcntl
 import json
 import math
 import os
+import time
+import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -22,9 +32,11 @@ import pandas as pd
 
 from assay.bias.ratings import RATINGS_COLUMNS
 from assay.errors import DataValidationError
+from assay.storage.s3 import ObjectStore, S3Location, StorageError, is_s3_uri, parse_s3_uri
 
 KEY = "key"
 FILE_NAME = "ratings.jsonl"
+SEGMENTS = "segments"
 FINAL_ERROR_REASONS = ("parse_error", "bad_request")
 """A failed rating whose error starts with one of these is final (the model answered, badly, or
 the request itself is invalid); other failures (timeouts, outages) are retried on resume."""
@@ -42,44 +54,37 @@ def _clean(value: Any) -> Any:
     return value
 
 
-class RatingsStore:
-    """``RatingsStore(path)``: ``path`` is a directory (holding ratings.jsonl) or a .jsonl file."""
+def _line(row: Mapping[str, Any]) -> bytes:
+    missing = [c for c in ("passage_id", "rater", KEY) if row.get(c) in (None, "")]
+    if missing:
+        raise DataValidationError(f"a rating row lacks {', '.join(missing)}")
+    record = {c: _clean(row.get(c)) for c in RATINGS_COLUMNS}
+    record[KEY] = row[KEY]
+    return (json.dumps(record, default=_jsonable, ensure_ascii=False) + "\n").encode()
 
-    def __init__(self, path: Path | str) -> None:
-        path = Path(path)
-        self.file = path if path.suffix == ".jsonl" else path / FILE_NAME
-        self._handle: IO[bytes] | None = None
+
+def _parse_lines(lines: Iterable[bytes]) -> list[dict[str, Any]]:
+    """The complete JSON lines, stopping at a torn (newline-less) last one."""
+    out: list[dict[str, Any]] = []
+    for raw in lines:
+        if not raw.endswith(b"\n"):
+            break
+        try:
+            out.append(json.loads(raw))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+class BaseRatingsStore:
+    """What every backend derives from its ``rows()``; a backend adds ``append`` and
+    ``rows``."""
 
     def append(self, rows: Iterable[Mapping[str, Any]]) -> int:
-        """Write rows durably (flush + fsync before returning); returns how many."""
-        lines = [self._line(row) for row in rows]
-        if not lines:
-            return 0
-        handle = self._open()
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            self._cut_torn_tail()
-            handle.write(b"".join(lines))
-            handle.flush()
-            os.fsync(handle.fileno())
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        return len(lines)
+        raise NotImplementedError
 
     def rows(self) -> list[dict[str, Any]]:
-        """Every complete line, in write order (a torn last line is skipped)."""
-        if not self.file.exists():
-            return []
-        out: list[dict[str, Any]] = []
-        with self.file.open("rb") as fh:
-            for raw in fh:
-                if not raw.endswith(b"\n"):
-                    break
-                try:
-                    out.append(json.loads(raw))
-                except json.JSONDecodeError:
-                    continue
-        return out
+        raise NotImplementedError
 
     def latest(self) -> dict[str, dict[str, Any]]:
         """The last row written for each key."""
@@ -99,15 +104,64 @@ class RatingsStore:
         return len(self.latest())
 
     def close(self) -> None:
+        """Release what the backend holds open (nothing by default)."""
+
+    def __enter__(self) -> BaseRatingsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_ratings_store(location: str | Path) -> BaseRatingsStore:
+    """The store at ``location``: ``s3://bucket/prefix``, a folder or a ``.jsonl`` file."""
+    if is_s3_uri(location):
+        store = S3RatingsStore(str(location))
+        store.check_bucket()
+        return store
+    return RatingsStore(location)
+
+
+class RatingsStore(BaseRatingsStore):
+    """``RatingsStore(path)``: ``path`` is a directory (holding ratings.jsonl) or a .jsonl file."""
+
+    _line = staticmethod(_line)  # the line format, for tests that forge torn writes
+
+    def __init__(self, path: Path | str) -> None:
+        path = Path(path)
+        self.file = path if path.suffix == ".jsonl" else path / FILE_NAME
+        self._handle: IO[bytes] | None = None
+
+    def append(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Write rows durably (flush + fsync before returning); returns how many."""
+        lines = [_line(row) for row in rows]
+        if not lines:
+            return 0
+        handle = self._open()
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            self._cut_torn_tail()
+            handle.write(b"".join(lines))
+            handle.flush()
+            os.fsync(handle.fileno())
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return len(lines)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every complete line, in write order (a torn last line is skipped)."""
+        if not self.file.exists():
+            return []
+        with self.file.open("rb") as fh:
+            return _parse_lines(fh)
+
+    def close(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
 
     def __enter__(self) -> RatingsStore:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _open(self) -> IO[bytes]:
         if self._handle is None:
@@ -131,16 +185,65 @@ class RatingsStore:
             cut = tail.rfind(b"\n")
             fh.truncate(0 if cut < 0 else data_end - block + cut + 1)
 
-    @staticmethod
-    def _line(row: Mapping[str, Any]) -> bytes:
-        missing = [c for c in ("passage_id", "rater", KEY) if row.get(c) in (None, "")]
-        if missing:
-            raise DataValidationError(f"a rating row lacks {', '.join(missing)}")
-        record = {c: _clean(row.get(c)) for c in RATINGS_COLUMNS}
-        record[KEY] = row[KEY]
-        return (json.dumps(record, default=_jsonable, ensure_ascii=False) + "\n").encode()
-
 
 def is_finished(row: Mapping[str, Any]) -> bool:
     error = row.get("error") or ""
     return not error or str(error).startswith(FINAL_ERROR_REASONS)
+
+
+class S3RatingsStore(BaseRatingsStore):
+    """``S3RatingsStore("s3://bucket/prefix")``: append-only segment objects (module doc)."""
+
+    def __init__(self, uri: str, objects: ObjectStore | None = None) -> None:
+        self.root = parse_s3_uri(uri)
+        self.segments = self.root.child(SEGMENTS)
+        self._objects = objects
+        self._writer = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+        self._written = 0
+        self._cache: dict[str, list[dict[str, Any]]] = {}
+
+    def check_bucket(self) -> None:
+        """Fail before any rating is paid for when the store's bucket does not exist (the
+        pipeline's MinIO user may not create buckets)."""
+        if not self.objects.bucket_exists(self.root.bucket):
+            raise StorageError(
+                f"ratings store {self.root.uri}: bucket {self.root.bucket!r} does not exist."
+            )
+
+    @property
+    def objects(self) -> ObjectStore:
+        if self._objects is None:
+            self._objects = ObjectStore()
+        return self._objects
+
+    def append(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Write rows as one new segment object; returns how many."""
+        lines = [_line(row) for row in rows]
+        if not lines:
+            return 0
+        self._written += 1
+        name = f"{time.time_ns():020d}-{self._writer}-{self._written:06d}.jsonl"
+        data = b"".join(lines)
+        self.objects.put_bytes(self.segments.child(name), data, "application/x-ndjson")
+        self._cache[self.segments.child(name).key] = _parse_lines(data.splitlines(keepends=True))
+        return len(lines)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every row of every segment, in segment-name order (segments are immutable, so each
+        is downloaded once per store object)."""
+        out: list[dict[str, Any]] = []
+        for key in self.objects.list_keys(S3Location(self.root.bucket, self.segments.key + "/")):
+            if key not in self._cache:
+                data = self.objects.get_bytes(S3Location(self.root.bucket, key))
+                self._cache[key] = _parse_lines(data.splitlines(keepends=True))
+            out.extend(self._cache[key])
+        return out
+
+    def latest(self) -> dict[str, dict[str, Any]]:
+        """The last row per key, but never an unfinished row over a finished one."""
+        latest: dict[str, dict[str, Any]] = {}
+        for row in self.rows():
+            before = latest.get(row[KEY])
+            if before is None or is_finished(row) or not is_finished(before):
+                latest[row[KEY]] = row
+        return latest

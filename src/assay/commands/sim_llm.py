@@ -13,7 +13,12 @@ from assay.sim.config import FAULT_SPEC_HELP, SimConfig
 
 @user_errors
 def sim_llm(
-    port: int = typer.Option(8000, "--port", "-p", help="Port on 127.0.0.1 (0 picks a free one)."),
+    port: int = typer.Option(8000, "--port", "-p", help="Port (0 picks a free one)."),
+    host: str = typer.Option(
+        "127.0.0.1",
+        "--host",
+        help="Address to listen on; 0.0.0.0 only where a network policy fences it (a pod).",
+    ),
     faults: str = typer.Option("", "--faults", help=FAULT_SPEC_HELP),
     config: Path | None = typer.Option(
         None,
@@ -55,12 +60,13 @@ def sim_llm(
     names = ", ".join(m.name for m in sim_config.models)
     err_console.print(f"simulated models (not real LLMs): {names}; Ctrl-C stops the server")
     with contextlib.suppress(KeyboardInterrupt):
-        serve_forever(port, sim_config)
+        serve_forever(port, sim_config, host)
 
 
 sim_llm.__doc__ = "\n\n".join(
     [
-        "Serve simulated LLMs (sim-gpt, sim-claude, sim-llama) on 127.0.0.1 for offline runs.",
+        "Serve simulated LLMs (sim-gpt, sim-claude, sim-llama) on 127.0.0.1 for offline runs "
+        "(--host 0.0.0.0 inside a pod, behind its network policy).",
         "One server speaks the OpenAI chat-completions (base_url http://127.0.0.1:PORT/v1), "
         "Anthropic messages and Together chat-completions (base_url http://127.0.0.1:PORT) wire "
         "formats, so the real SDKs talk to it unchanged.",

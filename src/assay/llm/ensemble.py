@@ -26,9 +26,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from assay.errors import ConfigError
+from assay.storage.s3 import local_copy
 
 KNOWN_PROVIDERS: frozenset[str] = frozenset({"openai", "anthropic", "together"})
 ENSEMBLE_ENV = "ASSAY_ENSEMBLE"
+BUNDLED_PREFIX = "bundled:"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _OVERRIDABLE = {
     "MODEL": "model",
@@ -188,8 +190,14 @@ def endpoints_of(ensemble: Ensemble, rater: str) -> list[Endpoint]:
 
 
 def bundled_ensemble_path(name: str = "sim") -> Path:
-    """Path of an ensemble file shipped with assay (``sim``: three simulated raters)."""
-    return Path(str(resources.files("assay.llm").joinpath("ensembles", f"{name}.yaml")))
+    """Path of an ensemble file shipped with assay (``sim``: three simulated raters at
+    ``$ASSAY_SIM_URL``; ``providers``: the three real providers, keys from the environment)."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
+        raise ConfigError(f"bundled ensemble name {name!r} must be letters, digits, '_', '-'")
+    path = Path(str(resources.files("assay.llm").joinpath("ensembles", f"{name}.yaml")))
+    if not path.is_file():
+        raise ConfigError(f"there is no bundled ensemble {name!r} (see assay/llm/ensembles)")
+    return path
 
 
 def load_ensemble(
@@ -197,35 +205,40 @@ def load_ensemble(
 ) -> Ensemble:
     """Read, expand and validate an ensemble file; ConfigError names what is wrong.
 
-    ``path`` None means ``$ASSAY_ENSEMBLE`` when set, else the bundled simulated ensemble.
+    ``path`` is a local file, an ``s3://bucket/key`` object (MINIO_* settings) or
+    ``bundled:<name>`` (a file shipped in assay/llm/ensembles); None means ``$ASSAY_ENSEMBLE``
+    when set, else the bundled simulated ensemble.
     """
     env = dict(os.environ if environ is None else environ)
     if path is None:
         path = env.get(ENSEMBLE_ENV) or bundled_ensemble_path("sim")
-    path = Path(path)
-    raw = _read_mapping(path)
-    raw = _expand_env(raw, env, path)
+    if isinstance(path, str) and path.startswith(BUNDLED_PREFIX):
+        path = bundled_ensemble_path(path[len(BUNDLED_PREFIX) :])
+    shown = str(path)
+    with local_copy(path) as local:
+        raw = _read_mapping(local, shown)
+    raw = _expand_env(raw, env, shown)
     raw = _apply_env_overrides(raw, env)
     try:
         return Ensemble.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"ensemble file {path}: {_first_problem(exc)}") from None
+        raise ConfigError(f"ensemble file {shown}: {_first_problem(exc)}") from None
 
 
-def _read_mapping(path: Path) -> dict[str, Any]:
+def _read_mapping(path: Path, shown: str) -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError(f"ensemble file {path} does not exist")
+        raise ConfigError(f"ensemble file {shown} does not exist")
     text = path.read_text(encoding="utf-8")
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"ensemble file {path} is not valid YAML/TOML: {exc}") from None
+        raise ConfigError(f"ensemble file {shown} is not valid YAML/TOML: {exc}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"ensemble file {path} must hold a mapping with a 'raters' section")
+        raise ConfigError(f"ensemble file {shown} must hold a mapping with a 'raters' section")
     return data
 
 
-def _expand_env(value: Any, env: Mapping[str, str], path: Path) -> Any:
+def _expand_env(value: Any, env: Mapping[str, str], path: str) -> Any:
     if isinstance(value, dict):
         return {k: _expand_env(v, env, path) for k, v in value.items()}
     if isinstance(value, list):

@@ -1,4 +1,5 @@
-"""A registry in an S3-compatible bucket (MinIO in the cluster) through the ``minio`` client.
+"""A registry in an S3-compatible bucket (MinIO in the cluster) through the ``minio`` client
+(``assay.storage.s3.make_minio_client``, shared with every other s3:// reader).
 
 Connection settings come from ``assay.config.MinioSettings`` (MINIO_ENDPOINT, MINIO_ACCESS_KEY,
 MINIO_SECRET_KEY, MINIO_SECURE, MINIO_REGION). Object stores have no atomic rename: a version
@@ -15,6 +16,9 @@ from typing import Any
 from assay.config import MinioSettings
 from assay.errors import RegistryError
 from assay.registry.base import CARD_FILE, MODEL_FILE, Registry
+from assay.storage.s3 import describe_error as _describe
+from assay.storage.s3 import error_code as _error_code
+from assay.storage.s3 import make_minio_client
 
 
 class S3Registry(Registry):
@@ -114,39 +118,3 @@ class S3Registry(Registry):
         return RegistryError(
             f"S3 registry could not {action} s3://{self.bucket}/{key}: {_describe(exc)}."
         )
-
-
-def make_minio_client(settings: MinioSettings | None) -> Any:
-    """A ``minio.Minio`` client from MINIO_* settings (bounded retries and connect timeout)."""
-    import urllib3
-    from minio import Minio
-
-    settings = settings or MinioSettings(**{})
-    endpoint = settings.endpoint
-    for scheme in ("http://", "https://"):
-        if endpoint.startswith(scheme):
-            endpoint = endpoint[len(scheme) :]
-    return Minio(
-        endpoint.rstrip("/"),
-        access_key=settings.access_key.get_secret_value() if settings.access_key else None,
-        secret_key=settings.secret_key.get_secret_value() if settings.secret_key else None,
-        secure=settings.secure,
-        region=settings.region,
-        http_client=urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=10.0, read=300.0),
-            retries=urllib3.Retry(
-                total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
-            ),
-        ),
-    )
-
-
-def _error_code(exc: Exception) -> str | None:
-    return getattr(exc, "code", None)
-
-
-def _describe(exc: Exception) -> str:
-    code = _error_code(exc)
-    if code:
-        return f"{code} ({getattr(exc, 'message', '') or exc})"
-    return f"{type(exc).__name__}: {exc}"

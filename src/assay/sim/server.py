@@ -23,15 +23,15 @@ HOST = "127.0.0.1"
 READY_LINE = "assay-sim listening on "
 
 
-def bind_socket(port: int) -> socket.socket:
-    """A listening socket on 127.0.0.1 (port 0 picks a free port)."""
+def bind_socket(port: int, host: str = HOST) -> socket.socket:
+    """A listening socket on ``host`` (127.0.0.1 unless told; port 0 picks a free port)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((HOST, port))
+        sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise AssayError(f"Cannot listen on {HOST}:{port}: {exc.strerror}.") from exc
+        raise AssayError(f"Cannot listen on {host}:{port}: {exc.strerror}.") from exc
     sock.listen(2048)
     sock.setblocking(False)
     return sock
@@ -172,11 +172,11 @@ def start_sim_server(
     return _start_thread(bind_socket(port), config, clock)
 
 
-def serve_forever(port: int, config: SimConfig) -> None:
+def serve_forever(port: int, config: SimConfig, host: str = HOST) -> None:
     """Serve in the foreground until interrupted; prints the ready line with the URL first."""
-    sock = bind_socket(port)
+    sock = bind_socket(port, host)
     server = build_server(config)
-    print(f"{READY_LINE}http://{HOST}:{sock.getsockname()[1]}", flush=True)
+    print(f"{READY_LINE}http://{host}:{sock.getsockname()[1]}", flush=True)
     try:
         server.run(sockets=[sock])
     finally:

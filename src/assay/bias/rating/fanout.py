@@ -42,7 +42,7 @@ from assay.bias.rating.rater import (
 from assay.bias.rating.store_writer import StoreWriter
 from assay.bias.rating.task import RatingTask
 from assay.bias.rating.workers import RatingWorker, RayRatingWorker
-from assay.bias.store import RatingsStore
+from assay.bias.store import BaseRatingsStore
 from assay.config import Settings, cache_uri
 from assay.errors import DataValidationError
 from assay.llm.cache import Cache, open_cache
@@ -91,7 +91,7 @@ class RunSummary:
 def rate_passages(
     passages: Any,
     ensemble: Ensemble,
-    store: RatingsStore,
+    store: BaseRatingsStore,
     *,
     concurrency: int = 32,
     budget_usd: float | None = None,
@@ -170,7 +170,7 @@ class _Run:
         self,
         tasks: list[dict[str, Any]],
         ensemble: Ensemble,
-        store: RatingsStore,
+        store: BaseRatingsStore,
         *,
         concurrency: int,
         budget: LocalSpending,

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from assay.bias.store import RatingsStore
+from assay.bias.store import BaseRatingsStore
 
 
 class StoreWriter:
     """Appends finished rows on a worker thread, so fsync never blocks the event loop; rows
     that complete while one batch is being written go out together in the next one."""
 
-    def __init__(self, store: RatingsStore) -> None:
+    def __init__(self, store: BaseRatingsStore) -> None:
         self.store = store
         self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
