@@ -14,6 +14,8 @@ def bias_fit(
     tune: int,
     chains: int,
     seed: int,
+    rope: float,
+    reference_publisher: str,
     posterior: Output[Artifact],
 ) -> bool:
     """Write posterior/{posterior.nc, summary.json}; return whether the convergence
@@ -30,6 +32,8 @@ def bias_fit(
         tune=tune,
         chains=chains,
         seed=seed,
+        rope=rope,
+        reference_publisher=reference_publisher,
     )
     posterior.metadata["diagnostics_passed"] = summary["diagnostics"]["passed"]
     return bool(summary["diagnostics"]["passed"])

@@ -45,6 +45,8 @@ def bias_study_pipeline(
     tune: int = 1000,
     chains: int = 4,
     seed: int = 42,
+    rope: float = 0.0,
+    reference_publisher: str = "",
 ) -> bool:
     """kind: corpus | babe | ratings | synthetic; source: its path. scale: interval | binary |
     ordinal | "" (auto). ensemble: rater file ("" = bundled simulated raters at sim_url).
@@ -86,6 +88,8 @@ def bias_study_pipeline(
         tune=tune,
         chains=chains,
         seed=seed,
+        rope=rope,
+        reference_publisher=reference_publisher,
     )
     fitted.set_display_name("Bayesian publisher effects")
     fitted.set_cpu_request("2").set_memory_request("2G").set_memory_limit("8G")
