@@ -12,6 +12,7 @@ from assay.bias.design import prepare
 from assay.bias.fit import FitResult
 from assay.bias.likelihood import PUBLISHER_PRIOR_SD
 from assay.bias.models import build_model
+from assay.bias.power import VarianceComponents, difference_se, power, textbooks_needed
 from assay.bias.sensitivity import HYPERPRIOR_SCALES, prior_sensitivity
 from assay.bias.synthetic import SyntheticSpec, generate_corpus, simulate_ratings
 
@@ -64,3 +65,31 @@ def test_reweighting_prior_draws_to_a_halved_prior_halves_their_spread() -> None
         assert (high - low) / 2 == pytest.approx(1.96 * 0.5 * np.sqrt(2 / 3), rel=0.15)
     assert ("textbook_sd hyperprior", 0.5) not in variants  # not in this posterior
     assert variants[("passage_sd hyperprior", 2.0)]["max_abs_shift"] < 0.1
+
+
+def test_the_power_calculation_matches_a_simulation_of_its_own_assumptions() -> None:
+    """Simulate publisher means from the variance components, apply the ROPE rule to a normal
+    interval, and compare the hit rate with the analytic power."""
+    components = VarianceComponents(textbook_sd=0.15, passage_sd=0.45, rater_sd=0.4)
+    textbooks, passages, raters, diff, rope = 6, 10, 3, 0.3, 0.1
+    rng = np.random.default_rng(0)
+    n = 20000
+
+    def publisher_means(effect: float) -> np.ndarray:
+        books = rng.normal(0, components.textbook_sd, (n, textbooks))
+        pas = rng.normal(0, components.passage_sd, (n, textbooks, passages)).mean(axis=2)
+        noise = rng.normal(0, components.rater_sd, (n, textbooks, passages, raters)).mean(
+            axis=(2, 3)
+        )
+        return effect + (books + pas + noise).mean(axis=1)
+
+    estimate = publisher_means(diff) - publisher_means(0.0)
+    se = difference_se(components, textbooks, passages, raters)
+    simulated = np.mean(estimate - 1.959964 * se > rope)
+    analytic = power(diff, rope, components, textbooks, passages, raters)
+    assert simulated == pytest.approx(analytic, abs=0.02)
+    needed = textbooks_needed(diff, rope, components, passages, raters)
+    assert needed is not None
+    assert power(diff, rope, components, needed, passages, raters) >= 0.8
+    assert power(diff, rope, components, needed - 1, passages, raters) < 0.8
+    assert textbooks_needed(0.05, rope, components, passages, raters) is None
