@@ -47,7 +47,7 @@ def forest_plot(summary: dict[str, Any], path: Path) -> None:
     """Publisher effects: posterior mean and 95% HDI, coloured by verdict."""
     plt = _pyplot()
     effects = sorted(summary["publisher_effects"], key=lambda e: e["mean"])
-    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(effects) + 1.6))
+    fig, ax = plt.subplots(figsize=(8.5, 0.45 * len(effects) + 2.0))
     for i, e in enumerate(effects):
         colour = _colour(e["verdict"])
         ax.plot([e["hdi_low"], e["hdi_high"]], [i, i], color=colour, lw=2.5)
@@ -59,14 +59,14 @@ def forest_plot(summary: dict[str, Any], path: Path) -> None:
         ax.set_xlabel("publisher effect (logit of 'biased', average rater); dashed = mean")
     elif summary["scale"] == "interval":
         ax.set_xlabel(
-            "publisher effect (score -2 liberal ... +2 conservative, average rater); dashed = 0 "
-            "(assumes the average rater is unbiased), dotted = mean of publishers"
+            "publisher effect (score -2 liberal ... +2 conservative, average rater)\ndashed = 0 "
+            "(assumes the average rater is unbiased); dotted = mean of publishers"
         )
         ax.axvline(float(np.mean([e["mean"] for e in effects])), color="grey", ls=":", lw=1)
     else:
         ax.set_xlabel("publisher effect (latent scale, sum to zero)")
     ax.axvline(reference, color="grey", ls="--", lw=1)
-    ax.set_title("Publisher effects: posterior mean and 95% HDI (colour: headline verdict)")
+    ax.set_title("Publisher effects: mean and 95% HDI\n(colour: headline verdict)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
