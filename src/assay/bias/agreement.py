@@ -233,7 +233,7 @@ def truth_notes(passages: pd.DataFrame | None, scale: Scale, column: str) -> lis
         notes.append(
             f"{column} is the majority vote of these raters, so each rater is compared with the "
             "majority of the OTHER raters (leave-one-out; ties left out) on the units that "
-            f"have a {column}"
+            f"have {column}"
         )
     return notes
 
