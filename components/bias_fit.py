@@ -14,6 +14,8 @@ def bias_fit(
     tune: int,
     chains: int,
     seed: int,
+    rope: float,
+    reference_publisher: str,
     posterior: Output[Artifact],
     fit_metrics: Output[Metrics],
 ) -> bool:
@@ -33,6 +35,8 @@ def bias_fit(
         tune=tune,
         chains=chains,
         seed=seed,
+        rope=rope,
+        reference_publisher=reference_publisher,
     )
     for name, value in metrics_of(summary).items():
         fit_metrics.log_metric(name, value)

@@ -62,6 +62,8 @@ def bias_study_pipeline(
     tune: int = 1000,
     chains: int = 4,
     seed: int = 42,
+    rope: float = 0.0,
+    reference_publisher: str = "",
 ) -> bool:
     """kind: corpus | babe | ratings | synthetic; source: its path or s3:// URI. scale: interval
     | binary | ordinal | "" (auto). ensemble: rater file, s3:// object or bundled:<name> ("" =
@@ -104,6 +106,8 @@ def bias_study_pipeline(
         tune=tune,
         chains=chains,
         seed=seed,
+        rope=rope,
+        reference_publisher=reference_publisher,
     )
     fitted.set_display_name("Bayesian publisher effects")
     fitted.set_cpu_request("2").set_memory_request("2G").set_memory_limit("8G")

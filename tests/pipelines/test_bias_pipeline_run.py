@@ -46,7 +46,8 @@ def test_run_folder_holds_every_artifact(run_dir: Path) -> None:
                  "report.html", "passage_stats.parquet", "study.json"):  # fmt: skip
         assert (run_dir / name).is_file(), name
     html = (run_dir / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3  # forest, raters, PPC embedded
+    # forest, raters, conditional PPC, new-passage PPC, textbooks
+    assert html.count("data:image/png;base64,") == 5
 
 
 def test_every_passage_was_rated_by_every_simulated_rater(run_dir: Path) -> None:
@@ -65,5 +66,9 @@ def test_summary_has_effects_diagnostics_and_recovery(run_dir: Path) -> None:
         "Aldine Press", "Beacon Learning", "Cardinal House", "Delmar Books", "Evergreen Education"
     }  # fmt: skip
     assert summary["recovery"]["all_covered"], summary["recovery"]
+    assert all(
+        e["verdict_reference"] and e["verdict_assumption"] for e in summary["publisher_effects"]
+    )
+    assert summary["predictive_checks"]["new_passages"]["statistics"]
     agreement = json.loads((run_dir / "agreement.json").read_text())
     assert agreement["level_of_measurement"] == "interval" and agreement["alpha"] > 0.3

@@ -7,7 +7,7 @@ ordinal (ordered categories), ``biased`` (0/1) for binary.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -93,3 +93,35 @@ def has_textbooks(valid: pd.DataFrame) -> bool:
 def ordinal_levels(valid: pd.DataFrame) -> np.ndarray:
     """The sorted distinct values of an ordinal study (its ordered categories)."""
     return np.sort(valid["value"].unique())
+
+
+def failures_by_publisher(ratings: pd.DataFrame, scale: Scale) -> list[dict[str, Any]]:
+    """Per publisher: ratings attempted, valid, failed, and the failures by reason (the error's
+    kind before its first colon: a refusal to answer is not JSON, so it counts as a
+    ``parse_error``; "no value" = no error but no rating on the scale)."""
+    valid = valid_ratings(ratings, scale)
+    valid_keys = set(zip(valid["passage_id"], valid["rater"], strict=True))
+    error = (
+        ratings["error"].fillna("").astype(str)
+        if "error" in ratings
+        else pd.Series("", ratings.index)
+    )
+    reason = error.str.split(":", n=1).str[0].str.strip()
+    keys = list(zip(ratings["passage_id"], ratings["rater"], strict=True))
+    is_valid = pd.Series([k in valid_keys for k in keys], index=ratings.index)
+    reason = reason.where(reason != "", "no value").where(~is_valid, "")
+    frame = ratings.assign(reason=reason, valid=is_valid)
+    rows = []
+    for publisher, group in frame.groupby("publisher"):
+        failed = group[~group["valid"]]
+        rows.append(
+            {
+                "publisher": str(publisher),
+                "attempted": len(group),
+                "valid": int(group["valid"].sum()),
+                "failed": len(failed),
+                "failed_share": float(len(failed) / len(group)) if len(group) else 0.0,
+                "by_reason": {str(k): int(v) for k, v in failed["reason"].value_counts().items()},
+            }
+        )
+    return rows

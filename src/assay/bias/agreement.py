@@ -16,13 +16,30 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from assay.bias.aggregate import Scale, level_of_measurement, reliability_matrix, valid_ratings
+from assay.bias.aggregate import (
+    Scale,
+    failures_by_publisher,
+    level_of_measurement,
+    reliability_matrix,
+    valid_ratings,
+)
+from assay.bias.concordance import kendall_publishers
 
 TRUTH_COLUMNS: dict[str, tuple[str, ...]] = {
-    "binary": ("expert_label", "true_biased"),
-    "interval": ("true_score", "expert_label"),
-    "ordinal": ("expert_label",),
+    "binary": ("true_biased", "expert_label"),
+    "interval": ("true_score",),
+    "ordinal": (),
 }
+"""Truth columns of the same construct as the scale's ratings, preferred first. A 0/1 label is
+never compared with -2..+2 scores (nor the reverse): a different construct, not a truth."""
+OTHER_CONSTRUCT: dict[str, tuple[str, ...]] = {
+    "binary": ("true_score",),
+    "interval": ("expert_label", "true_biased"),
+    "ordinal": ("expert_label", "true_biased", "true_score"),
+}
+RATERS_OWN_MAJORITY = ("expert_label",)
+"""Truth columns that are the majority vote of the study's own raters (BABE's experts): each
+rater is compared with the majority of the OTHER raters instead, never with a vote it is in."""
 
 
 def _finite(x: float) -> float | None:
@@ -133,20 +150,31 @@ def _pair_alpha(a: pd.Series, b: pd.Series, level: str) -> tuple[float | None, i
 
 
 def per_rater_alpha(
-    matrix: pd.DataFrame, scale: Scale, truth: pd.Series | None = None
+    matrix: pd.DataFrame,
+    scale: Scale,
+    truth: pd.Series | None = None,
+    *,
+    truth_is_own_majority: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Each rater against the others' consensus and, when given, against the truth labels."""
+    """Each rater against the others' consensus and, when given, against the truth labels
+    (``truth_is_own_majority``: the truth is the raters' majority vote, so each rater is
+    compared with the leave-one-out majority of the others wherever the truth is known)."""
     level = level_of_measurement(scale)
     result: dict[str, dict[str, Any]] = {}
     for rater in matrix.index:
         others = matrix.drop(index=rater)
         entry: dict[str, Any] = {"n_rated": int(matrix.loc[rater].notna().sum())}
-        if len(others):
-            alpha, n = _pair_alpha(matrix.loc[rater], _consensus(others, scale), level)
+        consensus = _consensus(others, scale) if len(others) else None
+        if consensus is not None:
+            alpha, n = _pair_alpha(matrix.loc[rater], consensus, level)
             entry.update(alpha_vs_others=alpha, n_vs_others=n)
         if truth is not None:
-            alpha, n = _pair_alpha(matrix.loc[rater], truth.reindex(matrix.columns), level)
-            entry.update(alpha_vs_truth=alpha, n_vs_truth=n)
+            target = truth.reindex(matrix.columns)
+            if truth_is_own_majority:
+                target = consensus.where(target.notna()) if consensus is not None else None
+            if target is not None:
+                alpha, n = _pair_alpha(matrix.loc[rater], target, level)
+                entry.update(alpha_vs_truth=alpha, n_vs_truth=n)
         result[str(rater)] = entry
     return result
 
@@ -191,8 +219,27 @@ def friedman_publishers(valid: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def truth_notes(passages: pd.DataFrame | None, scale: Scale, column: str) -> list[str]:
+    """What the truth comparison did and did not do, in words for the report."""
+    notes = []
+    present = set(passages.columns) if passages is not None else set()
+    for other in OTHER_CONSTRUCT[scale]:
+        if other in present and passages is not None and passages[other].notna().any():
+            notes.append(
+                f"{other} not used as truth: it measures another construct than {scale} "
+                "ratings (a 0/1 label vs a -2..+2 score are not comparable)"
+            )
+    if column in RATERS_OWN_MAJORITY:
+        notes.append(
+            f"{column} is the majority vote of these raters, so each rater is compared with the "
+            "majority of the OTHER raters (leave-one-out; ties left out) on the units that "
+            f"have {column}"
+        )
+    return notes
+
+
 def truth_series(passages: pd.DataFrame | None, scale: Scale) -> tuple[pd.Series | None, str]:
-    """The per-passage truth column that fits the scale, if the corpus has one."""
+    """The per-passage truth column of the scale's construct, if the corpus has one."""
     if passages is None:
         return None, ""
     for column in TRUTH_COLUMNS[scale]:
@@ -227,7 +274,17 @@ def agreement_report(
         "alpha": _finite(alpha),
         **bootstrap_alpha(matrix.to_numpy(float), level, n_boot=n_boot, seed=seed),
         "truth_column": truth_column or None,
-        "per_rater": per_rater_alpha(matrix, scale, truth),
+        "truth_notes": truth_notes(passages, scale, truth_column),
+        "per_rater": per_rater_alpha(
+            matrix, scale, truth, truth_is_own_majority=truth_column in RATERS_OWN_MAJORITY
+        ),
         "pairwise": pairwise(matrix),
-        "friedman": friedman_publishers(valid),
+        "kendall_w": kendall_publishers(valid, seed=seed),
+        "friedman": {
+            **friedman_publishers(valid),
+            "note": "asymptotic chi-square; with few raters its p cannot get small (3 raters "
+            "x 5 publishers in perfect agreement: p = 0.0174); see kendall_w for the exact or "
+            "permutation p",
+        },
+        "failures_by_publisher": failures_by_publisher(ratings, scale),
     }

@@ -25,6 +25,8 @@ PIPELINE_PARAMETERS: dict[str, str] = {
     "tune": "tune",
     "chains": "chains",
     "seed": "seed",
+    "rope": "rope",
+    "reference_publisher": "reference_publisher",
 }
 """Every other option -> the pipeline parameter it sets."""
 
@@ -69,6 +71,17 @@ class BiasStudySettings(BaseSettings):
     chains: int = Field(4, ge=1, description="MCMC chains.")
     n_boot: int = Field(1000, ge=0, description="Bootstrap resamples for alpha's CI.")
     seed: int = Field(42, description="Seed for corpus, bootstrap and sampler.")
+    rope: float = Field(
+        0.0,
+        ge=0.0,
+        description="Half-width of the region of practical equivalence for verdicts; 0 = the "
+        "scale's default (interval 0.1 score points, binary/ordinal 0.18 logits).",
+    )
+    reference_publisher: str = Field(
+        "",
+        description="Also judge every publisher against this one (a shared rater bias "
+        "cancels); default: against the average publisher (and gold passages if any).",
+    )
     concurrency: int = Field(32, ge=1, description="LLM calls in flight.")
     budget: float = Field(0.0, ge=0.0, description="Stop rating before spending this (USD).")
 

@@ -1,35 +1,26 @@
-"""Publisher effects with 95% HDIs and verdicts, rater offsets, and recovery of known truth.
-
-Verdict rules (stated in summary.json too):
-
-- interval: a publisher effect is its passages' mean score as the average rater sees it. The
-  effect is "credibly right (conservative)" when its whole 95% HDI is above 0, "credibly left
-  (liberal)" when below 0, otherwise "neutral (HDI includes 0)".
-- binary: the contrast (effect minus the mean of all publisher effects, on the logit scale) is
-  "credibly more biased than average" / "credibly less biased than average" when its HDI
-  excludes 0, otherwise "not credibly different from average".
-- ordinal: effects sum to zero, so they are contrasts already: "credibly above average" /
-  "credibly below average" / "not credibly different from average".
-"""
+"""Publisher effects with 95% HDIs and verdicts (ROPE + a stated reference, see
+``assay.bias.verdicts``), rater offsets, textbook effects, and recovery of known truth."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from assay.bias.aggregate import Scale, valid_ratings
+from assay.bias.aggregate import valid_ratings
 from assay.bias.fit import HDI_PROB, FitResult
-
-VERDICT_RULES = {
-    "interval": "95% HDI of the effect (score scale, average rater) above 0 = credibly right, "
-    "below 0 = credibly left, else neutral",
-    "binary": "95% HDI of effect minus the mean publisher effect (logit) above 0 = credibly "
-    "more biased than average, below 0 = credibly less biased, else not credibly different",
-    "ordinal": "95% HDI of the sum-to-zero effect above 0 = credibly above average, below 0 = "
-    "credibly below average, else not credibly different",
-}
+from assay.bias.sensitivity import prior_sensitivity
+from assay.bias.verdicts import (
+    ROPE_UNITS,
+    Reference,
+    gold_bias_draws,
+    references,
+    rope_for,
+    rule_text,
+    verdicts_for,
+)
 
 
 def _hdi(samples: np.ndarray) -> tuple[float, float]:
@@ -42,44 +33,83 @@ def _hdi(samples: np.ndarray) -> tuple[float, float]:
     return float(ordered[start]), float(ordered[start + width])
 
 
-def _verdict(scale: Scale, low: float, high: float, c_low: float, c_high: float) -> str:
-    if scale == "interval":
-        if low > 0:
-            return "credibly right (conservative)"
-        if high < 0:
-            return "credibly left (liberal)"
-        return "neutral (HDI includes 0)"
-    if scale == "binary":
-        if c_low > 0:
-            return "credibly more biased than average"
-        if c_high < 0:
-            return "credibly less biased than average"
-        return "not credibly different from average"
-    if low > 0:
-        return "credibly above average"
-    if high < 0:
-        return "credibly below average"
-    return "not credibly different from average"
-
-
 def _draws(result: FitResult, name: str) -> np.ndarray:
     """Posterior draws as samples x coordinate."""
     array = result.idata.posterior[name].stack(sample=("chain", "draw"))
     return array.transpose(..., "sample").to_numpy()
 
 
-def publisher_effects(result: FitResult, ratings: pd.DataFrame) -> list[dict[str, Any]]:
-    """One row per publisher: posterior mean, sd, HDI, contrast vs average, verdict, raw rate."""
+@dataclass(frozen=True)
+class VerdictSettings:
+    """How verdicts are made: the ROPE half-width (0 = the scale's default) and an optional
+    reference publisher."""
+
+    rope: float = 0.0
+    reference_publisher: str = ""
+    seed: int = 0
+
+
+def _references(
+    result: FitResult,
+    ratings: pd.DataFrame,
+    passages: pd.DataFrame | None,
+    settings: VerdictSettings,
+) -> tuple[list[Reference], dict[str, Any]]:
+    """The verdict references and what the summary says about gold passages."""
+    scale = result.data.scale
+    gold = None
+    if scale == "interval":
+        rng = np.random.default_rng(settings.seed + 11)
+        offsets = _draws(result, "rater_offset").T
+        gold = gold_bias_draws(ratings, passages, result.data.raters, offsets, rng)
+    refs = references(
+        scale,
+        result.data.publishers,
+        reference_publisher=settings.reference_publisher,
+        gold_bias=None if gold is None else gold[0],
+    )
+    if gold is None:
+        note = {
+            "available": False,
+            "why": "no passages with a known true_score"
+            if scale == "interval"
+            else f"gold scores are on the -2..+2 scale; this study's scale is {scale}",
+        }
+    else:
+        low, high = _hdi(gold[0])
+        note = {
+            "available": True,
+            "n_gold_passages": gold[1],
+            "shared_rater_bias_mean": float(gold[0].mean()),
+            "shared_rater_bias_hdi": [low, high],
+        }
+    return refs, note
+
+
+def publisher_effects(
+    result: FitResult,
+    ratings: pd.DataFrame,
+    *,
+    passages: pd.DataFrame | None = None,
+    settings: VerdictSettings | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One row per publisher (posterior mean, sd, HDI, contrast vs average, verdicts with their
+    reference and assumption, raw rate) and the verdict rule the rows follow."""
+    settings = settings or VerdictSettings()
     scale = result.data.scale
     draws = _draws(result, "publisher_effect")
     contrasts = draws - draws.mean(axis=0, keepdims=True)
     valid = valid_ratings(ratings, scale)
     raw = valid.groupby("publisher")["value"].mean()
-    passages = valid.groupby("publisher")["passage_id"].nunique()
+    n_passages = valid.groupby("publisher")["passage_id"].nunique()
+    rope = rope_for(scale, settings.rope)
+    refs, gold = _references(result, ratings, passages, settings)
+    verdicts = verdicts_for(draws.T, scale, refs, rope, _hdi)
     rows = []
     for j, name in enumerate(result.data.publishers):
         low, high = _hdi(draws[j])
         c_low, c_high = _hdi(contrasts[j])
+        headline = verdicts[j][0]
         rows.append(
             {
                 "publisher": name,
@@ -90,12 +120,23 @@ def publisher_effects(result: FitResult, ratings: pd.DataFrame) -> list[dict[str
                 "contrast_mean": float(contrasts[j].mean()),
                 "contrast_hdi_low": c_low,
                 "contrast_hdi_high": c_high,
-                "verdict": _verdict(scale, low, high, c_low, c_high),
-                "n_passages": int(passages.get(name, 0)),
+                "verdict": headline["verdict"],
+                "verdict_reference": headline["reference"],
+                "verdict_assumption": headline["assumption"],
+                "verdicts": verdicts[j],
+                "n_passages": int(n_passages.get(name, 0)),
                 "raw_mean_rating": float(raw.get(name, np.nan)),
             }
         )
-    return rows
+    rule = {
+        "rule": rule_text(scale, rope),
+        "rope": [-rope, rope],
+        "rope_units": ROPE_UNITS[scale],
+        "rope_is_default": not settings.rope,
+        "references": [{"reference": r.name, "assumption": r.assumption} for r in refs],
+        "gold_passages": gold,
+    }
+    return rows, rule
 
 
 def rater_parameters(result: FitResult) -> dict[str, list[dict[str, Any]]]:
@@ -121,6 +162,35 @@ def hyperparameters(result: FitResult) -> dict[str, dict[str, float]]:
             low, high = _hdi(draws)
             out[name] = {"mean": float(draws.mean()), "hdi_low": low, "hdi_high": high}
     return out
+
+
+def textbook_effects(result: FitResult) -> list[dict[str, Any]]:
+    """One row per textbook: its publisher, passages, posterior mean and 95% HDI (the textbook's
+    deviation from its publisher's effect)."""
+    data = result.data
+    if (
+        data.textbooks is None
+        or data.passage_textbook is None
+        or "textbook_effect" not in result.idata.posterior
+    ):
+        return []
+    draws = _draws(result, "textbook_effect")
+    counts = np.bincount(data.passage_textbook, minlength=len(data.textbooks))
+    publisher_of = dict(zip(data.passage_textbook, data.passage_publisher, strict=True))
+    rows = []
+    for t, name in enumerate(data.textbooks):
+        low, high = _hdi(draws[t])
+        rows.append(
+            {
+                "textbook": name,
+                "publisher": data.publishers[publisher_of[t]] if t in publisher_of else None,
+                "n_passages": int(counts[t]),
+                "mean": float(draws[t].mean()),
+                "hdi_low": low,
+                "hdi_high": high,
+            }
+        )
+    return rows
 
 
 def recovery(
@@ -165,10 +235,11 @@ def build_summary(
     passages: pd.DataFrame | None = None,
     ppc: dict[str, Any] | None = None,
     config: dict[str, Any] | None = None,
+    verdicts: VerdictSettings | None = None,
 ) -> dict[str, Any]:
     """Everything summary.json holds."""
     data = result.data
-    effects = publisher_effects(result, ratings)
+    effects, rule = publisher_effects(result, ratings, passages=passages, settings=verdicts)
     likelihood = {
         "interval": "Normal (passage effects integrated out analytically)"
         if "passage_z" not in result.idata.posterior
@@ -196,10 +267,13 @@ def build_summary(
         "sampler": {**(config or {}), "timings_s": result.timings},
         "diagnostics": result.diagnostics.as_dict(),
         "hdi_prob": HDI_PROB,
-        "verdict_rule": VERDICT_RULES[data.scale],
+        "verdict_rule": rule["rule"],
+        "verdicts": rule,
         "publisher_effects": effects,
         **rater_parameters(result),
         "hyperparameters": hyperparameters(result),
+        "textbook_effects": textbook_effects(result),
+        "prior_sensitivity": prior_sensitivity(result),
         "predictive_checks": ppc,
         "recovery": recovery(effects, passages, data.scale),
     }

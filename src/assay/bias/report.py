@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from assay.bias import report_sections as sections
 from assay.bias.io import atomic_write_text
 from assay.obs import html
 
@@ -46,7 +47,7 @@ def forest_plot(summary: dict[str, Any], path: Path) -> None:
     """Publisher effects: posterior mean and 95% HDI, coloured by verdict."""
     plt = _pyplot()
     effects = sorted(summary["publisher_effects"], key=lambda e: e["mean"])
-    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(effects) + 1.6))
+    fig, ax = plt.subplots(figsize=(8.5, 0.45 * len(effects) + 2.0))
     for i, e in enumerate(effects):
         colour = _colour(e["verdict"])
         ax.plot([e["hdi_low"], e["hdi_high"]], [i, i], color=colour, lw=2.5)
@@ -57,11 +58,15 @@ def forest_plot(summary: dict[str, Any], path: Path) -> None:
         reference = float(np.mean([e["mean"] for e in effects]))
         ax.set_xlabel("publisher effect (logit of 'biased', average rater); dashed = mean")
     elif summary["scale"] == "interval":
-        ax.set_xlabel("publisher effect (score: -2 liberal ... +2 conservative); dashed = neutral")
+        ax.set_xlabel(
+            "publisher effect (score -2 liberal ... +2 conservative, average rater)\ndashed = 0 "
+            "(assumes the average rater is unbiased); dotted = mean of publishers"
+        )
+        ax.axvline(float(np.mean([e["mean"] for e in effects])), color="grey", ls=":", lw=1)
     else:
         ax.set_xlabel("publisher effect (latent scale, sum to zero)")
     ax.axvline(reference, color="grey", ls="--", lw=1)
-    ax.set_title("Publisher effects: posterior mean and 95% HDI")
+    ax.set_title("Publisher effects: mean and 95% HDI\n(colour: headline verdict)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -245,9 +250,11 @@ def render_html(run_dir: Path, figures: dict[str, Path]) -> str:
                 ("hdi_low", "HDI low"),
                 ("hdi_high", "HDI high"),
                 ("contrast_mean", "vs average"),
-                ("verdict", "verdict"),
+                ("verdict", "headline verdict"),
+                ("verdict_assumption", "assumes"),
             ],
         ),
+        sections.verdicts_section(summary),
     ]
     if summary.get("recovery"):
         rec = summary["recovery"]
@@ -302,13 +309,25 @@ def render_html(run_dir: Path, figures: dict[str, Path]) -> str:
                 ("rmse", "RMSE"),
             ],
         ),
+        sections.agreement_details(agreement),
         f"<p>Friedman test across publishers (blocks: {friedman['blocks']}; "
         f"values: {friedman['values']}): statistic {_fmt(friedman.get('statistic'))}, "
         f"p = {_fmt(friedman.get('p_value'), 4)}"
-        f"{'; ' + html.escape(friedman['skipped']) if friedman.get('skipped') else ''}.</p>",
-        "<h2>Predictive checks</h2>",
+        f"{'; ' + html.escape(friedman['skipped']) if friedman.get('skipped') else ''}"
+        f"{' (' + html.escape(friedman['note']) + ')' if friedman.get('note') else ''}.</p>",
+        "<h2>Textbooks</h2>",
+        *([_img(figures["textbooks"])] if "textbooks" in figures else []),
+        sections.textbook_section(summary),
+        "<h2>Posterior predictive checks: new passages</h2>",
+        *([_img(figures["ppc_new"])] if "ppc_new" in figures else []),
+        sections.ppc_new_section(summary),
+        "<h3>Conditional check (little power)</h3>",
+        "<p>Replications below keep each passage's effect conditioned on its own ratings and "
+        "compare means the model fits directly, so their p-values sit near 0.5 by construction; "
+        "kept for reference only.</p>",
         _img(figures["ppc"]),
         _ppc_table(summary),
+        sections.sensitivity_section(summary),
         "<h2>Inputs</h2>",
         _mapping(study),
         f"<pre>{html.escape(json.dumps(study.get('notes', {}), indent=1))}</pre>",
@@ -353,6 +372,9 @@ def write_report(run_dir: Path) -> Path:
     forest_plot(summary, figures["forest"])
     rater_plot(summary, figures["raters"])
     ppc_plot(idata, summary, figures["ppc"])
+    for name, draw in (("ppc_new", sections.ppc_new_plot), ("textbooks", sections.textbook_plot)):
+        if draw(summary, figure_dir / f"{name}.png"):
+            figures[name] = figure_dir / f"{name}.png"
     out = run_dir / "report.html"
     atomic_write_text(out, render_html(run_dir, figures))
     return out

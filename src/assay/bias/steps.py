@@ -33,8 +33,9 @@ from assay.bias.agreement import agreement_report
 from assay.bias.babe import load_babe
 from assay.bias.bayes import BayesConfig, fit
 from assay.bias.corpus import load_corpus, load_ratings, validate_corpus
-from assay.bias.effects import build_summary
+from assay.bias.effects import VerdictSettings, build_summary
 from assay.bias.io import read_json, write_json, write_netcdf, write_parquet
+from assay.bias.ppc import new_passage_checks
 from assay.bias.predictive import check_statistics
 from assay.bias.rating.fanout import rate_passages
 from assay.bias.report import write_report
@@ -214,8 +215,11 @@ def fit_step(
     chains: int = 4,
     seed: int = 42,
     sampler: str = "nutpie",
+    rope: float = 0.0,
+    reference_publisher: str = "",
 ) -> dict[str, Any]:
-    """posterior.nc and summary.json (publisher effects, raters, diagnostics, checks)."""
+    """posterior.nc and summary.json (publisher effects, raters, diagnostics, checks); verdicts
+    use ``rope`` (0 = the scale's default) and ``reference_publisher`` (optional)."""
     scale = check_scale(_study(load_dir)["scale"])
     ratings = pd.read_parquet(Path(rate_dir) / RATINGS_FILE)
     passages = pd.read_parquet(Path(load_dir) / PASSAGES_FILE)
@@ -228,14 +232,19 @@ def fit_step(
         seed=seed,
         sampler=sampler,  # type: ignore[arg-type]
     )
+    if reference_publisher and reference_publisher not in set(passages["publisher"]):
+        raise UsageError(f"--reference-publisher {reference_publisher!r} is not a publisher.")
     result = fit(ratings, scale, config)
     write_netcdf(Path(out_dir) / POSTERIOR_FILE, result.idata)
+    ppc = check_statistics(result.idata, result.data.publishers)
+    ppc["new_passages"] = new_passage_checks(result.idata, result.data, seed=seed)
     summary = build_summary(
         result,
         ratings,
         passages=passages,
-        ppc=check_statistics(result.idata, result.data.publishers),
+        ppc=ppc,
         config=asdict(config),
+        verdicts=VerdictSettings(rope=rope, reference_publisher=reference_publisher, seed=seed),
     )
     write_json(Path(out_dir) / SUMMARY_FILE, summary)
     return summary

@@ -61,6 +61,8 @@ def bias_study(
     chains: int = setting(BS, "chains"),
     n_boot: int = setting(BS, "n_boot"),
     seed: int = setting(BS, "seed"),
+    rope: float = setting(BS, "rope"),
+    reference_publisher: str = setting(BS, "reference_publisher"),
     concurrency: int = setting(BS, "concurrency"),
     budget: float = setting(BS, "budget"),
     out: Path | None = typer.Option(

@@ -49,7 +49,7 @@ def test_publisher_effects_are_ordered_like_raw_biased_rates(babe) -> None:
     from assay.bias.effects import publisher_effects
 
     result = fit(babe.ratings, "binary", BayesConfig(draws=300, tune=300, chains=4, seed=1))
-    effects = pd.DataFrame(publisher_effects(result, babe.ratings))
+    effects = pd.DataFrame(publisher_effects(result, babe.ratings)[0])
     big = effects[effects["n_passages"] >= 30]
     rho = stats.spearmanr(big["mean"], big["raw_mean_rating"]).statistic
     assert len(big) == 9
