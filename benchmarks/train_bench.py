@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         f"  selected model: {parallel['summary']['selected_model']}, mean ROC-AUC "
         f"{scalars['roc_auc_mean']:.4f} [{scalars['roc_auc_ci_low']:.4f}, "
         f"{scalars['roc_auc_ci_high']:.4f}], threshold {scalars['clinical_threshold']:.4f} "
-        f"-> sensitivity {scalars['clinical_sensitivity']:.4f}, specificity "
-        f"{scalars['clinical_specificity']:.4f}"
+        f"-> held-out sensitivity {scalars['clinical_sensitivity_heldout_mean']:.4f}, "
+        f"specificity {scalars['clinical_specificity_heldout_mean']:.4f}"
     )
     ideal = parallel["cpu"] / cores
     print(

@@ -22,7 +22,8 @@ THRESHOLDS = tuple(round(0.01 * i, 2) for i in range(1, 51))  # the clinical ran
 TABLE_THRESHOLDS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 METHOD = (
     "net benefit = TP/n - FP/n * pt/(1-pt) of calling malignant when P(malignant) >= pt, on the "
-    "out-of-fold predictions of each repeat (every patient once), averaged over repeats (min and "
+    "calibrated out-of-fold predictions (the probability the server returns) of each repeat "
+    "(every patient once), averaged over repeats (min and "
     "max over repeats shown); references treat-all and treat-none (0)"
 )
 

@@ -1,4 +1,5 @@
-"""From the per-fold tables to per-model summaries, the selection and the clinical threshold."""
+"""From the per-fold tables to per-model summaries and the selection (the clinical threshold:
+``assay.classify.operating_point``)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from typing import TYPE_CHECKING, Any
 from assay.classify import comparison
 from assay.classify.metrics import (
     METRIC_NAMES,
-    ClinicalThreshold,
-    choose_threshold,
     metric_scale,
     oriented,
     percentiles,
@@ -71,8 +70,3 @@ def pooled_oof(oof: pd.DataFrame, key: str) -> tuple[Any, Any]:
     """(y_true, p_malignant) of one model's out-of-fold predictions, pooled over repeats."""
     rows = oof[oof["model"] == key].sort_values(["repeat", "row"])
     return rows["y_true"].to_numpy(), rows["p_malignant"].to_numpy()
-
-
-def clinical_threshold(oof: pd.DataFrame, key: str, target: float) -> ClinicalThreshold:
-    y, p = pooled_oof(oof, key)
-    return choose_threshold(y, p, target)

@@ -1,5 +1,8 @@
 """The exported model: a plain scikit-learn Pipeline (scaler -> column selection -> classifier).
 
+The classifier step is the calibrated classifier (``assay.classify.calibration``): scikit-learn's
+``CalibratedClassifierCV`` around the fitted classifier, so ``predict_proba`` is calibrated.
+
 SMOTE is a training-time step only, so the served pipeline holds no imbalanced-learn object and
 loads with scikit-learn + joblib alone. It accepts an [n, 30] float array in FEATURE_NAMES order.
 """

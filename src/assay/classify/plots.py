@@ -91,25 +91,35 @@ def confusion_matrix(
     ax.set(
         xlabel="predicted",
         ylabel="true",
-        title=f"Selected model at threshold {threshold:.3f}\n({_wrap(note)})",
+        title=f"Selected model, held-out, each fold at its own threshold (served: {threshold:.3f})"
+        f"\n({_wrap(note)})",
     )
     return _save(fig, path)
 
 
-def calibration(oof: pd.DataFrame, keys: list[str], path: Path) -> bytes:
-    fig, ax = _figure(6.0, 5.0)
-    ax.plot([0, 1], [0, 1], color="grey", ls=":", label="perfectly calibrated")
-    for key in keys:
-        y, p = pooled_oof(oof, key)
-        frac, mean_pred = calibration_curve(y, p, n_bins=10, strategy="quantile")
-        ax.plot(mean_pred, frac, marker="o", ms=3, label=MODELS[key].label)
-    ax.set(
-        xlabel="mean predicted P(malignant)",
-        ylabel="observed fraction malignant",
-        title="Calibration, pooled out-of-fold (10 quantile bins)",
-    )
-    ax.legend(fontsize=7, loc="upper left")
-    ax.grid(alpha=0.3)
+def calibration(calibrated_oof: pd.DataFrame, keys: list[str], path: Path) -> bytes:
+    """Reliability diagrams of held-out predictions: uncalibrated (left) vs calibrated (right)."""
+    fig, axes = _figure(11.0, 5.0, ncols=2)
+    for ax, column, title in (
+        (axes[0], "p_raw", "before: classifier output (SMOTE-trained)"),
+        (axes[1], "p_calibrated", "after: sigmoid calibrated inside the folds (served)"),
+    ):
+        ax.plot([0, 1], [0, 1], color="grey", ls=":", label="perfectly calibrated")
+        for key in keys:
+            rows = calibrated_oof[calibrated_oof["model"] == key]
+            frac, mean_pred = calibration_curve(
+                rows["y_true"], rows[column], n_bins=10, strategy="quantile"
+            )
+            ax.plot(mean_pred, frac, marker="o", ms=3, label=MODELS[key].label)
+        ax.set(
+            xlabel="mean predicted P(malignant)",
+            ylabel="observed fraction malignant",
+            title=f"{title}\npooled held-out rows, 10 quantile bins",
+            xlim=(0, 1),
+            ylim=(0, 1),
+        )
+        ax.legend(fontsize=7, loc="upper left")
+        ax.grid(alpha=0.3)
     return _save(fig, path)
 
 

@@ -12,6 +12,7 @@ from assay.classify.folds import (
 )
 from assay.classify.metrics import CI_METHOD, DEFAULT_THRESHOLD
 from assay.classify.models import MODELS, N_TREES
+from assay.classify.operating_point import protocol_entries
 from assay.classify.preprocess import RFE_STEP
 from assay.classify.units import LATENCY_ROWS
 
@@ -28,10 +29,11 @@ def protocol_text(config: TrainConfig) -> str:
         f"by {config.selection_metric}; best candidate refitted on the outer training rows and "
         "scored on the outer validation rows. Selection: the simplest model not credibly worse "
         f"than the best by mean {config.selection_metric} (Holm-adjusted corrected paired "
-        "t-test, p >= 0.05; the logistic-regression baseline is eligible). Clinical threshold: "
-        "highest threshold "
-        f"reaching sensitivity {config.target_sensitivity} on the pooled out-of-fold predictions. "
-        "Final model: same inner search and preprocessing on all rows."
+        "t-test, p >= 0.05; the logistic-regression baseline is eligible). "
+        "Calibration and clinical threshold, inside each outer training split from its inner "
+        "out-of-fold predictions only: a sigmoid calibrator, then the highest calibrated threshold "
+        f"reaching sensitivity {config.target_sensitivity}, scored on the outer held-out fold. "
+        "Final model: same inner search, preprocessing, calibration and threshold rule on all rows."
     )
 
 
@@ -52,7 +54,8 @@ def protocol(config: TrainConfig, candidates: dict[str, list[dict[str, Any]]]) -
             "rfe_step": RFE_STEP,
             "fitted_on": "the training rows of each split only (outer and inner)",
             "exported": "StandardScaler -> ColumnTransformer passthrough of the RFE columns -> "
-            "classifier (SMOTE is training-only)",
+            "CalibratedClassifierCV(FrozenEstimator(classifier), method='sigmoid') "
+            "(SMOTE is training-only)",
         },
         "tuning": {
             "inner_folds": config.inner_folds,
@@ -76,11 +79,7 @@ def protocol(config: TrainConfig, candidates: dict[str, list[dict[str, Any]]]) -
             "test": TEST_METHOD,
             "simplicity_order": [key for key, _ in SIMPLICITY_ORDER],
         },
-        "clinical_threshold": {
-            "target_sensitivity": config.target_sensitivity,
-            "rule": "highest threshold on P(malignant) whose sensitivity on the pooled out-of-fold "
-            "predictions (all repeats) reaches the target",
-        },
+        **protocol_entries(config.target_sensitivity),
         "single_split": {
             "test_size": SINGLE_SPLIT_TEST_SIZE,
             "random_state": SINGLE_SPLIT_RANDOM_STATE,

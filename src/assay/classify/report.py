@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from sklearn.metrics import roc_curve
 
-from assay.classify import plots, report_sections, tables
+from assay.classify import operating_point, operating_report, plots, report_sections, tables
 from assay.classify.analysis import build_analysis, pooled_label
 from assay.classify.evaluate import leaderboard, pooled_oof, summarize_all
-from assay.classify.metrics import METRIC_NAMES, Confusion, score_all, summarize
+from assay.classify.metrics import METRIC_NAMES, score_all
 from assay.classify.models import MODELS
 from assay.obs import html
 
@@ -38,12 +38,11 @@ def build_metrics(
     order = leaderboard(summaries, metric)
     selected = summary["selected_model"]
     clinical = summary["clinical_threshold"]
-    threshold = float(clinical["threshold"])
+    op_table, calibrated_oof = operating_point.read_tables(cv_dir)
+    op_sections = operating_point.summaries(op_table, calibrated_oof, order)
 
     y, p = pooled_oof(oof, selected)
     fpr, tpr, thr = roc_curve(y, p)
-    confusion = Confusion.from_predictions(y, p >= threshold)
-    clinical = {**clinical, **_clinical_per_fold(oof, folds, selected, threshold)}
     metrics = {
         "schema_version": 1,
         "protocol": summary["protocol"],
@@ -58,6 +57,7 @@ def build_metrics(
         "models": summaries,
         "pooled_oof": {k: score_all(*pooled_oof(oof, k)) for k in order},
         "clinical_threshold": clinical,
+        **op_sections,
         "roc_curve": {
             "fpr": [float(v) for v in fpr],
             "tpr": [float(v) for v in tpr],
@@ -65,9 +65,10 @@ def build_metrics(
         },
         "confusion_matrix": {
             "labels": ["benign", "malignant"],
-            "matrix": confusion.matrix(),
-            "threshold": threshold,
-            "note": pooled_label(summary["config"]["repeats"], summary["data"]["rows"]),
+            "matrix": operating_point.held_out_confusion(op_table, selected),
+            "threshold_rule": "per outer fold: chosen on its own training split (held-out)",
+            "note": pooled_label(summary["config"]["repeats"], summary["data"]["rows"])
+            + "; each outer fold at the threshold chosen on its own training split",
         },
         "single_split": {
             "label": SINGLE_SPLIT_LABEL,
@@ -77,28 +78,23 @@ def build_metrics(
         "vif": vif.to_dict(orient="records") if not vif.empty else [],
         "timings": summary["timings"],
     }
-    metrics.update(
-        build_analysis({"folds": folds, "oof": oof, "single": single}, summary, summaries)
-    )
-    metrics["scalar_metrics"] = _scalars(summaries[selected], clinical, metrics["single_split"])
-    frames = {"oof": oof, "order": order, "summaries": summaries, "vif": vif}
-    return metrics, frames
-
-
-def _clinical_per_fold(
-    oof: pd.DataFrame, folds: pd.DataFrame, key: str, threshold: float
-) -> dict[str, Any]:
-    rows = oof[oof["model"] == key]
-    per_fold = {name: [] for name in ("sensitivity", "specificity", "ppv", "npv")}  # type: dict[str, list[float]]
-    for _, fold in rows.groupby("fold_id", sort=True):
-        scores = score_all(fold["y_true"], fold["p_malignant"], threshold)
-        for name, values in per_fold.items():
-            values.append(scores[name])
-    own = folds[folds["model"] == key]
-    n_train, n_test = float(own["n_train"].mean()), float(own["n_test"].mean())
-    return {
-        "per_fold_at_threshold": {n: summarize(v, n_train, n_test) for n, v in per_fold.items()}
+    served_oof = calibrated_oof.drop(columns="p_raw").rename(
+        columns={"p_calibrated": "p_malignant"}
+    )  # the decision curve is about the probability the server returns
+    tables_for_analysis = {"folds": folds, "oof": served_oof, "single": single}
+    metrics.update(build_analysis(tables_for_analysis, summary, summaries))
+    metrics["scalar_metrics"] = {
+        **_scalars(summaries[selected], metrics["single_split"]),
+        **operating_point.scalar_metrics(clinical, op_sections["calibration"]["models"][selected]),
     }
+    frames = {
+        "oof": oof,
+        "calibrated_oof": calibrated_oof,
+        "order": order,
+        "summaries": summaries,
+        "vif": vif,
+    }
+    return metrics, frames
 
 
 def _single_split(single: pd.DataFrame) -> dict[str, Any]:
@@ -115,18 +111,13 @@ def _single_split(single: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def _scalars(
-    selected: dict[str, Any], clinical: dict[str, Any], single: dict[str, Any]
-) -> dict[str, float]:
+def _scalars(selected: dict[str, Any], single: dict[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {}
     for name, s in selected["cv"].items():
         out[f"{name}_mean"] = s["mean"]
         out[f"{name}_std"] = s["std"]
         out[f"{name}_ci_low"] = s["ci_low"]
         out[f"{name}_ci_high"] = s["ci_high"]
-    out["clinical_threshold"] = float(clinical["threshold"])
-    out["clinical_sensitivity"] = float(clinical["sensitivity"])
-    out["clinical_specificity"] = float(clinical["specificity"])
     out["predict_latency_ms_p50"] = selected["predict_latency_ms_per_row"]["p50"]
     out["predict_latency_ms_p95"] = selected["predict_latency_ms_per_row"]["p95"]
     return out
@@ -166,6 +157,7 @@ def write_report(out_dir: Path, metrics: dict[str, Any], frames: dict[str, Any])
     order = frames["order"]
     oof = frames["oof"]
     threshold = metrics["clinical_threshold"]["threshold"]
+    reliability_keys = list(dict.fromkeys([selected, *order[:3]]))
     images = {
         "leaderboard": plots.leaderboard(
             frames["summaries"], order, metrics["selection_metric"], out_dir / "leaderboard.png"
@@ -177,10 +169,11 @@ def write_report(out_dir: Path, metrics: dict[str, Any], frames: dict[str, Any])
             out_dir / "confusion_matrix.png",
             metrics["confusion_matrix"]["note"],
         ),
-        "calibration": plots.calibration(oof, order[:4], out_dir / "calibration.png"),
+        "calibration": plots.calibration(
+            frames["calibrated_oof"], reliability_keys, out_dir / "calibration.png"
+        ),
         **_analysis_images(out_dir, metrics, order),
     }
-    clinical = metrics["clinical_threshold"]
     final = metrics["final_model"]
     vif_rows = [[r["feature"], r["vif"]] for r in metrics["vif"]]
     sections = [
@@ -195,19 +188,17 @@ def write_report(out_dir: Path, metrics: dict[str, Any], frames: dict[str, Any])
         "<h2>ROC curves</h2>",
         html.png_img(images["roc"], "ROC curves"),
         "<h2>Clinical operating threshold</h2>",
-        f"<p>Selected model: <b>{html.escape(MODELS[selected].label)}</b>. Threshold "
-        f"<b>{clinical['threshold']:.4f}</b> on P(malignant) reaches sensitivity "
-        f"{clinical['sensitivity']:.4f} (target {clinical['target_sensitivity']}) on the pooled "
-        f"out-of-fold predictions, at specificity {clinical['specificity']:.4f} (vs "
-        f"{clinical['specificity_at_0_5']:.4f} at 0.5: it costs "
-        f"{clinical['specificity_cost']:.4f}).</p>",
+        operating_report.clinical_paragraph(metrics),
+        operating_report.operating_point_table(metrics),
         f"<p>Confusion matrix: {html.escape(metrics['confusion_matrix']['note'])}.</p>",
         html.png_img(images["confusion"], "confusion matrix"),
         *report_sections.decision_curve_section(
             metrics["decision_curve"], images["decision_curve"]
         ),
         "<h2>Calibration</h2>",
-        html.png_img(images["calibration"], "calibration"),
+        operating_report.calibration_intro(metrics),
+        operating_report.calibration_table(metrics),
+        html.png_img(images["calibration"], "reliability before vs after calibration"),
         "<h2>Final model</h2>",
         f"<p>{html.escape(MODELS[final['estimator']].label)} refitted on all rows with "
         f"parameters <code>{html.escape(json.dumps(final['best_params']))}</code>.</p>",

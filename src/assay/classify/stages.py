@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from assay.classify import tables
+from assay.classify import operating_point, tables
 from assay.classify.config import TrainConfig
 from assay.classify.cv import NestedCV
-from assay.classify.evaluate import clinical_threshold, select_model, summarize_all
+from assay.classify.evaluate import select_model, summarize_all
 from assay.classify.executor import make_executor
 from assay.classify.export import feature_ranges, model_card, save_model, write_json
 from assay.classify.importance import permutation_importance
@@ -62,7 +62,8 @@ def run_training(
     """Nested CV on Ray, selection, clinical threshold, final refit on all rows, export.
 
     Writes ``out_dir/cv/{units.jsonl, oof.csv, folds.csv, latency.csv, single_split.csv,
-    summary.json}`` and ``out_dir/model/{model.joblib, model-card.json}``; returns a summary.
+    operating_point.csv, calibrated_oof.csv, final_inner_oof.csv, summary.json}`` and
+    ``out_dir/model/{model.joblib, model-card.json}``; returns a summary.
     ``executor="inline"`` runs every unit in this process (tests that spy on the steps).
     """
     started = time.perf_counter()
@@ -82,21 +83,21 @@ def run_training(
     cv_results = [r for r in results if r.fold_id != single_id]
     single_results = [r for r in results if r.fold_id == single_id]
     tables.write_tables(cv_dir, cv_results, single_results)
+    operating_point.write_tables(cv_dir, cv_results, config.target_sensitivity)
     cv_seconds = time.perf_counter() - started
 
     folds = tables.read_table(cv_dir, tables.FOLDS_CSV)
     latency = tables.read_table(cv_dir, tables.LATENCY_CSV)
-    oof = tables.read_table(cv_dir, tables.OOF_CSV)
     summaries = summarize_all(folds, latency)
     selection = select_model(folds, config.selection_metric)
     selected = selection["selected"]
-    threshold = clinical_threshold(oof, selected, config.target_sensitivity)
     final = runner.refit_final(selected)
     selected_features = [str(ds.X.columns[i]) for i in final.selected]
+    clinical, card_extras = _operating_point(cv_dir, selected, final, config.target_sensitivity)
+    threshold = float(clinical["threshold"])
 
     card_metrics = {m: s["mean"] for m, s in summaries[selected]["cv"].items()}
-    card_metrics["clinical_sensitivity_oof"] = threshold.sensitivity
-    card_metrics["clinical_specificity_oof"] = threshold.specificity
+    card_metrics.update(_clinical_card_metrics(clinical))
     proto = protocol(config, runner.candidates)
     summary: dict[str, Any] = {
         "config": config.model_dump(),
@@ -105,7 +106,7 @@ def run_training(
         "selected_model": selected,
         "selection": selection,
         "permutation_importance": _apparent_importance(final, X, y, config.seed),
-        "clinical_threshold": threshold.as_dict(),
+        "clinical_threshold": clinical,
         "final_model": {
             "estimator": selected,
             "best_params": final.best_params,
@@ -127,10 +128,11 @@ def run_training(
         config,
         selected,
         selected_features,
-        threshold.threshold,
+        threshold,
         card_metrics,
         proto["text"],
         final.best_params,
+        card_extras,
     )
     summary["timings"]["total_seconds"] = time.perf_counter() - started
     write_json(cv_dir / tables.SUMMARY_JSON, summary)
@@ -138,12 +140,12 @@ def run_training(
         "training finished",
         selected=selected,
         roc_auc=summaries[selected]["cv"]["roc_auc"]["mean"],
-        threshold=threshold.threshold,
+        threshold=threshold,
         seconds=round(summary["timings"]["total_seconds"], 1),
     )
     return {
         "selected_model": selected,
-        "threshold": threshold.threshold,
+        "threshold": threshold,
         "metrics": card_metrics,
         "model_dir": str(out_dir / MODEL_DIR),
         "data_hash": ds.data_hash,
@@ -156,6 +158,26 @@ def _apparent_importance(final: Any, X: np.ndarray, y: np.ndarray, seed: int) ->
     return permutation_importance(
         final.pipeline, X, y, final.selected, FEATURE_NAMES, derive_seed(seed, "permutation")
     )
+
+
+def _operating_point(
+    cv_dir: Path, selected: str, final: Any, target: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The selected model's clinical_threshold entry and the card's operating point/calibration."""
+    table, calibrated_oof = operating_point.read_tables(cv_dir)
+    operating_point.write_final_inner(cv_dir, final)
+    final_choice = operating_point.final_threshold(final, target)
+    clinical = operating_point.clinical_entry(table, calibrated_oof, selected, final_choice, target)
+    calibrated = operating_point.calibration_by_model(table, calibrated_oof, selected)
+    return clinical, operating_point.card_entries(clinical, calibrated, final.calibrator)
+
+
+def _clinical_card_metrics(clinical: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for name in ("sensitivity", "specificity"):
+        out[f"clinical_{name}_heldout"] = clinical["held_out"][name]["mean"]
+        out[f"clinical_{name}_apparent"] = clinical["apparent"][name]
+    return out
 
 
 def _cv_shape(config: TrainConfig) -> dict[str, int]:
@@ -188,6 +210,7 @@ def _save_model(
     metrics: dict[str, float],
     protocol_text: str,
     best_params: dict[str, Any],
+    card_extras: dict[str, Any],
 ) -> None:
     card = model_card(
         model_name=config.model_name,
@@ -202,6 +225,7 @@ def _save_model(
         best_params=best_params,
         feature_ranges=feature_ranges(ds.X[list(FEATURE_NAMES)], list(FEATURE_NAMES)),
     )
+    card.update(card_extras)
     save_model(model_dir, pipeline, card)
     log.info("model exported", path=str(model_dir), estimator=selected)
 

@@ -216,7 +216,8 @@ def markdown_summary(result: dict[str, Any]) -> str:
         (tn, fp), (fn, tp) = confusion["matrix"]
         lines += [
             "",
-            f"Confusion matrix at the clinical threshold: TN {tn}, FP {fp}, FN {fn}, TP {tp}.",
+            "Held-out confusion matrix (each outer fold at the clinical threshold chosen on "
+            f"its training split): TN {tn}, FP {fp}, FN {fn}, TP {tp}.",
         ]
     return "\n".join(lines) + "\n"
 

@@ -26,8 +26,8 @@ REGISTRY_HELP = (
 # column -> card metric names to try, in order (CV means of the selected model)
 KEY_METRICS: dict[str, tuple[str, ...]] = {
     "roc_auc": ("roc_auc",),
-    "sens@threshold": ("clinical_sensitivity_oof", "clinical_sensitivity"),
-    "spec@threshold": ("clinical_specificity_oof", "clinical_specificity"),
+    "sens@threshold": ("clinical_sensitivity_heldout", "clinical_sensitivity_oof"),
+    "spec@threshold": ("clinical_specificity_heldout", "clinical_specificity_oof"),
 }
 
 RegistryOption = typer.Option(None, "--registry", envvar="ASSAY_REGISTRY", help=REGISTRY_HELP)

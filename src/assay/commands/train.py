@@ -109,12 +109,13 @@ def _print_result(result: LocalRun) -> None:
             f"(95% CI {scalars.get('roc_auc_ci_low', float('nan')):.4f}-"
             f"{scalars.get('roc_auc_ci_high', float('nan')):.4f})"
         )
-    threshold = metrics.get("clinical_threshold", {})
-    if threshold:
+    if "clinical_sensitivity_heldout_mean" in scalars:
         console.print(
-            f"  clinical threshold {threshold.get('threshold', float('nan')):.4f}: sensitivity "
-            f"{threshold.get('sensitivity', float('nan')):.4f}, specificity "
-            f"{threshold.get('specificity', float('nan')):.4f}"
+            f"  clinical threshold {scalars['clinical_threshold']:.4f}: held-out sensitivity "
+            f"{scalars['clinical_sensitivity_heldout_mean']:.4f}, specificity "
+            f"{scalars['clinical_specificity_heldout_mean']:.4f} (apparent "
+            f"{scalars['clinical_sensitivity_apparent']:.4f} / "
+            f"{scalars['clinical_specificity_apparent']:.4f})"
         )
     console.print(f"[bold]Run folder:[/] {result.run_dir}")
     for name in ("metrics.json", "report.html", "model"):

@@ -47,13 +47,15 @@ class CompiledProba:
     session: Any
     input_name: str
     output_name: str
+    calibrate: Transform | None = None  # a calibrated classifier's sigmoid, in numpy
 
     def __call__(self, matrix: np.ndarray) -> np.ndarray:
         for step in self.steps:
             matrix = step(matrix)
         features = np.ascontiguousarray(matrix, dtype=np.float32)
         proba = self.session.run([self.output_name], {self.input_name: features})[0]
-        return np.asarray(proba[:, 1], dtype=np.float64)
+        p = np.asarray(proba[:, 1], dtype=np.float64)
+        return self.calibrate(p) if self.calibrate is not None else p
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def _compile(pipeline: Any) -> CompiledProba | None:
     if not isinstance(pipeline, Pipeline):
         return None
     steps = tuple(_numpy_step(step) for _, step in pipeline.steps[:-1])
-    estimator = pipeline.steps[-1][1]
+    estimator, calibrate = _uncalibrated(pipeline.steps[-1][1])
     width = _output_width(steps, pipeline)
     onx = to_onnx(estimator, np.zeros((1, width), dtype=np.float32), options={"zipmap": False})
     options = ort.SessionOptions()
@@ -114,7 +116,28 @@ def _compile(pipeline: Any) -> CompiledProba | None:
     )
     outputs = [output.name for output in session.get_outputs()]
     probability = next((name for name in outputs if "prob" in name.lower()), outputs[-1])
-    return CompiledProba(steps, session, session.get_inputs()[0].name, probability)
+    return CompiledProba(steps, session, session.get_inputs()[0].name, probability, calibrate)
+
+
+def _uncalibrated(estimator: Any) -> tuple[Any, Transform | None]:
+    """A sigmoid-calibrated classifier (one ``CalibratedClassifierCV`` member, as exported) ->
+    (its classifier, its sigmoid as a function of that classifier's P(class 1)).
+
+    The sigmoid's input is the decision function when the classifier has one, taken here as
+    logit(P); the probe-row check rejects the compiled path where that is not exact.
+    """
+    members = getattr(estimator, "calibrated_classifiers_", None)
+    if getattr(estimator, "method", None) != "sigmoid" or not members or len(members) != 1:
+        return estimator, None
+    classifier, (sigmoid,) = members[0].estimator, members[0].calibrators
+    uses_logit = hasattr(classifier, "decision_function")
+
+    def calibrate(p: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            score = np.log(p) - np.log1p(-p) if uses_logit else p
+        return np.asarray(sigmoid.predict(score), dtype=np.float64)
+
+    return classifier, calibrate
 
 
 def _numpy_step(step: Any) -> Transform:

@@ -11,6 +11,8 @@ from typing import Any
 
 import joblib
 import numpy as np
+import pandas as pd
+import pytest
 
 from assay.data.wdbc import FEATURE_NAMES, load_dataset
 
@@ -105,3 +107,46 @@ def test_model_card(trained: dict[str, Any]) -> None:
     assert {"scikit-learn", "numpy", "python"} <= set(card["library_versions"])
     assert card["metrics"]["roc_auc"] > 0.95
     assert card["created_at"].endswith("+00:00") and card["protocol"]
+
+
+def test_served_probability_is_the_calibrated_one(trained: dict[str, Any]) -> None:
+    """predict_proba = the card's sigmoid of the classifier's score, and that sigmoid is the one
+    fitted on the final model's inner out-of-fold scores (not on its in-sample output)."""
+    from scipy.special import expit
+    from sklearn.calibration import CalibratedClassifierCV
+
+    from assay.classify import calibration
+
+    model_dir = Path(trained["summary"]["model_dir"])
+    model = joblib.load(model_dir / "model.joblib")
+    card = json.loads((model_dir / "model-card.json").read_text())
+    step = model.named_steps["classifier"]
+    assert isinstance(step, CalibratedClassifierCV)
+    X = load_dataset().X.to_numpy()
+    features = model[:-1].transform(X)
+    bare = step.calibrated_classifiers_[0].estimator
+    raw = bare.predict_proba(features)[:, 1]
+    sigmoid = card["calibration"]["sigmoid"]
+    expected = expit(-(sigmoid["a"] * calibration.score(bare, features, raw) + sigmoid["b"]))
+    np.testing.assert_allclose(model.predict_proba(X)[:, 1], expected, rtol=1e-9)
+    assert not np.allclose(model.predict_proba(X)[:, 1], raw)
+    inner = pd.read_csv(Path(trained["root"]) / "train" / "cv" / "final_inner_oof.csv")
+    refit = calibration.fit_sigmoid(inner["score"], inner["y_true"])
+    assert (refit.a_, refit.b_) == pytest.approx((sigmoid["a"], sigmoid["b"]), rel=1e-6)
+    assert card["operating_point"]["threshold"] == card["threshold"]
+    assert card["operating_point"]["apparent"]["note"].startswith("APPARENT")
+    assert "held_out_cv_estimate" in card["operating_point"]
+
+
+def test_classifier_server_loads_the_calibrated_export(trained: dict[str, Any]) -> None:
+    """The server's loader accepts the exported folder and serves its calibrated probability,
+    compiled to ONNX (the calibrated step converts) and equal to predict_proba."""
+    from assay.serving.classifier_versions import load_folder
+
+    model_dir = Path(trained["summary"]["model_dir"])
+    loaded = load_folder(model_dir)
+    X = load_dataset().X.to_numpy()
+    expected = joblib.load(model_dir / "model.joblib").predict_proba(X)[:, 1]
+    assert loaded.proba.backend == "onnxruntime"
+    np.testing.assert_allclose(loaded.proba(X), expected, atol=1e-5)
+    assert loaded.threshold == json.loads((model_dir / "model-card.json").read_text())["threshold"]

@@ -22,11 +22,9 @@ def inner_splits() -> list:
 
 
 def test_unfittable_candidate_is_skipped(inner_splits: list) -> None:
-    best, scores = tune(
-        "logistic_regression", [{"C": -1.0}, {"C": 1.0}], inner_splits, 0, "roc_auc"
-    )
-    assert math.isnan(scores[0]) and scores[1] > 0.9
-    assert best == {"C": 1.0}
+    tuned = tune("logistic_regression", [{"C": -1.0}, {"C": 1.0}], inner_splits, 0, "roc_auc")
+    assert math.isnan(tuned.scores[0]) and tuned.scores[1] > 0.9
+    assert tuned.params == {"C": 1.0}
 
 
 def test_no_fittable_candidate_raises(inner_splits: list) -> None:
@@ -35,9 +33,9 @@ def test_no_fittable_candidate_raises(inner_splits: list) -> None:
 
 
 def test_best_candidate_by_oriented_metric(inner_splits: list) -> None:
-    best, brier = tune("logistic_regression", [{"C": 0.001}, {"C": 1.0}], inner_splits, 0, "brier")
-    assert all(v < 0 for v in brier)  # Brier is negated: higher is better everywhere
-    assert best == [{"C": 0.001}, {"C": 1.0}][int(np.argmax(brier))]
+    tuned = tune("logistic_regression", [{"C": 0.001}, {"C": 1.0}], inner_splits, 0, "brier")
+    assert all(v < 0 for v in tuned.scores)  # Brier is negated: higher is better everywhere
+    assert tuned.params == [{"C": 0.001}, {"C": 1.0}][int(np.argmax(tuned.scores))]
 
 
 def test_derived_seeds_depend_on_identity_only() -> None:
