@@ -207,7 +207,10 @@ def calibration_by_model(
     n_train, n_test = float(rows["n_train"].mean()), float(rows["n_test"].mean())
     per_fold = {
         f"{name}_{when}": summarize(
-            rows[f"{name}_{when}"].tolist(), n_train, n_test, clip=name == "brier"
+            rows[f"{name}_{when}"].tolist(),
+            n_train,
+            n_test,
+            scale="logit" if name == "brier" else "identity",
         )
         for name in CALIBRATION_FIELDS
         for when in ("before", "after")
