@@ -100,14 +100,13 @@ def build_proba(pipeline: Any, threshold: float, compile: bool = True) -> Pipeli
 
 def _compile(pipeline: Any) -> CompiledProba | None:
     import onnxruntime as ort
-    from skl2onnx import to_onnx
 
     if not isinstance(pipeline, Pipeline):
         return None
     steps = tuple(_numpy_step(step) for _, step in pipeline.steps[:-1])
-    estimator, calibrate = _uncalibrated(pipeline.steps[-1][1])
+    estimator, sigmoid = _uncalibrated(pipeline.steps[-1][1])
     width = _output_width(steps, pipeline)
-    onx = to_onnx(estimator, np.zeros((1, width), dtype=np.float32), options={"zipmap": False})
+    onx, raw_scores = _to_onnx(estimator, width, wants_raw_scores=sigmoid is not None)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
@@ -116,28 +115,52 @@ def _compile(pipeline: Any) -> CompiledProba | None:
     )
     outputs = [output.name for output in session.get_outputs()]
     probability = next((name for name in outputs if "prob" in name.lower()), outputs[-1])
+    calibrate = None if sigmoid is None else _sigmoid_of(sigmoid, estimator, raw_scores)
     return CompiledProba(steps, session, session.get_inputs()[0].name, probability, calibrate)
 
 
-def _uncalibrated(estimator: Any) -> tuple[Any, Transform | None]:
-    """A sigmoid-calibrated classifier (one ``CalibratedClassifierCV`` member, as exported) ->
-    (its classifier, its sigmoid as a function of that classifier's P(class 1)).
+def _to_onnx(estimator: Any, width: int, *, wants_raw_scores: bool) -> tuple[Any, bool]:
+    """The estimator in ONNX, and whether its output holds decision scores rather than P.
 
-    The sigmoid's input is the decision function when the classifier has one, taken here as
-    logit(P); the probe-row check rejects the compiled path where that is not exact.
+    A calibrated classifier with a decision function is compiled to output that score
+    (skl2onnx's ``raw_scores``): the sigmoid then reads it exactly, where recovering it as
+    logit(P) from float32 probabilities loses precision near 0 and 1.
     """
+    from skl2onnx import to_onnx
+
+    sample = np.zeros((1, width), dtype=np.float32)
+    if wants_raw_scores and hasattr(estimator, "decision_function"):
+        try:
+            options = {"zipmap": False, "raw_scores": True}
+            return to_onnx(estimator, sample, options=options), True
+        except (NameError, RuntimeError, TypeError, ValueError):
+            pass  # this converter has no raw_scores option: fall back to logit(P)
+    return to_onnx(estimator, sample, options={"zipmap": False}), False
+
+
+def _uncalibrated(estimator: Any) -> tuple[Any, Any | None]:
+    """A sigmoid-calibrated classifier (one ``CalibratedClassifierCV`` member, as exported) ->
+    (its classifier, its fitted sigmoid); any other estimator -> (itself, None)."""
     members = getattr(estimator, "calibrated_classifiers_", None)
     if getattr(estimator, "method", None) != "sigmoid" or not members or len(members) != 1:
         return estimator, None
     classifier, (sigmoid,) = members[0].estimator, members[0].calibrators
-    uses_logit = hasattr(classifier, "decision_function")
+    return classifier, sigmoid
 
-    def calibrate(p: np.ndarray) -> np.ndarray:
+
+def _sigmoid_of(sigmoid: Any, classifier: Any, raw_scores: bool) -> Transform:
+    """The sigmoid as a function of the compiled column 1: the decision score itself, or
+    P(class 1) turned back into the score the sigmoid was fitted on (logit(P) for a classifier
+    with a decision function). The probe-row check rejects the compiled path where that is not
+    exact."""
+    uses_logit = not raw_scores and hasattr(classifier, "decision_function")
+
+    def calibrate(column: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
-            score = np.log(p) - np.log1p(-p) if uses_logit else p
+            score = np.log(column) - np.log1p(-column) if uses_logit else column
         return np.asarray(sigmoid.predict(score), dtype=np.float64)
 
-    return classifier, calibrate
+    return calibrate
 
 
 def _numpy_step(step: Any) -> Transform:
