@@ -265,7 +265,8 @@ def render_html(run_dir: Path, figures: dict[str, Path]) -> str:
         parts += [
             "<h3>Recovery of the known publisher effects</h3>",
             f"<p>Compared on {html.escape(rec['compared_on'])}: "
-            f"<strong>{'all covered' if rec['all_covered'] else 'NOT all covered'}</strong>.</p>",
+            f"<strong>{'all covered' if rec['all_covered'] else 'NOT all covered'}</strong> "
+            f"({html.escape(rec.get('label', ''))}).</p>",
             _table(
                 rows,
                 [
