@@ -23,7 +23,11 @@ from assay.bias.aggregate import (
     reliability_matrix,
     valid_ratings,
 )
-from assay.bias.concordance import kendall_publishers
+from assay.bias.concordance import (
+    TOO_FEW_COMPLETE,
+    complete_publisher_means,
+    kendall_publishers,
+)
 
 TRUTH_COLUMNS: dict[str, tuple[str, ...]] = {
     "binary": ("true_biased", "expert_label"),
@@ -198,16 +202,10 @@ def friedman_publishers(valid: pd.DataFrame) -> dict[str, Any]:
     """Friedman test: raters are blocks, publishers are treatments, values are a rater's mean
     rating of a publisher's passages. Asks whether raters rank publishers consistently apart.
     Raters that did not rate every publisher are left out."""
-    means = valid.pivot_table(index="rater", columns="publisher", values="value", aggfunc="mean")
-    complete = means.dropna(axis=0)
+    complete, left_out = complete_publisher_means(valid)
     base = {"blocks": "raters", "treatments": "publishers", "values": "rater mean per publisher"}
-    if complete.shape[1] < 3 or complete.shape[0] < 2:
-        return {
-            **base,
-            "statistic": None,
-            "p_value": None,
-            "skipped": "needs >= 3 publishers and >= 2 raters who rated all of them",
-        }
+    if complete is None:
+        return {**base, "statistic": None, "p_value": None, "skipped": TOO_FEW_COMPLETE}
     statistic, p_value = stats.friedmanchisquare(*(complete[c] for c in complete.columns))
     return {
         **base,
@@ -215,7 +213,7 @@ def friedman_publishers(valid: pd.DataFrame) -> dict[str, Any]:
         "p_value": _finite(p_value),
         "n_raters": int(complete.shape[0]),
         "n_publishers": int(complete.shape[1]),
-        "raters_left_out": sorted(set(means.index) - set(complete.index)),
+        "raters_left_out": left_out,
     }
 
 

@@ -61,22 +61,30 @@ def kendall_w(values: np.ndarray, *, seed: int = 0) -> dict[str, Any]:
     return {"w": w, "p_value": p, "p_method": method}
 
 
-def kendall_publishers(valid: pd.DataFrame, *, seed: int = 0) -> dict[str, Any]:
-    """Kendall's W of the raters' publisher means (raters who rated every publisher)."""
+TOO_FEW_COMPLETE = "needs >= 3 publishers and >= 2 raters who rated all of them"
+
+
+def complete_publisher_means(valid: pd.DataFrame) -> tuple[pd.DataFrame | None, list[str]]:
+    """Each rater's mean rating per publisher, raters who rated every publisher only (None when
+    fewer than 3 publishers or 2 such raters), and the raters left out."""
     means = valid.pivot_table(index="rater", columns="publisher", values="value", aggfunc="mean")
     complete = means.dropna(axis=0)
-    base = {"judges": "raters", "objects": "publishers", "values": "rater mean per publisher"}
+    left_out = sorted(set(means.index) - set(complete.index))
     if complete.shape[1] < 3 or complete.shape[0] < 2:
-        return {
-            **base,
-            "w": None,
-            "p_value": None,
-            "skipped": "needs >= 3 publishers and >= 2 raters who rated all of them",
-        }
+        return None, left_out
+    return complete, left_out
+
+
+def kendall_publishers(valid: pd.DataFrame, *, seed: int = 0) -> dict[str, Any]:
+    """Kendall's W of the raters' publisher means (raters who rated every publisher)."""
+    complete, left_out = complete_publisher_means(valid)
+    base = {"judges": "raters", "objects": "publishers", "values": "rater mean per publisher"}
+    if complete is None:
+        return {**base, "w": None, "p_value": None, "skipped": TOO_FEW_COMPLETE}
     return {
         **base,
         **kendall_w(complete.to_numpy(float), seed=seed),
         "n_raters": int(complete.shape[0]),
         "n_publishers": int(complete.shape[1]),
-        "raters_left_out": sorted(set(means.index) - set(complete.index)),
+        "raters_left_out": left_out,
     }

@@ -18,7 +18,7 @@ from assay.errors import RegistryError
 from assay.registry.base import CARD_FILE, MODEL_FILE, Registry
 from assay.storage.s3 import describe_error as _describe
 from assay.storage.s3 import error_code as _error_code
-from assay.storage.s3 import make_minio_client
+from assay.storage.s3 import make_minio_client, read_object
 
 
 class S3Registry(Registry):
@@ -55,17 +55,11 @@ class S3Registry(Registry):
     def _read_bytes(self, key: str) -> bytes | None:
         full = self._key(key)
         try:
-            response = self._client.get_object(self.bucket, full)
+            return read_object(self._client, self.bucket, full)
         except Exception as exc:
             if _error_code(exc) in {"NoSuchKey", "NoSuchBucket"}:
                 return None
             raise self._error("read", full, exc) from exc
-        try:
-            data: bytes = response.read()
-            return data
-        finally:
-            response.close()
-            response.release_conn()
 
     def _put(self, key: str, data: bytes, content_type: str) -> None:
         self._ensure_bucket()

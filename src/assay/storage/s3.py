@@ -95,6 +95,17 @@ def describe_error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def read_object(client: Any, bucket: str, key: str) -> bytes:
+    """One object's bytes, its connection released; the client's exception when it fails."""
+    response = client.get_object(bucket, key)
+    try:
+        data: bytes = response.read()
+        return data
+    finally:
+        response.close()
+        response.release_conn()
+
+
 class ObjectStore:
     """Small-object operations on one S3 endpoint; every failure is a StorageError naming
     the URI it concerns."""
@@ -114,15 +125,9 @@ class ObjectStore:
 
     def get_bytes(self, where: S3Location) -> bytes:
         try:
-            response = self.client.get_object(where.bucket, where.key)
+            return read_object(self.client, where.bucket, where.key)
         except Exception as exc:
             raise _failed("read", where, exc) from exc
-        try:
-            data: bytes = response.read()
-            return data
-        finally:
-            response.close()
-            response.release_conn()
 
     def put_bytes(self, where: S3Location, data: bytes, content_type: str) -> None:
         """Write one object (S3 makes it visible whole or not at all)."""

@@ -26,22 +26,26 @@ pytestmark = [pytest.mark.integration, pytest.mark.redis]
 MODEL = "sim-gpt"
 
 
+def _rate_in_process(frame: Any, ensemble: Any, store: Path, redis_url: str | None) -> Any:
+    return rate_passages(
+        frame,
+        ensemble,
+        RatingsStore(store),
+        use_ray=False,
+        progress=False,
+        concurrency=16,
+        cache="memory://",
+        metrics=RecordingMetrics(),
+        redis_url=redis_url,
+    )
+
+
 def _two_runs_at_once(tmp_path: Path, ensemble: Any, redis_url: str | None) -> list[Any]:
     summaries: list[Any] = []
 
     def one(name: str) -> None:
         summaries.append(
-            rate_passages(
-                passages(40, prefix=name),
-                ensemble,
-                RatingsStore(tmp_path / name),
-                use_ray=False,
-                progress=False,
-                concurrency=16,
-                cache="memory://",
-                metrics=RecordingMetrics(),
-                redis_url=redis_url,
-            )
+            _rate_in_process(passages(40, prefix=name), ensemble, tmp_path / name, redis_url)
         )
 
     threads = [threading.Thread(target=one, args=(name,)) for name in ("a", "b")]
@@ -146,16 +150,8 @@ def test_a_ray_fanout_and_an_in_process_one_share_the_limit_through_redis(
         )
         try:
             _wait_for_calls(sim, ray_run, at_least=5)
-            local = rate_passages(
-                passages(100, prefix="local"),
-                ensemble,
-                RatingsStore(tmp_path / "local"),
-                use_ray=False,
-                progress=False,
-                concurrency=16,
-                cache="memory://",
-                metrics=RecordingMetrics(),
-                redis_url=redis_url,
+            local = _rate_in_process(
+                passages(100, prefix="local"), ensemble, tmp_path / "local", redis_url
             )
             out, err = ray_run.communicate(timeout=300)
         finally:
