@@ -8,23 +8,13 @@ import threading
 import uuid
 
 import pytest
+from _store_rows import row
 
 from assay.bias.ratings import RATINGS_COLUMNS
 from assay.bias.store import S3RatingsStore, open_ratings_store
 from assay.storage.s3 import ObjectStore, S3Location, StorageError
 
 pytestmark = pytest.mark.s3
-
-
-def row(pid: str, rater: str = "a", error: str = "", score: float = 1.0) -> dict:
-    return {
-        "passage_id": pid,
-        "publisher": "P",
-        "rater": rater,
-        "score": None if error else score,
-        "error": error,
-        "key": f"{pid}|{rater}",
-    }
 
 
 @pytest.fixture

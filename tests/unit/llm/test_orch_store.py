@@ -6,21 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _store_rows import row
 
 from assay.bias.ratings import RATINGS_COLUMNS
 from assay.bias.store import RatingsStore
 from assay.errors import DataValidationError
-
-
-def row(pid, rater="a", error="", score=1.0):
-    return {
-        "passage_id": pid,
-        "publisher": "P",
-        "rater": rater,
-        "score": None if error else score,
-        "error": error,
-        "key": f"{pid}|{rater}",
-    }
 
 
 def test_append_and_read_back_in_ratings_columns(tmp_path: Path):
