@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from assay.bias.collapsed import Nesting, RatingCells, collapsed_normal_logp
 from assay.bias.design import ModelData, dense
 from assay.bias.diagnostics import diagnose
 from assay.bias.fit import HDI_PROB, add_collapsed_effects
-from assay.bias.likelihood import PUBLISHER_PRIOR_SD, Nesting, collapsed_normal_logp
+from assay.bias.likelihood import PUBLISHER_PRIOR_SD
 from assay.bias.priors import rater_and_spread
 from assay.bias.sampling import BayesConfig, compile_model, sample, target_accept_for
 from assay.bias.simulate import (
@@ -63,8 +64,10 @@ def build_data_model(data: ModelData) -> Any:
         shared_values = pm.Data("values", values)
         shared_mask = pm.Data("mask", mask)
         common = rater_and_spread(data)
+        nesting = Nesting.of(data)
+        cells = RatingCells.per_passage(shared_values, shared_mask, nesting.passage_group)
         loglik = collapsed_normal_logp(
-            shared_values, shared_mask, Nesting.of(data), common.passage_sd,
+            cells, nesting, common.passage_sd,
             common.textbook_sd, PUBLISHER_PRIOR_SD["interval"], common.rater_offset,
             common.rater_scale,
         )  # fmt: skip

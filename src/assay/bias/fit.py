@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 
 from assay.bias.aggregate import Scale
+from assay.bias.collapsed import collapsed_effect_draws
 from assay.bias.design import ModelData, prepare
 from assay.bias.diagnostics import Diagnostics, diagnose
-from assay.bias.likelihood import PUBLISHER_PRIOR_SD, collapsed_effect_draws
+from assay.bias.likelihood import PUBLISHER_PRIOR_SD
 from assay.bias.models import build_model, collapses_effects
 from assay.bias.predictive import add_predictive
 from assay.bias.sampling import BayesConfig, sample_robustly

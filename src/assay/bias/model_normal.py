@@ -3,7 +3,7 @@
     y ~ Normal(theta_p + rater_offset[r], rater_scale[r])
 
 The model is linear-Gaussian, so when marginalised every level (passages, textbooks,
-publishers) is integrated out analytically (``assay.bias.likelihood.collapsed_normal_logp``):
+publishers) is integrated out analytically (``assay.bias.collapsed.collapsed_normal_logp``):
 the sampler sees only the two standard deviations and the rater parameters, and no funnel
 couples group effects to their scales. The effects are drawn afterwards from their exact
 conditional posteriors (``assay.bias.fit.add_collapsed_effects``).
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from assay.bias.collapsed import Nesting, RatingCells, collapsed_normal_logp
 from assay.bias.design import ModelData, dense
-from assay.bias.likelihood import PUBLISHER_PRIOR_SD, Nesting, collapsed_normal_logp
+from assay.bias.likelihood import PUBLISHER_PRIOR_SD
 from assay.bias.priors import passage_effects, passage_mean, rater_and_spread
 
 
@@ -26,9 +27,10 @@ def build_normal_model(data: ModelData, *, marginalise: bool = True) -> Any:
     with pm.Model(coords=data.coords) as model:
         common = rater_and_spread(data)
         if marginalise:
-            values, mask = dense(data)
+            nesting = Nesting.of(data)
+            cells = RatingCells.pooled(*dense(data), nesting.passage_group)
             loglik = collapsed_normal_logp(
-                values, mask, Nesting.of(data), common.passage_sd, common.textbook_sd,
+                cells, nesting, common.passage_sd, common.textbook_sd,
                 PUBLISHER_PRIOR_SD["interval"], common.rater_offset, common.rater_scale,
             )  # fmt: skip
             pm.Potential("ratings_marginal_loglik", loglik)

@@ -9,9 +9,7 @@ from scipy import integrate, stats
 
 from assay.bias.bayes import BayesConfig, fit
 from assay.bias.design import ModelData
-from assay.bias.design import dense as _dense
 from assay.bias.effects import build_summary
-from assay.bias.likelihood import marginal_normal_logp as _marginal_normal_logp
 from assay.bias.likelihood import node_loglik, quadrature, signatures
 from assay.bias.synthetic import (
     DEFAULT_RATERS,
@@ -35,21 +33,6 @@ def _tiny(scale: str, y: np.ndarray) -> ModelData:
         obs_rater=np.array([0, 1, 2, 0, 2, 0, 1, 2]),
         y=y,
     )
-
-
-def test_normal_marginal_equals_the_multivariate_normal_density() -> None:
-    data = _tiny("interval", np.array([0.5, 1.0, -0.2, 0.0, 0.4, -1.0, -0.5, -1.5]))
-    mean, tau = np.array([0.1, 0.1, 0.1]), 0.6
-    offset, sd = np.array([0.2, -0.1, -0.1]), np.array([0.3, 0.5, 0.4])
-    values, mask = _dense(data)
-    got = _marginal_normal_logp(values, mask, mean, tau, offset, sd).eval()
-    expected = 0.0
-    for p in range(3):
-        rows = data.obs_passage == p
-        raters = data.obs_rater[rows]
-        cov = tau**2 + np.diag(sd[raters] ** 2)
-        expected += stats.multivariate_normal(mean[p] + offset[raters], cov).logpdf(data.y[rows])
-    assert got == pytest.approx(expected, rel=1e-10)
 
 
 def test_binary_quadrature_matches_numerical_integration() -> None:

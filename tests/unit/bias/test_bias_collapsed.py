@@ -5,13 +5,20 @@ model diverge (60 passages, 10 textbooks, 3 raters)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy import stats
 
 from assay.bias.bayes import BayesConfig, fit
+from assay.bias.collapsed import (
+    Nesting,
+    RatingCells,
+    collapsed_effect_draws,
+    collapsed_normal_logp,
+)
 from assay.bias.design import ModelData, dense
-from assay.bias.likelihood import Nesting, collapsed_effect_draws, collapsed_normal_logp
 from assay.bias.synthetic import SyntheticSpec, generate_corpus, simulate_ratings
 
 PUBLISHER_SD = 1.0
@@ -36,33 +43,47 @@ def _nested() -> ModelData:
     )
 
 
+def _without_textbooks(data: ModelData) -> ModelData:
+    return replace(data, textbooks=None, passage_textbook=None)
+
+
 def _joint_covariance(
     data: ModelData, passage_sd: float, textbook_sd: float, sd: np.ndarray
 ) -> np.ndarray:
-    """Covariance of all ratings when publisher, textbook and passage effects are Normal."""
-    assert data.passage_textbook is not None
+    """Covariance of all ratings when publisher, (textbook) and passage effects are Normal."""
     p, r = data.obs_passage, data.obs_rater
     same = lambda index: (index[p][:, None] == index[p][None, :]).astype(float)  # noqa: E731
+    textbooks = 0.0
+    if data.passage_textbook is not None:
+        textbooks = textbook_sd**2 * same(data.passage_textbook)
     return (
         PUBLISHER_SD**2 * same(data.passage_publisher)
-        + textbook_sd**2 * same(data.passage_textbook)
+        + textbooks
         + passage_sd**2 * same(np.arange(len(data.passages)))
         + np.diag(sd[r] ** 2)
     )
 
 
-def _logp(data: ModelData, passage_sd: float, textbook_sd: float, offset, sd) -> float:  # type: ignore[no-untyped-def]
-    values, mask = dense(data)
+def _logp(  # type: ignore[no-untyped-def]
+    data: ModelData, passage_sd: float, textbook_sd: float, offset, sd, *, pooled: bool = True
+) -> float:
+    nesting = Nesting.of(data)
+    build = RatingCells.pooled if pooled else RatingCells.per_passage
+    cells = build(*dense(data), nesting.passage_group)
     return float(
         collapsed_normal_logp(
-            values, mask, Nesting.of(data), passage_sd, textbook_sd, PUBLISHER_SD, offset, sd
+            cells, nesting, passage_sd, textbook_sd, PUBLISHER_SD, offset, sd
         ).eval()
     )
 
 
-def test_collapsed_likelihood_is_the_multivariate_normal_density() -> None:
+@pytest.mark.parametrize("textbooks", [True, False], ids=["textbooks", "no-textbooks"])
+@pytest.mark.parametrize("pooled", [True, False], ids=["pooled-cells", "per-passage-cells"])
+def test_collapsed_likelihood_is_the_multivariate_normal_density(
+    pooled: bool, textbooks: bool
+) -> None:
     """Equal up to one constant (the dropped 2 pi terms): compared across parameter settings."""
-    data = _nested()
+    data = _nested() if textbooks else _without_textbooks(_nested())
     settings = [
         (0.4, 0.3, np.array([0.2, -0.1, -0.1]), np.array([0.3, 0.5, 0.4])),
         (0.9, 0.05, np.array([-0.3, 0.1, 0.2]), np.array([0.6, 0.2, 0.7])),
@@ -72,8 +93,20 @@ def test_collapsed_likelihood_is_the_multivariate_normal_density() -> None:
     for passage_sd, textbook_sd, offset, sd in settings:
         cov = _joint_covariance(data, passage_sd, textbook_sd, sd)
         exact = stats.multivariate_normal(offset[data.obs_rater], cov).logpdf(data.y)
-        differences.append(_logp(data, passage_sd, textbook_sd, offset, sd) - exact)
+        differences.append(_logp(data, passage_sd, textbook_sd, offset, sd, pooled=pooled) - exact)
     assert np.ptp(differences) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_pooled_cells_hold_each_group_and_rater_pattern_once() -> None:
+    """Passages 2 and 3 (textbook t1, all three raters) share a cell; without textbooks the
+    complete passages of each publisher do: P's 0, 2, 3 and Q's 5."""
+    data = _nested()
+    for design, expected_cells in ((data, 5), (_without_textbooks(data), 4)):
+        nesting = Nesting.of(design)
+        cells = RatingCells.pooled(*dense(design), nesting.passage_group)
+        assert len(cells.count) == expected_cells
+        assert cells.count.sum() == len(design.passages)
+        assert cells.sums.sum() == pytest.approx(design.y.sum())
 
 
 def test_collapsed_effect_draws_follow_the_exact_conditional_posterior() -> None:
@@ -141,10 +174,10 @@ def test_a_fit_that_fails_its_diagnostics_is_rerun_once_at_a_higher_target_accep
 
 def test_segment_sums_give_the_dense_products_likelihood(monkeypatch: pytest.MonkeyPatch) -> None:
     """Large designs sum over groups by index instead of a dense 0/1 matrix: same value."""
-    import assay.bias.likelihood as likelihood
+    import assay.bias.collapsed as collapsed
 
     data = _nested()
     offset, sd = np.array([0.2, -0.1, -0.1]), np.array([0.3, 0.5, 0.4])
     dense_value = _logp(data, 0.4, 0.3, offset, sd)
-    monkeypatch.setattr(likelihood, "DENSE_GROUPING_MAX", 0)
+    monkeypatch.setattr(collapsed, "DENSE_GROUPING_MAX", 0)
     assert _logp(data, 0.4, 0.3, offset, sd) == pytest.approx(dense_value, rel=1e-12)
