@@ -117,7 +117,8 @@ class ClassifierServerSettings(ServerSettings):
     fast_rest: Annotated[bool, Flags("--fast-rest", off="--no-fast-rest")] = Field(
         True,
         description="Answer plain v2 JSON inference requests on a lean route (same checks, "
-        "metrics and answers); off: KServe's FastAPI route for every request.",
+        "metrics and answers) on a uvloop event loop; off: KServe's FastAPI route for every "
+        "request, on asyncio's loop.",
     )
     compile: Annotated[bool, Flags("--compile", off="--no-compile")] = Field(
         True,
