@@ -1,18 +1,24 @@
 """Serving benchmark: assay's classifier server vs MLServer (sklearn) vs a plain KServe model.
 
-All three serve the same ``model.joblib`` (the contract's StandardScaler -> column selection ->
+All of them serve the same ``model.joblib`` (the contract's StandardScaler -> column selection ->
 AdaBoost pipeline, trained here on scikit-learn's WDBC copy, or ``--model DIR``) on 127.0.0.1,
-one server at a time. A closed-loop load generator (aiohttp, pre-encoded v2 JSON bodies) keeps
-``concurrency`` requests in flight for ``--seconds`` (at most ``--max-requests``) per scenario:
-concurrency 1 and 8, single-row and 256-row requests. It prints throughput, p50/p99 latency, the
-server's CPU time per request (its whole process tree; robust to other load on the machine) and
-the ratios assay/reference, all from this one run.
+one server at a time. ``assay-kserve-route`` is assay's server with ``--no-fast-rest``: every
+request through KServe's FastAPI route, as before the lean route of issue 13 (the "before" of
+that change, measured in the same run). A closed-loop load generator (aiohttp on a uvloop event
+loop, pre-encoded v2 JSON bodies, the same for every server; it shares the machine's cores with
+the server, so its own cost per request is kept small) keeps ``concurrency`` requests in flight
+for ``--seconds`` (at most ``--max-requests``) per scenario: concurrency 1 and 8, single-row and
+256-row requests. It prints throughput, p50/p99 latency, the server's CPU time per request (its
+whole process tree; robust to other load on the machine), the ratios assay/reference, and the
+issue 13 targets (c=8 single-row p99 < 25 ms; throughput >= 6x MLServer's) with PASS/FAIL, all
+from this one run.
 
 MLServer 1.7.1 conflicts with assay's lock, so it lives in its own virtualenv under
 ``~/.cache/assay/bench`` (created on first use with ``python -m venv`` + pip, with the same
 scikit-learn version as ours).
 
-    .venv/bin/python benchmarks/serve_bench.py [--seconds 5] [--only assay,mlserver,kserve]
+    .venv/bin/python benchmarks/serve_bench.py [--seconds 5]
+        [--only assay,assay-kserve-route,mlserver,kserve]
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from pathlib import Path
 import httpx
 import joblib
 import numpy as np
+import uvloop
 from _load import Result, closed_loop, tree_cpu_seconds
 from _serve_model import MODEL_NAME, build_model, request_body
 from _serve_report import SCENARIOS, report
@@ -46,7 +53,8 @@ def serve(kind: str, model_dir: Path, work: Path) -> Iterator[Target]:
     url = f"http://127.0.0.1:{port}"
     ready = f"{url}/v2/models/{MODEL_NAME}/ready"
     log = work / f"{kind}.log"
-    if kind == "assay":
+    if kind in ("assay", "assay-kserve-route"):
+        route = ["--no-fast-rest"] if kind == "assay-kserve-route" else []
         command = [
             sys.executable,
             "-m",
@@ -55,9 +63,10 @@ def serve(kind: str, model_dir: Path, work: Path) -> Iterator[Target]:
             f"--http_port={port}",
             f"--grpc_port={free_port()}",
             f"--model_name={MODEL_NAME}",
+            *route,
         ]
         with running(command, ready, log, REPO) as pid:
-            yield Target("assay", url, ["probability"], pid)
+            yield Target(kind, url, ["probability"], pid)
     elif kind == "kserve":
         script = work / "plain_kserve_server.py"
         script.write_text(PLAIN_KSERVE_SERVER)
@@ -121,9 +130,10 @@ def bench_server(kind: str, model_dir: Path, work: Path, args: argparse.Namespac
         for concurrency, rows in SCENARIOS:
             body = request_body(X[:rows], target.outputs)
             cpu_before = tree_cpu_seconds(target.pid)
-            latencies, errors, elapsed = asyncio.run(
-                closed_loop(url, body, concurrency, args.seconds, args.max_requests)
-            )
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                latencies, errors, elapsed = runner.run(
+                    closed_loop(url, body, concurrency, args.seconds, args.max_requests)
+                )
             cpu = (tree_cpu_seconds(target.pid) - cpu_before) * 1000 / (len(latencies) + 20)
             p50, p99 = (np.percentile(latencies, [50, 99]) * 1000) if latencies else (np.nan,) * 2
             result = Result(
@@ -144,7 +154,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="load time per scenario")
     parser.add_argument("--max-requests", type=int, default=20000, help="cap per scenario")
     parser.add_argument("--model", type=Path, help="a version folder; default: train one here")
-    parser.add_argument("--only", default="assay,mlserver,kserve", help="servers to run")
+    parser.add_argument(
+        "--only", default="assay,assay-kserve-route,mlserver,kserve", help="servers to run"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="assay-serve-bench-") as tmp:
         work = Path(tmp)

@@ -345,4 +345,5 @@ def run_server(settings: ClassifierServerSettings) -> None:
         logger_name=LOGGER,
         workers=settings.workers,
         registered_models=ClassifierRepository(),
+        fast_rest=settings.fast_rest,
     )

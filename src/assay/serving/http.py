@@ -8,13 +8,16 @@ import hmac
 import json
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from kserve.model_repository import ModelRepository
 
 from assay.obs.logging import get_logger
 from assay.obs.metrics_serving import ServingMetrics
+from assay.serving.fast_infer import FastInfer
 from assay.serving.repository import RepositoryDenied, admin_request
 from assay.serving.tensors import BadRequest
 
@@ -28,9 +31,11 @@ def install_http_extras(
     *,
     max_request_bytes: int,
     admin_token: str | None,
+    fast_infer: ModelRepository | None = None,
 ) -> None:
     """Add ``/health``, 4xx JSON handlers for client errors, the request-size limit, the guard
-    of the repository endpoints, and quiet per-request loggers.
+    of the repository endpoints, and quiet per-request loggers; with ``fast_infer`` (the served
+    models), plain v2 JSON inference requests take :class:`FastInfer`'s lean route.
 
     Must run before the server starts (KServe's ``ModelServer.start``).
     """
@@ -75,6 +80,23 @@ def install_http_extras(
     app.add_middleware(RequestSizeLimit, max_bytes=max_request_bytes, metrics=metrics, log=log)
     for noisy in ("kserve.trace", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if fast_infer is not None:
+        limit = partial(RequestSizeLimit, max_bytes=max_request_bytes, metrics=metrics, log=log)
+        install_outermost(
+            app,
+            partial(FastInfer, repository=fast_infer, handlers=app.exception_handlers, limit=limit),
+        )
+
+
+def install_outermost(app: Any, layer: Any) -> None:
+    """Wrap ``layer`` around the app's whole middleware stack (built at the first request), so
+    it runs before KServe's own timing middleware, which is added when the server starts."""
+    build = app.build_middleware_stack
+
+    def build_with_layer() -> Any:
+        return layer(build())
+
+    app.build_middleware_stack = build_with_layer
 
 
 def _describe(error: dict[str, Any]) -> str:

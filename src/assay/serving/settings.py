@@ -114,6 +114,12 @@ class ClassifierServerSettings(ServerSettings):
     max_batch_wait_ms: Annotated[float, Flags("--max-batch-wait-ms", "--max_batch_wait_ms")] = (
         Field(0.0, ge=0.0, description="Extra wait to gather concurrent requests, in ms.")
     )
+    fast_rest: Annotated[bool, Flags("--fast-rest", off="--no-fast-rest")] = Field(
+        True,
+        description="Answer plain v2 JSON inference requests on a lean route (same checks, "
+        "metrics and answers) on a uvloop event loop; off: KServe's FastAPI route for every "
+        "request, on asyncio's loop.",
+    )
     compile: Annotated[bool, Flags("--compile", off="--no-compile")] = Field(
         True,
         description="ONNX Runtime where it reproduces scikit-learn; off: scikit-learn.",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 from typing import Any
 
+import uvloop
 from kserve import ModelServer
 from kserve.model_server import app
 from kserve.model_server import args as kserve_args
@@ -42,21 +44,25 @@ def serve_model(
     logger_name: str,
     workers: int = 1,
     registered_models: ServingRepository | None = None,
+    fast_rest: bool = False,
 ) -> None:
     """Install the HTTP extras on KServe's app, then serve ``model`` until SIGTERM (blocks).
 
     KServe's data plane and repository extension are swapped for strict decoding, honest
     readiness and the admin guard; gRPC takes messages up to ``--max-request-bytes``.
+    ``fast_rest``: plain v2 JSON inference requests take the lean route of
+    :mod:`assay.serving.fast_infer`.
     """
+    repository = registered_models if registered_models is not None else ServingRepository()
     install_http_extras(
         app,
         model.metrics,
         logger_name,
         max_request_bytes=settings.max_request_bytes,
         admin_token=read_admin_token(settings.admin_token_file),
+        fast_infer=repository if fast_rest else None,
     )
     kserve_args.grpc_max_receive_message_length = settings.max_request_bytes
-    repository = registered_models if registered_models is not None else ServingRepository()
     server = ModelServer(
         http_port=settings.http_port,
         grpc_port=settings.grpc_port,
@@ -67,6 +73,9 @@ def serve_model(
     )
     server.dataplane = StrictDataPlane(model_registry=repository)
     server.model_repository_extension = GuardedRepositoryExtension(repository)
+    if fast_rest:  # KServe's own --event-loop choice never reaches its asyncio.run
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        asyncio.set_event_loop(uvloop.new_event_loop())  # KServe asks for a current loop first
     server.start([model])
 
 
