@@ -28,6 +28,7 @@ from assay.classify.metrics import oriented, score_all
 from assay.classify.models import MODELS
 from assay.classify.preprocess import prepare_split
 from assay.classify.seeds import derive_seed
+from assay.classify.shared_fits import FitMemo, share_sub_fits
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -109,13 +110,19 @@ def _fit(key: str, params: dict[str, Any], random_state: int, X: Any, y: Any) ->
 
 
 def _inner_predictions(
-    key: str, params: dict[str, Any], inner: list[PreparedSplit], random_state: int
+    key: str,
+    params: dict[str, Any],
+    inner: list[PreparedSplit],
+    random_state: int,
+    memo: FitMemo,
 ) -> tuple[list[NDArray[np.float64]], list[NDArray[np.float64]]]:
     """One candidate fitted on each inner split: (P(malignant), calibration score) of its
-    validation rows, per split."""
+    validation rows, per split. Sub-estimator fits already made by an earlier candidate of this
+    unit on the same rows come from ``memo`` (``assay.classify.shared_fits``)."""
     probas, scores = [], []
     for s in inner:
-        model = _fit(key, params, random_state, s.X_fit, s.y_fit)
+        unfitted = MODELS[key].build(dict(params), random_state)
+        model = share_sub_fits(unfitted, memo).fit(s.X_fit, s.y_fit)
         proba = np.asarray(model.predict_proba(s.X_test)[:, 1], dtype=np.float64)
         probas.append(proba)
         scores.append(calibration.score(model, s.X_test, proba))
@@ -137,9 +144,10 @@ def tune(
     scores: list[float] = []
     oof: dict[int, list[NDArray[np.float64]]] = {}
     failure: ValueError | None = None
+    memo = FitMemo()
     for index, params in enumerate(candidates):
         try:
-            probas, oof[index] = _inner_predictions(key, params, inner, random_state)
+            probas, oof[index] = _inner_predictions(key, params, inner, random_state, memo)
             per_split = [score_one(metric, s.y_test, p) for s, p in zip(inner, probas, strict=True)]
             scores.append(float(np.mean(per_split)))
         except ValueError as exc:
