@@ -6,7 +6,10 @@ stacking's logistic regression and 50 extra trees (on the inner split and on eac
 stacking folds) are the same for every candidate; soft voting's three candidates share two of
 three values of each sub-estimator's parameter. ``share_sub_fits`` wraps each sub-estimator so
 that a fit whose estimator parameters and training rows were already seen in this unit returns
-that earlier fitted estimator instead of fitting again.
+that earlier fitted estimator instead of fitting again. Likewise AdaBoost candidates that differ
+only in ``n_estimators`` share one fit: the longest, whose first ``n`` stages are exactly the fit
+with ``n`` stages (the stages are drawn in order from the same random state, and nothing a stage
+computes depends on how many follow), so ``first_stages`` serves the shorter candidates.
 
 Each fit is deterministic (fixed integer random states, one thread), so a shared fit is the very
 estimator the repeated fit would produce: predictions are bit-identical, and each is still
@@ -17,11 +20,14 @@ scikit-learn model.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.ensemble import AdaBoostClassifier
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -78,6 +84,45 @@ def share_sub_fits(model: Any, memo: FitMemo) -> Any:
         return model
     wrapped = [(name, SharedFit(est, memo)) for name, est in model.estimators]
     return model.set_params(estimators=wrapped)
+
+
+def fit_candidate(
+    build: Any,
+    params: Mapping[str, Any],
+    candidates: Sequence[Mapping[str, Any]],
+    X: ArrayLike,
+    y: ArrayLike,
+    memo: FitMemo,
+) -> Any:
+    """``build(params)`` fitted on (X, y), sharing what ``memo`` already holds: sub-estimator fits
+    of composite models, and for AdaBoost the longest candidate with otherwise equal parameters."""
+    model = build(params)
+    if not isinstance(model, AdaBoostClassifier):
+        return share_sub_fits(model, memo).fit(X, y)
+    longest = max(
+        (c["n_estimators"] for c in candidates if _same_but_stages(c, params)),
+        default=model.n_estimators,
+    )
+    fitted = memo.fitted(build({**params, "n_estimators": longest}), X, y)
+    return first_stages(fitted, model.n_estimators)
+
+
+def first_stages(boosted: AdaBoostClassifier, n: int) -> AdaBoostClassifier:
+    """A fitted AdaBoost cut to its first ``n`` stages (itself when it has no more)."""
+    if n >= boosted.n_estimators:
+        return boosted
+    short = copy.copy(boosted)
+    short.n_estimators = n
+    short.estimators_ = boosted.estimators_[:n]
+    short.estimator_weights_ = boosted.estimator_weights_[:n].copy()
+    short.estimator_errors_ = boosted.estimator_errors_[:n].copy()
+    return short
+
+
+def _same_but_stages(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    if "n_estimators" not in a or "n_estimators" not in b:
+        return False
+    return {**a, "n_estimators": 0} == {**b, "n_estimators": 0}
 
 
 def _describe(estimator: Any) -> str:

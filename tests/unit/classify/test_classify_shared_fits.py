@@ -12,7 +12,7 @@ from assay.classify import calibration
 from assay.classify.folds import outer_folds
 from assay.classify.models import MODELS
 from assay.classify.preprocess import prepare_split
-from assay.classify.shared_fits import FitMemo, share_sub_fits
+from assay.classify.shared_fits import FitMemo, fit_candidate, share_sub_fits
 from assay.classify.units import tune
 from assay.data.wdbc import load_dataset
 
@@ -20,6 +20,11 @@ STACKING = [
     {"final_estimator__C": 1.0, "knn__n_neighbors": 15},
     {"final_estimator__C": 0.1, "knn__n_neighbors": 5},
     {"final_estimator__C": 0.1, "knn__n_neighbors": 15},
+]
+ADABOOST = [
+    {"learning_rate": 0.3, "n_estimators": 50},
+    {"learning_rate": 1.0, "n_estimators": 50},
+    {"learning_rate": 0.3, "n_estimators": 100},
 ]
 VOTING = [
     {"et__min_samples_leaf": 1, "gb__max_depth": 2, "lr__C": 0.1},
@@ -103,6 +108,24 @@ def test_tune_with_shared_fits_matches_tuning_each_candidate_alone(split: Any):
     together = tune("stacking", STACKING, [split], 11, "roc_auc")
     alone = [tune("stacking", [p], [split], 11, "roc_auc").scores[0] for p in STACKING]
     assert together.scores == alone
+
+
+def test_adaboost_candidates_share_the_longest_fit_and_predict_exactly_like_fresh_fits(
+    split: Any,
+):
+    memo = FitMemo()
+
+    def build(params: Any) -> Any:
+        return MODELS["adaboost"].build(dict(params), 11)
+
+    for params in ADABOOST:
+        model = fit_candidate(build, params, ADABOOST, split.X_fit, split.y_fit, memo)
+        proba = model.predict_proba(split.X_test)[:, 1]
+        fresh_proba, fresh_score = _plain("adaboost", params, split)
+        assert len(model.estimators_) == params["n_estimators"]
+        np.testing.assert_array_equal(proba, fresh_proba)
+        np.testing.assert_array_equal(calibration.score(model, split.X_test, proba), fresh_score)
+    assert (memo.fits, memo.reused) == (2, 1)  # 0.3 x 100 serves 0.3 x 50; 1.0 x 50 alone
 
 
 def test_models_without_sub_estimators_are_left_alone():
