@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check "uv>=0.4"
-	$(UV) pip install --python $(BIN)/python --quiet -r requirements.lock
+	$(UV) pip install --python $(BIN)/python --quiet --compile-bytecode -r requirements.lock
 	$(UV) pip install --python $(BIN)/python --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -20,6 +20,7 @@ DEMO_STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
 DEMO_OUT ?= runs/demo-$(DEMO_STAMP)
 
 demo: $(STAMP)  ## train the classifier through kfp.local on WDBC, then run the bias study on the simulated LLM endpoint
+	$(BIN)/python -m compileall -q src pipelines components > /dev/null  # bytecode for every step's process
 	$(BIN)/assay train --out $(DEMO_OUT)/classifier
 	$(BIN)/assay bias-study --out $(DEMO_OUT)/bias-study
 	@echo "Reports: $(DEMO_OUT)/classifier/report.html and $(DEMO_OUT)/bias-study/report.html"

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="keep run folders here")
     args = parser.parse_args(argv)
 
-    from assay.classify.stages import run_vif
+    from assay.classify.vif import run_vif
     from assay.data.wdbc import load_dataset, write_dataset_csv
     from assay.obs.logging import configure_logging
 

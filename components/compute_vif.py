@@ -9,6 +9,6 @@ from components._base import COMPONENT_OPTIONS
 @dsl.component(**COMPONENT_OPTIONS)
 def compute_vif(dataset: Input[Dataset], vif_table: Output[Dataset]):
     """Write vif_table/vif.csv (statsmodels VIF per feature)."""
-    from assay.classify.steps import vif_step
+    from assay.classify.data_steps import vif_step
 
     vif_step(dataset, vif_table)

@@ -14,6 +14,6 @@ def load_data(data: str, target: str, impute: str, dataset: Output[Dataset]):
     target: name of the label column (M/B, malignant/benign or 1/0).
     impute: "none" (missing values are an error) or "median".
     """
-    from assay.classify.steps import load_data_step
+    from assay.classify.data_steps import load_data_step
 
     load_data_step(data, target, impute, dataset)

@@ -16,7 +16,7 @@ def register_model(model: Input[Model], registry: str, model_name: str) -> Named
     Returns the new version (v1, v2, ...) and the URI of its folder (a KServe storageUri)."""
     from collections import namedtuple
 
-    from assay.classify.steps import register_step
+    from assay.classify.registration import register_step
 
     version, model_uri = register_step(model, registry, model_name)
     return namedtuple("Registered", ["version", "model_uri"])(version, model_uri)  # type: ignore[call-arg]

@@ -1,6 +1,6 @@
 """The classifier's stages, folder in, folder out; ``assay.classify.steps`` calls one per step.
 
-* ``run_vif``        dataset CSV -> ``vif.csv``
+* ``run_vif``        dataset CSV -> ``vif.csv`` (in ``assay.classify.vif``)
 * ``run_training``   dataset CSV -> ``cv/`` tables + ``model/{model.joblib, model-card.json}``
 * ``run_evaluation`` training folder + vif.csv -> ``metrics.json``, ``report.html``, PNGs
 """
@@ -25,30 +25,15 @@ from assay.classify.importance import permutation_importance
 from assay.classify.protocol import protocol
 from assay.classify.report import build_metrics, write_report
 from assay.classify.seeds import derive_seed
-from assay.classify.vif import compute_vif
 from assay.data.wdbc import FEATURE_NAMES, read_dataset_csv
 from assay.obs.logging import get_logger
 
 log = get_logger("assay.classify.stages")
 
-VIF_CSV = "vif.csv"
 CV_DIR = "cv"
 MODEL_DIR = "model"
 METRICS_JSON = "metrics.json"
 REPORT_HTML = "report.html"
-
-
-def run_vif(dataset_csv: Path, out_dir: Path) -> pd.DataFrame:
-    """VIF of every feature on the (training) data set; writes ``out_dir/vif.csv``."""
-    ds = read_dataset_csv(Path(dataset_csv))
-    table = compute_vif(ds.X)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / (VIF_CSV + ".tmp")
-    table.to_csv(tmp, index=False, float_format="%.6g")
-    tmp.replace(out_dir / VIF_CSV)
-    log.info("vif computed", features=len(table), max_vif=float(table["vif"].max()))
-    return table
 
 
 def run_training(

@@ -2,10 +2,13 @@
 
 load data -> VIF -> train (CV on Ray, selection, threshold, refit) -> evaluate -> register
 
-Each KFP component in ``components/`` imports this module inside its body and calls exactly one
-function. An artifact is a folder or file (``.path``) with a ``.metadata`` dict; the evaluation
-also logs to metrics artifacts (``log_metric``/``log_roc_curve``/``log_confusion_matrix``). They
-are duck-typed, so the steps run in unit tests without kfp.
+Each KFP component in ``components/`` imports a steps module inside its body and calls exactly one
+function: this one for train and evaluate; ``assay.classify.data_steps`` (load, VIF) and
+``assay.classify.registration`` (register) for the light steps, which so spare their subprocesses
+the model-training and plotting stack (this module re-exports them). An artifact is a folder or
+file (``.path``) with a ``.metadata`` dict; the evaluation also logs to metrics artifacts
+(``log_metric``/``log_roc_curve``/``log_confusion_matrix``). They are duck-typed, so the steps run
+in unit tests without kfp.
 """
 
 from __future__ import annotations
@@ -13,29 +16,36 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypedDict, Unpack
+from typing import Any, Protocol, TypedDict, Unpack
 
 from pydantic import ValidationError
 
 from assay.classify.config import TrainConfig
-from assay.classify.stages import run_evaluation, run_training, run_vif
+from assay.classify.data_steps import (
+    ArtifactLike,
+    impute_mode,
+    load_data_step,
+    vif_step,
+)
+from assay.classify.registration import register_step
+from assay.classify.stages import run_evaluation, run_training
 from assay.config import invalid_option
-from assay.data.wdbc import load_dataset, write_dataset_csv
-from assay.errors import DataValidationError
 from assay.obs.logging import get_logger
-from assay.registry import open_registry
-from assay.registry.s3 import make_minio_client
 
 log = get_logger(__name__)
 
 MAX_ROC_POINTS = 200
 
-
-class ArtifactLike(Protocol):
-    path: str
-    metadata: dict[str, Any]
+__all__ = [
+    "ArtifactLike",
+    "evaluate_step",
+    "impute_mode",
+    "load_data_step",
+    "register_step",
+    "train_step",
+    "vif_step",
+]
 
 
 class MetricsLike(ArtifactLike, Protocol):
@@ -46,56 +56,6 @@ class ClassificationMetricsLike(ArtifactLike, Protocol):
     def log_roc_curve(self, fpr: list[float], tpr: list[float], threshold: list[float]) -> None: ...
 
     def log_confusion_matrix(self, categories: list[str], matrix: list[list[int]]) -> None: ...
-
-
-# -- load + validate -------------------------------------------------------------------------
-def load_data_step(data: str, target: str, impute: str, dataset: ArtifactLike) -> dict[str, Any]:
-    """Load WDBC (``data == ""``), a CSV path or an ``s3://bucket/key`` CSV; validate; write it."""
-    with tempfile.TemporaryDirectory() as tmp:
-        source = _local_copy(data, Path(tmp)) if data else None
-        ds = load_dataset(source, target=target, impute=impute_mode(impute))
-    write_dataset_csv(ds, Path(dataset.path))
-    summary = {
-        "source": data or ds.source,
-        "rows": len(ds.y),
-        "malignant": int(ds.y.sum()),
-        "benign": int(len(ds.y) - ds.y.sum()),
-        "data_hash": ds.data_hash,
-    }
-    dataset.metadata.update(summary)
-    log.info("data loaded", **summary)
-    return summary
-
-
-def impute_mode(value: str) -> Literal["none", "median"]:
-    """The --impute/impute parameter, checked."""
-    if value == "none":
-        return "none"
-    if value == "median":
-        return "median"
-    raise DataValidationError(f"impute must be 'none' or 'median', not {value!r}.")
-
-
-def _local_copy(data: str, tmp: Path) -> Path:
-    """Local paths pass through; ``s3://bucket/key`` is downloaded with the MINIO_* settings."""
-    if not data.startswith("s3://"):
-        return Path(data)
-    bucket, _, key = data[len("s3://") :].partition("/")
-    if not bucket or not key:
-        raise DataValidationError(f"Data location {data!r} must look like s3://bucket/path.csv.")
-    dest = tmp / Path(key).name
-    try:
-        make_minio_client(None).fget_object(bucket, key, str(dest))
-    except Exception as exc:
-        raise DataValidationError(f"Could not download the data file {data}: {exc}") from exc
-    return dest
-
-
-# -- VIF ------------------------------------------------------------------------------------
-def vif_step(dataset: ArtifactLike, vif_table: ArtifactLike) -> None:
-    """Write the VIF table (analysis only, not a filter) as ``vif_table.path/vif.csv``."""
-    table = run_vif(Path(dataset.path), Path(vif_table.path))
-    vif_table.metadata["features"] = len(table)
 
 
 # -- training -------------------------------------------------------------------------------
@@ -224,13 +184,3 @@ def markdown_summary(result: dict[str, Any]) -> str:
 
 def _num(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, int | float) else str(value)
-
-
-# -- registration ---------------------------------------------------------------------------
-def register_step(model: ArtifactLike, registry: str, model_name: str) -> tuple[str, str]:
-    """Register the model folder; return ``(version, version URI)``."""
-    reg = open_registry(registry or None)
-    version = reg.register(model_name, Path(model.path))
-    uri = reg.uri(model_name, version)
-    log.info("model registered", model=model_name, version=version, uri=uri)
-    return version, uri

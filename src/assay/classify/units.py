@@ -28,6 +28,7 @@ from assay.classify.metrics import oriented, score_all
 from assay.classify.models import MODELS
 from assay.classify.preprocess import prepare_split
 from assay.classify.seeds import derive_seed
+from assay.classify.shared_fits import FitMemo, fit_candidate
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -109,13 +110,23 @@ def _fit(key: str, params: dict[str, Any], random_state: int, X: Any, y: Any) ->
 
 
 def _inner_predictions(
-    key: str, params: dict[str, Any], inner: list[PreparedSplit], random_state: int
+    key: str,
+    params: dict[str, Any],
+    candidates: list[dict[str, Any]],
+    inner: list[PreparedSplit],
+    random_state: int,
+    memo: FitMemo,
 ) -> tuple[list[NDArray[np.float64]], list[NDArray[np.float64]]]:
     """One candidate fitted on each inner split: (P(malignant), calibration score) of its
-    validation rows, per split."""
+    validation rows, per split. Fits that another candidate of this unit shares on the same rows
+    come from ``memo`` (``assay.classify.shared_fits``)."""
     probas, scores = [], []
+
+    def build(p: Any) -> Any:
+        return MODELS[key].build(dict(p), random_state)
+
     for s in inner:
-        model = _fit(key, params, random_state, s.X_fit, s.y_fit)
+        model = fit_candidate(build, params, candidates, s.X_fit, s.y_fit, memo)
         proba = np.asarray(model.predict_proba(s.X_test)[:, 1], dtype=np.float64)
         probas.append(proba)
         scores.append(calibration.score(model, s.X_test, proba))
@@ -137,9 +148,12 @@ def tune(
     scores: list[float] = []
     oof: dict[int, list[NDArray[np.float64]]] = {}
     failure: ValueError | None = None
+    memo = FitMemo()
     for index, params in enumerate(candidates):
         try:
-            probas, oof[index] = _inner_predictions(key, params, inner, random_state)
+            probas, oof[index] = _inner_predictions(
+                key, params, candidates, inner, random_state, memo
+            )
             per_split = [score_one(metric, s.y_test, p) for s, p in zip(inner, probas, strict=True)]
             scores.append(float(np.mean(per_split)))
         except ValueError as exc:

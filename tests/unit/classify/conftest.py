@@ -45,7 +45,8 @@ def wdbc_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained(wdbc_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One tiny run of the three stages (units inline, no Ray), shared by the read-only tests."""
-    from assay.classify.stages import run_evaluation, run_training, run_vif
+    from assay.classify.stages import run_evaluation, run_training
+    from assay.classify.vif import run_vif
 
     root = tmp_path_factory.mktemp("run")
     run_vif(wdbc_csv, root / "vif")
