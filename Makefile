@@ -20,12 +20,13 @@ DEMO_STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
 DEMO_OUT ?= runs/demo-$(DEMO_STAMP)
 
 demo: $(STAMP)  ## train the classifier through kfp.local on WDBC, then run the bias study on the simulated LLM endpoint
-	$(BIN)/python -m compileall -q src pipelines components > /dev/null  # bytecode for every step's process
+	$(BIN)/python -m compileall -q src pipelines components serving > /dev/null  # bytecode for every step's process
 	$(BIN)/assay train --out $(DEMO_OUT)/classifier
 	$(BIN)/assay bias-study --out $(DEMO_OUT)/bias-study
 	@echo "Reports: $(DEMO_OUT)/classifier/report.html and $(DEMO_OUT)/bias-study/report.html"
 
 test: $(STAMP)  ## the whole test suite
+	$(BIN)/python -m compileall -q src pipelines components serving > /dev/null  # bytecode for every server and step process the tests start
 	$(BIN)/python -m pytest
 
 compile: $(STAMP)  ## compile every pipeline to IR YAML under build/pipelines
