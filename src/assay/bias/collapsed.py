@@ -104,7 +104,7 @@ class RatingCells:
     weights: Any  # cells x raters
     sums: Any  # cells x raters
     squares: Any  # cells x raters
-    cross: Any  # cells x raters x raters
+    cross: Any  # cells x raters x raters; None for one passage per cell: the outer product of sums
 
     @classmethod
     def pooled(cls, values: np.ndarray, mask: np.ndarray, group: Grouping) -> RatingCells:
@@ -138,7 +138,7 @@ class RatingCells:
             weights=mask,
             sums=rated,
             squares=values**2 * mask,
-            cross=rated[:, :, None] * rated[:, None, :],
+            cross=None,
         )
 
 
@@ -169,11 +169,11 @@ def passage_level(cells: RatingCells, offset: Any, sd: Any) -> tuple[Any, Any, A
         - 2 * pt.dot(cells.sums, weighted_offset)
         + cells.count * pt.dot(cells.weights, weighted_offset * offset)
     )
-    cross = (
-        (cells.cross * weight[None, :, None] * weight[None, None, :]).sum(axis=(1, 2))
-        - 2 * offset_sum * rating_sum
-        + cells.count * offset_sum**2
-    )
+    if cells.cross is None:
+        weighted_cross = rating_sum**2
+    else:
+        weighted_cross = (cells.cross * weight[None, :, None] * weight[None, None, :]).sum((1, 2))
+    cross = weighted_cross - 2 * offset_sum * rating_sum + cells.count * offset_sum**2
     within = squares - cross / total_weight
     ratings_per_rater = pt.dot(cells.count, cells.weights)
     rater_terms = -0.5 * (ratings_per_rater * (math.log(2 * math.pi) + 2 * pt.log(sd))).sum()
