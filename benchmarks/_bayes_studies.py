@@ -1,0 +1,61 @@
+"""The studies ``bayes_bench.py`` fits: the seed-scale textbook study (interval) and a study of
+BABE's shape (binary, ordinal): BABE itself for the binary scale where ../shared/data/babe is
+present, else simulated sentences of its shape (3,699 sentences, 11 outlets, 8 experts, about
+5 of them per sentence, no textbooks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from assay.bias.babe import RAW_FILE, load_babe
+from assay.bias.synthetic import SimulatedRater, SyntheticSpec, generate_corpus, simulate_ratings
+
+BABE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "babe"
+BABE_SENTENCES, BABE_OUTLETS, BABE_EXPERTS, BABE_RATINGS_PER_SENTENCE = 3699, 11, 8, 5
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    ratings: pd.DataFrame
+
+
+def seed_scale(seed: int, *, quick: bool = False) -> Study:
+    """4,500 passages x 3 simulated raters, 5 publishers, 150 textbooks, scores rounded to 0.5
+    like LLM answers (quick: 600 passages, 60 textbooks)."""
+    passages, textbooks = (600, 60) if quick else (4500, 150)
+    corpus = generate_corpus(SyntheticSpec(n_passages=passages, n_textbooks=textbooks, seed=seed))
+    ratings = simulate_ratings(corpus, seed=seed, round_to=0.5)
+    return Study(f"seed-scale synthetic ({passages} passages, {textbooks} textbooks)", ratings)
+
+
+def _babe_shaped(seed: int, sentences: int, round_to: float) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    effects = {f"outlet-{k:02d}": float(e) for k, e in enumerate(np.linspace(-0.8, 0.8, 11))}
+    spec = SyntheticSpec(
+        n_passages=sentences, n_textbooks=BABE_OUTLETS, publisher_effects=effects,
+        textbook_sd=0.0, passage_sd=0.8, seed=seed,
+    )  # fmt: skip
+    corpus = generate_corpus(spec).assign(textbook=pd.NA)
+    raters = [
+        SimulatedRater(f"expert-{k}", offset=float(rng.normal(0, 0.2)), noise=0.6)
+        for k in range(BABE_EXPERTS)
+    ]
+    missing = 1.0 - BABE_RATINGS_PER_SENTENCE / BABE_EXPERTS
+    ratings = simulate_ratings(corpus, raters, seed=seed, round_to=round_to, missing_rate=missing)
+    return ratings[ratings["error"] == ""].reset_index(drop=True)
+
+
+def babe_like(scale: str, seed: int, *, quick: bool = False, babe_dir: Path = BABE_DIR) -> Study:
+    """The binary or ordinal study of BABE's shape (quick: 400 simulated sentences)."""
+    if scale == "binary" and not quick and (babe_dir / RAW_FILE).exists():
+        babe = load_babe(babe_dir)
+        return Study(f"BABE expert labels ({babe.notes['units']} sentences)", babe.ratings)
+    sentences = 400 if quick else BABE_SENTENCES
+    # Ordinal: scores rounded to whole steps, the five levels -2 ... +2.
+    ratings = _babe_shaped(seed, sentences, round_to=1.0)
+    return Study(f"BABE-shaped synthetic ({sentences} sentences, {scale})", ratings)
