@@ -55,10 +55,8 @@ FIT_SETTINGS = BayesConfig(
     cores=1,
     retry_failed=False,
     predictive_draws=0,
-    backend="numba",
 )
-"""Per replicate: 2 chains x 500 draws after 300 warm-up on one core, no re-run; numba, whose
-compiled model takes new ``pm.Data`` (nutpie's JAX path freezes the data into the model)."""
+"""Per replicate: 2 chains x 500 draws after 300 warm-up on one core, no re-run."""
 
 
 def build_data_model(data: ModelData) -> Any:

@@ -31,10 +31,7 @@ class BayesConfig:
 
     ``target_accept`` None adapts it to the design (``target_accept_for``); ``retry_failed``
     re-runs a fit that fails its diagnostics once at ``RETRY_TARGET_ACCEPT`` with twice the
-    warm-up and draws. ``backend`` is what nutpie compiles the model with: JAX compiles in a
-    few seconds where numba takes 10 to 30 (the seed-scale interval model: about 2 s against
-    14 s on a quiet 2-core machine), and samples these models no slower (see
-    benchmarks/bayes_bench.py); numba remains available.
+    warm-up and draws.
     """
 
     draws: int = 1000
@@ -43,7 +40,6 @@ class BayesConfig:
     cores: int | None = None
     seed: int = 42
     sampler: Literal["nutpie", "pymc"] = "nutpie"
-    backend: Literal["jax", "numba"] = "jax"
     target_accept: float | None = None
     marginalise: bool = True
     predictive_draws: int = 100
@@ -68,7 +64,7 @@ def compile_model(model: Any, config: BayesConfig) -> tuple[Any, float]:
     import nutpie
 
     started = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(model, backend=config.backend)
+    compiled = nutpie.compile_pymc_model(model)
     return compiled, time.perf_counter() - started
 
 
