@@ -41,7 +41,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## every benchmark, each printing its ratios from one run (about 25 minutes)
+bench: $(STAMP)  ## every benchmark, each printing its ratios from one run (over an hour: bayes_bench alone runs the baseline for about 10 minutes and the ordinal fit for longer)
 	$(BIN)/python benchmarks/train_bench.py
 	$(BIN)/python benchmarks/serve_bench.py
 	$(BIN)/python benchmarks/llm_bench.py

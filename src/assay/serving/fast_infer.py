@@ -139,6 +139,7 @@ async def read_body(receive: Any) -> bytes:
 
 
 def replay(body: bytes, receive: Any) -> Any:
+    """An ASGI ``receive`` that hands the already-read body once, then waits on the client."""
     sent = False
 
     async def replayed() -> dict[str, Any]:

@@ -17,7 +17,7 @@ from kserve.model_repository import ModelRepository
 
 from assay.obs.logging import get_logger
 from assay.obs.metrics_serving import ServingMetrics
-from assay.serving.fast_infer import FastInfer
+from assay.serving.fast_infer import FastInfer, replay
 from assay.serving.repository import RepositoryDenied, admin_request
 from assay.serving.tensors import BadRequest
 
@@ -209,7 +209,7 @@ class RequestSizeLimit:
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+        await self.app(scope, replay(b"".join(chunks), receive), send)
 
     async def _refuse(self, send: Any, seen: str) -> None:
         error = BadRequest(
@@ -232,17 +232,3 @@ async def _drain(receive: Any, *, more: bool, limit: int) -> None:
         message = await receive()
         dropped += len(message.get("body", b""))
         more = message["type"] == "http.request" and message.get("more_body", False)
-
-
-def _replay(body: bytes, receive: Any) -> Any:
-    """An ASGI ``receive`` that hands the already-read body once, then waits on the client."""
-    sent = False
-
-    async def replay() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return dict(await receive())
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
