@@ -65,10 +65,23 @@ def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
 
 
 def _types(policy: Obj) -> list[str]:
+    """policyTypes as the API server defaults them (SetDefaults_NetworkPolicy): an absent or empty
+    list becomes Ingress, plus Egress only when the policy has at least one egress rule."""
     spec = policy["spec"]
-    if "policyTypes" in spec:
+    if spec.get("policyTypes"):
         return list(spec["policyTypes"])
-    return ["Ingress"] + (["Egress"] if "egress" in spec else [])
+    return ["Ingress"] + (["Egress"] if spec.get("egress") else [])
+
+
+def _selecting(policies: Iterable[Obj], pod: Pod, direction: str) -> list[Obj]:
+    """The policies of one direction that select pod."""
+    return [
+        p
+        for p in policies
+        if p["metadata"]["namespace"] == pod.namespace
+        and direction in _types(p)
+        and selects(p["spec"].get("podSelector") or {}, pod.labels)
+    ]
 
 
 def _in_block(ip: str, block: Mapping[str, Any]) -> bool:
@@ -127,13 +140,7 @@ def _side_allows(
     proto: str,
 ) -> bool:
     rules_key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
-    selecting = [
-        p
-        for p in policies
-        if p["metadata"]["namespace"] == pod.namespace
-        and direction in _types(p)
-        and selects(p["spec"].get("podSelector") or {}, pod.labels)
-    ]
+    selecting = _selecting(policies, pod, direction)
     if not selecting:
         return True
     return any(
@@ -159,13 +166,7 @@ def allowed(
 
 def selecting_policies(policies: Iterable[Obj], pod: Pod, direction: str) -> list[str]:
     """Names of the policies of one direction that select pod."""
-    return [
-        p["metadata"]["name"]
-        for p in policies
-        if p["metadata"]["namespace"] == pod.namespace
-        and direction in _types(p)
-        and selects(p["spec"].get("podSelector") or {}, pod.labels)
-    ]
+    return [p["metadata"]["name"] for p in _selecting(policies, pod, direction)]
 
 
 def allowing_policies(
@@ -174,11 +175,8 @@ def allowing_policies(
     """Names of the egress policies of source with a rule that lets it reach target:port."""
     return [
         p["metadata"]["name"]
-        for p in policies
-        if p["metadata"]["namespace"] == source.namespace
-        and "Egress" in _types(p)
-        and selects(p["spec"].get("podSelector") or {}, source.labels)
-        and any(
+        for p in _selecting(policies, source, "Egress")
+        if any(
             _rule_allows(rule, "to", target, target, port, protocol, source.namespace)
             for rule in p["spec"].get("egress") or []
         )

@@ -32,6 +32,9 @@ def _world(target: str) -> tuple[list[dict], dict[str, Pod]]:
         stranger=Pod("unlabelled pod", "assay", {}),
         dns=Pod("kube-dns", "kube-system", {"k8s-app": "kube-dns"}),
         kfp_api=Pod("ml-pipeline", "kubeflow", {"app": "ml-pipeline"}),
+        kfp_metadata=Pod("metadata-grpc", "kubeflow", {"component": "metadata-grpc-server"}),
+        kfp_artifacts=Pod("minio (KFP)", "kubeflow", {"app": "minio"}),
+        kfp_database=Pod("mysql (KFP)", "kubeflow", {"app": "mysql"}),
         redis=Pod("redis", "assay", {"app.kubernetes.io/name": "redis"}),
         activator=Pod("activator", "knative-serving", {"app": "activator"}),
         prometheus=Pod("prometheus", "monitoring", {"app.kubernetes.io/name": "prometheus"}),
@@ -159,3 +162,15 @@ def test_what_the_services_need_still_flows_under_default_deny(target: str) -> N
         if pod.namespace == "assay":
             assert allowed(policies, pod, pods["dns"], DNS, "UDP"), f"{name} -> DNS"
             assert allowed(policies, pod, pods["dns"], DNS, "TCP"), f"{name} -> DNS"
+
+
+def test_steps_reach_only_kfps_api_metadata_and_artifact_ports_in_kubeflow(target: str) -> None:
+    """The attack: from a step, open the KFP database, or another port of a KFP service."""
+    policies, pods = _world(target)
+    needed = [("kfp_api", 8887), ("kfp_api", 8888), ("kfp_metadata", 8080), ("kfp_artifacts", 9000)]
+    refused = [("kfp_database", 3306), ("kfp_api", 3306), ("kfp_metadata", 8887), ("kfp_api", 22)]
+    for step in ("step", "deploy_step"):
+        for name, port in needed:
+            assert allowed(policies, pods[step], pods[name], port), f"{step} -> {name}:{port}"
+        for name, port in refused:
+            assert not allowed(policies, pods[step], pods[name], port), f"{step} -> {name}:{port}"
