@@ -8,7 +8,10 @@ Layout and rules (docs/design.md):
   immutable; a version is complete only once its ``model-card.json`` exists (written last).
   The card records ``model_sha256`` and ``model_size`` of ``model.joblib`` (``verify``).
 * aliases are small JSON pointers ``<root>/<name>/aliases/<alias>.json`` =
-  ``{"version": "v3", "updated_at": "..."}``; ``register`` moves ``latest``.
+  ``{"version": "v3", "updated_at": "..."}``; ``register`` moves ``latest`` forward only, by
+  compare-and-swap, so a slower concurrent registration never moves it back.
+* a backend claims a version number atomically (a conditional write on S3, a rename on files):
+  two concurrent registrations always get two versions.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ MODEL_FILE = "model.joblib"
 CARD_FILE = "model-card.json"
 VERSION_FILES = (MODEL_FILE, CARD_FILE)
 ALIASES_DIR = "aliases"
+CLAIMS_DIR = ".claims"  # beside the versions: a version folder holds only what is served
 LATEST = "latest"
 PRODUCTION = "production"
 
@@ -54,8 +58,13 @@ class Registry(ABC):
         """Write (or replace) a small object atomically; used for alias pointers only."""
 
     @abstractmethod
+    def _swap_small(self, key: str, expected: bytes | None, data: bytes) -> bool:
+        """Replace ``key`` with ``data`` only if it still holds ``expected`` (None: absent)."""
+
+    @abstractmethod
     def _publish_version(self, name: str, version: str, model_dir: Path, card: bytes) -> bool:
-        """Store a complete version (card last). Return False if ``version`` already exists."""
+        """Claim ``version`` atomically and store it complete (card last). Return False if
+        another writer holds ``version``."""
 
     @abstractmethod
     def _fetch(self, key: str, dest: Path) -> None:
@@ -189,19 +198,34 @@ class Registry(ABC):
             version = f"v{self._next_number(name)}"
             card.update(version=version, registered_at=utc_now())
             if self._publish_version(name, version, model_dir, _json_bytes(card)):
-                self.set_alias(name, LATEST, version)
+                self._advance_alias(name, LATEST, version)
                 return version
         raise RegistryError(
             f"Could not claim a new version of {name!r}: too many concurrent writers."
         )
 
     # -- helpers ------------------------------------------------------------------------
+    def _advance_alias(self, name: str, alias: str, version: str) -> None:
+        """Point ``alias`` at ``version`` unless it already points at a later one."""
+        key = f"{name}/{ALIASES_DIR}/{alias}.json"
+        wanted = version_number(version) or 0
+        for _attempt in range(100):
+            current = self._read_bytes(key)
+            pointed = self._read_alias(name, alias) if current is not None else None
+            if pointed is not None and (version_number(pointed) or 0) >= wanted:
+                return
+            pointer = _json_bytes({"version": version, "updated_at": utc_now()})
+            if self._swap_small(key, current, pointer):
+                return
+        raise RegistryError(f"Could not move alias {alias!r} of {name!r}: too many writers.")
+
     def _next_number(self, name: str) -> int:
-        """One more than any version folder seen, complete or not, so nothing is overwritten."""
+        """One more than any version seen (complete, incomplete or only claimed), so nothing
+        is overwritten."""
         numbers = [
-            version_number(parts[1]) or 0
+            version_number(parts[2] if parts[1] == CLAIMS_DIR else parts[1]) or 0
             for parts in (key.split("/") for key in self._list_keys(name + "/"))
-            if len(parts) >= 2
+            if len(parts) >= 3
         ]
         return max(numbers, default=0) + 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import uuid
@@ -16,7 +17,8 @@ class FileRegistry(Registry):
     """Versions are published by renaming a fully written staging folder into place.
 
     ``os.rename`` of a directory onto an existing non-empty directory fails, so two writers
-    can never publish the same version; the loser retries with the next number. Files are
+    can never publish the same version; the loser retries with the next number. Aliases move
+    under an exclusive ``flock`` of the model's hidden ``.aliases.lock``. Files are
     fsynced before the rename and the folder after it; they are created 0666 minus the umask
     (readable by other users under the usual umask), never forced to 0600.
     """
@@ -44,6 +46,17 @@ class FileRegistry(Registry):
 
     def _write_small(self, key: str, data: bytes) -> None:
         atomic_write_bytes(self.path / key, data)
+
+    def _swap_small(self, key: str, expected: bytes | None, data: bytes) -> bool:
+        target = self.path / key
+        lock_path = self.path / key.split("/", 1)[0] / ".aliases.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self._read_bytes(key) != expected:
+                return False
+            atomic_write_bytes(target, data)
+            return True
 
     def _publish_version(self, name: str, version: str, model_dir: Path, card: bytes) -> bool:
         model_root = self.path / name

@@ -4,7 +4,9 @@
 Connection settings come from ``assay.config.MinioSettings`` (MINIO_ENDPOINT, MINIO_ACCESS_KEY,
 MINIO_SECRET_KEY, MINIO_SECURE, MINIO_REGION). Object stores have no atomic rename: a version
 is uploaded file by file with its card last, and readers treat a version without a card as
-absent. Two writers racing for the same number are detected by re-reading the card afterwards.
+absent. A version number is claimed first by a conditional write of ``<name>/.claims/<version>``
+(``If-None-Match: *``): of two writers racing for a number exactly one wins, the other takes the
+next. Aliases move by compare-and-swap on the pointer's ETag (``If-Match``).
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from typing import Any
 
 from assay.config import MinioSettings
 from assay.errors import RegistryError
-from assay.registry.base import CARD_FILE, MODEL_FILE, Registry
+from assay.registry.base import CARD_FILE, CLAIMS_DIR, MODEL_FILE, Registry
 from assay.storage.s3 import describe_error as _describe
 from assay.storage.s3 import error_code as _error_code
-from assay.storage.s3 import make_minio_client, read_object
+from assay.storage.s3 import make_minio_client, put_if, read_object, read_with_etag
 
 
 class S3Registry(Registry):
@@ -74,9 +76,29 @@ class S3Registry(Registry):
     def _write_small(self, key: str, data: bytes) -> None:
         self._put(key, data, "application/json")
 
+    def _put_if(self, key: str, data: bytes, etag: str | None) -> bool:
+        self._ensure_bucket()
+        full = self._key(key)
+        try:
+            return put_if(self._client, self.bucket, full, data, "application/json", etag=etag)
+        except Exception as exc:
+            raise self._error("write", full, exc) from exc
+
+    def _swap_small(self, key: str, expected: bytes | None, data: bytes) -> bool:
+        full = self._key(key)
+        try:
+            found = read_with_etag(self._client, self.bucket, full)
+        except Exception as exc:
+            raise self._error("read", full, exc) from exc
+        if expected is None:
+            return found is None and self._put_if(key, data, None)
+        if found is None or found[0] != expected:
+            return False
+        return self._put_if(key, data, found[1])
+
     def _publish_version(self, name: str, version: str, model_dir: Path, card: bytes) -> bool:
         card_key = f"{name}/{version}/{CARD_FILE}"
-        if self._read_bytes(card_key) is not None:
+        if not self._put_if(f"{name}/{CLAIMS_DIR}/{version}", card, None):
             return False
         self._put(
             f"{name}/{version}/{MODEL_FILE}",
@@ -84,7 +106,7 @@ class S3Registry(Registry):
             "application/octet-stream",
         )
         self._put(card_key, card, "application/json")
-        return self._read_bytes(card_key) == card
+        return True
 
     def _fetch(self, key: str, dest: Path) -> None:
         full = self._key(key)

@@ -106,6 +106,51 @@ def read_object(client: Any, bucket: str, key: str) -> bytes:
         response.release_conn()
 
 
+PRECONDITION_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+
+
+def put_if(
+    client: Any,
+    bucket: str,
+    key: str,
+    data: bytes,
+    content_type: str,
+    *,
+    etag: str | None = None,
+) -> bool:
+    """Write ``key`` only if it is absent (``etag`` None: ``If-None-Match: *``) or still holds
+    the object with ``etag`` (``If-Match``); False when another writer got there first.
+
+    S3 conditional writes (MinIO, AWS since 2024, moto) make the claim atomic on the server.
+    minio's public ``put_object`` turns unknown headers into user metadata, so this goes
+    through its ``_put_object``, which sends headers as given (minio is pinned below 8).
+    """
+    condition = {"If-None-Match": "*"} if etag is None else {"If-Match": etag}
+    headers = {"Content-Type": content_type, **condition}
+    try:
+        client._put_object(bucket, key, data, headers)
+    except Exception as exc:
+        if error_code(exc) in PRECONDITION_CODES:
+            return False
+        raise
+    return True
+
+
+def read_with_etag(client: Any, bucket: str, key: str) -> tuple[bytes, str] | None:
+    """An object's bytes and the ETag they were read at, or None when it does not exist."""
+    try:
+        response = client.get_object(bucket, key)
+    except Exception as exc:
+        if error_code(exc) in {"NoSuchKey", "NoSuchBucket"}:
+            return None
+        raise
+    try:
+        return response.read(), str(response.headers.get("ETag", ""))
+    finally:
+        response.close()
+        response.release_conn()
+
+
 class ObjectStore:
     """Small-object operations on one S3 endpoint; every failure is a StorageError naming
     the URI it concerns."""

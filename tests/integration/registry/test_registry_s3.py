@@ -44,6 +44,7 @@ def test_s3_layout_matches_the_contract(registry: S3Registry, tmp_path: Path) ->
         obj.object_name for obj in registry._client.list_objects(registry.bucket, recursive=True)
     )
     assert keys == [
+        "registry/m/.claims/v1",
         "registry/m/aliases/latest.json",
         "registry/m/v1/model-card.json",
         "registry/m/v1/model.joblib",
