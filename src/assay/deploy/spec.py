@@ -49,6 +49,10 @@ class DeploySpec:
                 f"storage URI {self.storage_uri!r} is not s3://: KServe's storage initializer "
                 "cannot read a local registry, register the model in MinIO first"
             )
+        # KServe's storage initializer downloads every object whose key starts with the URI's
+        # path: without the trailing '/', '<version>model.joblib' or '<version>-x/...' beside
+        # the version folder would land in /mnt/models too.
+        object.__setattr__(self, "storage_uri", folder_uri(self.storage_uri))
 
     @classmethod
     def for_model_uri(cls, model_uri: str, **options: Any) -> DeploySpec:
@@ -84,7 +88,7 @@ class DeployResult:
 
 
 def storage_uri_for(registry_root: str, model_name: str, version: str) -> str:
-    """The version folder KServe copies to /mnt/models, e.g. s3://assay-models/registry/m/v3."""
+    """The version folder KServe copies to /mnt/models, e.g. s3://assay-models/registry/m/v3/."""
     if not registry_root.startswith("s3://"):
         raise UsageError(
             f"registry {registry_root!r} is not an s3:// root; an InferenceService can only "
@@ -95,4 +99,9 @@ def storage_uri_for(registry_root: str, model_name: str, version: str) -> str:
             f"model version {version!r} is not an immutable version such as 'v3'; "
             "resolve aliases with the registry before deploying"
         )
-    return f"{registry_root.rstrip('/')}/{model_name}/{version}"
+    return folder_uri(f"{registry_root.rstrip('/')}/{model_name}/{version}")
+
+
+def folder_uri(uri: str) -> str:
+    """``uri`` with exactly one trailing '/', so that a prefix download takes only the folder."""
+    return uri.rstrip("/") + "/"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.errors import RegistryError
-from assay.registry.integrity import integrity_fields, verify_model_file
+from assay.registry.integrity import ModelIntegrityError, integrity_fields, verify_model_file
 from assay.registry.uri import check_name, is_name, version_number
 
 MODEL_FILE = "model.joblib"
@@ -146,6 +146,13 @@ class Registry(ABC):
         version = self.resolve(name, ref)
         card = self.card(name, version)
         where = f"{self.root.rstrip('/')}/{name}/{version}"
+        stored = {key.split("/", 2)[2] for key in self._list_keys(f"{name}/{version}/")}
+        extras = sorted(stored - set(VERSION_FILES))
+        if extras:
+            raise ModelIntegrityError(
+                f"{where}: holds {', '.join(extras)} beside {' and '.join(VERSION_FILES)}, "
+                "which registration never writes; refusing the version."
+            )
         model = self._read_bytes(f"{name}/{version}/{MODEL_FILE}")
         if model is None:
             raise RegistryError(f"{where}: {MODEL_FILE} is missing.")

@@ -100,11 +100,25 @@ def check_card(card: dict[str, Any], where: str) -> tuple[float, tuple[str, ...]
     return float(threshold), tuple(str(name) for name in names)
 
 
+def check_folder_files(folder: Path) -> None:
+    """A version folder holds exactly ``model.joblib`` and ``model-card.json``: anything else
+    (e.g. ``v1model.joblib`` or ``v1-extra/`` that KServe's by-prefix download of a storageUri
+    without its trailing '/' puts beside them) was not registered and is refused."""
+    if not (folder / CARD_FILE).is_file() or not (folder / MODEL_FILE).is_file():
+        raise InvalidModelError(f"{folder} needs {MODEL_FILE} and {CARD_FILE}.")
+    extras = sorted(p.name for p in folder.iterdir() if p.name not in (MODEL_FILE, CARD_FILE))
+    if extras:
+        raise InvalidModelError(
+            f"{folder} holds {', '.join(extras)} beside {MODEL_FILE} and {CARD_FILE}; a model "
+            "version folder holds nothing else, so it is refused (a storageUri without its "
+            "trailing '/' makes KServe download sibling objects too)."
+        )
+
+
 def load_folder(folder: Path, compile: bool = True) -> LoadedClassifier:
     """Load and check ``folder/{model.joblib, model-card.json}``."""
     card_path, model_path = folder / CARD_FILE, folder / MODEL_FILE
-    if not card_path.is_file() or not model_path.is_file():
-        raise InvalidModelError(f"{folder} needs {MODEL_FILE} and {CARD_FILE}.")
+    check_folder_files(folder)
     try:
         card = json.loads(card_path.read_text())
     except (OSError, ValueError) as exc:

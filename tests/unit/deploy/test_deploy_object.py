@@ -24,7 +24,7 @@ def test_created_object_validates_against_the_crd(isvc_schema: Any) -> None:
     obj = build_inference_service(DeploySpec.for_model_uri(URI))
     assert _errors(isvc_schema, obj) == []
     model = obj["spec"]["predictor"]["model"]
-    assert model["storageUri"] == URI
+    assert model["storageUri"] == URI + "/"  # a folder: KServe downloads by key prefix
     assert model["runtime"] == "assay-classifier"
     assert model["protocolVersion"] == "v2"
     assert obj["metadata"]["annotations"]["assay.io/model-version"] == "v3"
@@ -36,7 +36,7 @@ def test_patched_object_with_canary_validates_against_the_crd(isvc_schema: Any) 
     patched = merge_patch(old, build_patch(spec))
     assert _errors(isvc_schema, patched) == []
     assert patched["spec"]["predictor"]["canaryTrafficPercent"] == 10
-    assert patched["spec"]["predictor"]["model"]["storageUri"] == URI
+    assert patched["spec"]["predictor"]["model"]["storageUri"] == URI + "/"
     # the rest of the spec (runtime, resources, probes) is untouched by the patch
     assert (
         patched["spec"]["predictor"]["model"]["resources"]
@@ -96,5 +96,6 @@ def test_canary_percentage_out_of_range_is_refused() -> None:
 
 def test_storage_uri_follows_the_registry_layout() -> None:
     assert storage_uri_for("s3://assay-models/registry/", "wdbc-classifier", "v12") == (
-        "s3://assay-models/registry/wdbc-classifier/v12"
+        "s3://assay-models/registry/wdbc-classifier/v12/"
     )
+    assert DeploySpec(storage_uri=URI, model_version="v3").storage_uri == URI + "/"

@@ -38,7 +38,7 @@ def test_first_deploy_creates_the_service_with_all_traffic(clock: FakeClock) -> 
     assert result.action == "created"
     assert result.url == "http://wdbc-classifier.assay.example.com"
     created = next(body for verb, body in api.calls if verb == "create")
-    assert created["spec"]["predictor"]["model"]["storageUri"] == V3
+    assert created["spec"]["predictor"]["model"]["storageUri"] == V3 + "/"
     assert "canaryTrafficPercent" not in created["spec"]["predictor"]
     assert clock.sleeps == [5]
 
@@ -51,7 +51,7 @@ def test_update_patches_version_and_canary_then_waits_for_ready(clock: FakeClock
     assert result.action == "updated" and result.canary_traffic_percent == 20
     stored = api.objects[("assay", "wdbc-classifier")]
     assert stored["spec"]["predictor"]["canaryTrafficPercent"] == 20
-    assert stored["spec"]["predictor"]["model"]["storageUri"] == V3
+    assert stored["spec"]["predictor"]["model"]["storageUri"] == V3 + "/"
     assert stored["metadata"]["annotations"]["assay.io/model-version"] == "v3"
     assert stored["metadata"]["generation"] == 5
     assert clock.sleeps == [5, 5]
