@@ -180,3 +180,30 @@ def test_the_policy_and_its_binding_validate_against_their_schemas(rendered: lis
     assert core_errors(binding) == []
     assert binding["spec"]["policyName"] == POLICY
     assert binding["spec"]["validationActions"] == ["Deny"]
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch, as the API server applies the deploy step's patch."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_patch(result.get(key), value)
+    return result
+
+
+@pytest.mark.parametrize("canary", [None, 10])
+def test_the_deploy_steps_own_patch_is_admitted(
+    canary: int | None, policy: Obj, service: Obj
+) -> None:
+    from assay.deploy import DeploySpec, build_patch
+
+    spec = DeploySpec.for_model_uri(
+        "s3://assay-models/registry/wdbc-classifier/v12", canary_traffic_percent=canary
+    )
+    new = _merge_patch(copy.deepcopy(service), build_patch(spec))
+    assert new["spec"]["predictor"]["model"]["storageUri"].endswith("/v12/")
+    assert refusals(policy, "UPDATE", new, service, DEPLOYER) == []
