@@ -6,11 +6,14 @@ load corpus -> rate (Ray fan-out through the LLM layer) -> aggregate + agreement
 Inputs may be local paths or ``s3://bucket/key`` (MinIO): the corpus / ratings table / BABE
 folder (``source``), the ensemble file and the durable ratings store (``store_dir``; a rerun with
 the same store resumes without repeating a call). In a cluster the load and rate steps read
-MINIO_* and RAY_ADDRESS from ConfigMap ``assay-pipeline-env`` and the pipeline's MinIO user from
-Secret ``minio-credentials``; the rate step also reads ASSAY_ENSEMBLE (the ensemble used when
+MINIO_* from ConfigMap ``assay-pipeline-env`` and the pipeline's MinIO user from Secret
+``minio-credentials``; the rate step also reads ASSAY_ENSEMBLE (the ensemble used when
 ``ensemble`` is "": dev ``bundled:sim``, whose raters reach the ``assay-sim-llm`` Service at
 ASSAY_SIM_URL; prod ``bundled:providers``) and the provider keys from Secret
 ``llm-provider-keys`` (each key optional, so a partial ensemble or an imported study still runs).
+The rate step is the only pod that holds provider keys and may reach the providers (labels
+``RATE_STEP_LABELS``, NetworkPolicy llm-provider-egress): it fans out inside its own pod (a local
+Ray, never the shared Ray cluster, which any computing step can reach and which holds no keys).
 kfp.local ignores Kubernetes settings and the steps use the caller's environment.
 """
 
@@ -26,7 +29,8 @@ from pipelines.training import MINIO_SECRET, MINIO_SECRET_TO_ENV, PIPELINE_ENV_C
 PROVIDER_SECRET = "llm-provider-keys"
 PROVIDER_KEYS = {key: key for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TOGETHER_API_KEY")}
 STORAGE_ENV = ("MINIO_ENDPOINT", "MINIO_SECURE", "MINIO_REGION")
-RATING_ENV = (*STORAGE_ENV, "RAY_ADDRESS", "ASSAY_ENSEMBLE", "ASSAY_SIM_URL")
+RATING_ENV = (*STORAGE_ENV, "ASSAY_ENSEMBLE", "ASSAY_SIM_URL")  # no RAY_ADDRESS: see above
+RATE_STEP_LABELS = {"assay.io/step": "rate", "assay.io/llm-egress": "true"}
 
 
 def _cluster_env(task: dsl.PipelineTask, keys: tuple[str, ...]) -> dsl.PipelineTask:
@@ -89,9 +93,12 @@ def bias_study_pipeline(
         concurrency=concurrency,
         budget_usd=budget_usd,
     )
-    rated.set_display_name("Rate (LLM ensemble, Ray)")
+    rated.set_display_name("Rate (LLM ensemble, fan-out in its own pod)")
     rated.set_caching_options(False)  # the durable store, not KFP's cache, makes reruns cheap
+    rated.set_cpu_request("2").set_memory_request("2G").set_memory_limit("4G")
     kubernetes.use_secret_as_env(rated, PROVIDER_SECRET, PROVIDER_KEYS, optional=True)
+    for key, value in RATE_STEP_LABELS.items():
+        kubernetes.add_pod_label(rated, key, value)
     _cluster_env(rated, RATING_ENV)
 
     analysed = bias_analyse(

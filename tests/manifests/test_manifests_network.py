@@ -8,7 +8,7 @@ steps, DNS, the KFP API, Prometheus, an unlabelled pod) and addresses outside th
 from __future__ import annotations
 
 import pytest
-from manifest_support import render
+from manifest_support import pod_specs, render
 from netpol import External, Pod, allowed, allowing_policies, network_policies, rendered_pods
 
 pytestmark = pytest.mark.manifests
@@ -21,6 +21,7 @@ PROVIDER_POLICY = "llm-provider-egress"
 
 
 def _world(target: str) -> tuple[list[dict], dict[str, Pod]]:
+    from pipelines.bias_study import RATE_STEP_LABELS
     from pipelines.training import DEPLOY_STEP_LABELS
 
     objs = render(target)
@@ -29,6 +30,7 @@ def _world(target: str) -> tuple[list[dict], dict[str, Pod]]:
         step=Pod("pipeline step", "assay", STEP),
         kubeflow_step=Pod("pipeline step (kubeflow)", "kubeflow", STEP),
         deploy_step=Pod("deploy step", "assay", {**STEP, **DEPLOY_STEP_LABELS}),
+        rate_step=Pod("rate step", "assay", {**STEP, **RATE_STEP_LABELS}),
         stranger=Pod("unlabelled pod", "assay", {}),
         dns=Pod("kube-dns", "kube-system", {"k8s-app": "kube-dns"}),
         kfp_api=Pod("ml-pipeline", "kubeflow", {"app": "ml-pipeline"}),
@@ -121,7 +123,7 @@ def test_the_ray_client_port_is_open_only_to_pipeline_steps(target: str) -> None
 
 def test_provider_egress_goes_only_through_the_named_policy(target: str) -> None:
     policies, pods = _world(target)
-    for name in ("InferenceService/bias-scorer", "RayCluster/assay-ray cpu"):
+    for name in ("InferenceService/bias-scorer", "rate_step"):
         caller = pods[name]
         assert allowed(policies, caller, PROVIDER, 443), f"{name} must reach the providers"
         assert allowing_policies(policies, caller, PROVIDER, 443) == [PROVIDER_POLICY], name
@@ -133,7 +135,9 @@ def test_provider_egress_goes_only_through_the_named_policy(target: str) -> None
         "Deployment/minio",
         "Job/minio-create-buckets",
         "RayCluster/assay-ray head",
+        "RayCluster/assay-ray cpu",
         "step",
+        "deploy_step",
     ):
         assert not allowed(policies, pods[name], PROVIDER, 443), f"{name} -> a provider"
 
@@ -141,9 +145,15 @@ def test_provider_egress_goes_only_through_the_named_policy(target: str) -> None
 def test_only_the_llm_callers_reach_the_response_cache(target: str) -> None:
     policies, pods = _world(target)
     redis = pods["redis"]
-    for name in ("InferenceService/bias-scorer", "RayCluster/assay-ray cpu"):
+    for name in ("InferenceService/bias-scorer", "rate_step"):
         assert allowed(policies, pods[name], redis, REDIS), f"{name} -> Redis must work"
-    for name in ("InferenceService/wdbc-classifier", "Deployment/minio", "stranger", "step"):
+    for name in (
+        "InferenceService/wdbc-classifier",
+        "Deployment/minio",
+        "stranger",
+        "step",
+        "RayCluster/assay-ray cpu",
+    ):
         assert not allowed(policies, pods[name], redis, REDIS), f"{name} -> Redis"
 
 
@@ -174,3 +184,33 @@ def test_steps_reach_only_kfps_api_metadata_and_artifact_ports_in_kubeflow(targe
             assert allowed(policies, pods[step], pods[name], port), f"{step} -> {name}:{port}"
         for name, port in refused:
             assert not allowed(policies, pods[step], pods[name], port), f"{step} -> {name}:{port}"
+
+
+def _key_holders(target: str) -> set[str]:
+    """Pods whose containers read the provider keys Secret (env, envFrom or a volume)."""
+    from pipelines.bias_study import PROVIDER_SECRET
+
+    holders = set()
+    for obj in render(target):
+        for where, spec in pod_specs(obj):
+            text = repr([spec.get("containers", []), spec.get("volumes", [])])
+            if f"'{PROVIDER_SECRET}'" in text:
+                holders.add(where)
+    return holders
+
+
+def test_no_step_but_the_rate_step_reaches_a_pod_that_holds_provider_keys(target: str) -> None:
+    """The attack: from any pipeline step, run code where the provider keys are (a Ray client
+    runs arbitrary code on the cluster's workers) or connect to a pod that holds them. The
+    keys live only in the bias scorer and the rate step's own pod; the Ray cluster that every
+    computing step reaches holds none and has no provider egress."""
+    policies, pods = _world(target)
+    holders = _key_holders(target)
+    assert holders <= {"InferenceService/bias-scorer"}, holders  # never the Ray cluster
+    assert not any(name.startswith("RayCluster/") for name in holders)
+    targets = [pods[name] for name in holders] + [pods["rate_step"]]
+    ports = sorted({*range(1, 1025), 2379, 6379, 8000, 8012, 8080, 8081, 8265, 10001, 52365})
+    for step in ("step", "kubeflow_step", "deploy_step"):
+        for holder in targets:
+            reachable = [p for p in ports if allowed(policies, pods[step], holder, p)]
+            assert reachable == [], f"{step} -> {holder.name} on {reachable}"

@@ -133,3 +133,31 @@ def test_bias_study_steps_log_kfp_metrics_beside_the_report(compiled: Path) -> N
     }
     assert outputs("comp-bias-fit")["fit_metrics"] == "system.Metrics"
     assert outputs("comp-bias-analyse")["agreement_metrics"] == "system.Metrics"
+
+
+def test_only_the_rate_step_holds_provider_keys_and_the_egress_label(compiled: Path) -> None:
+    """In both pipelines, the provider keys Secret and the label that opens provider egress go
+    to the bias study's rate step alone, and it does not send its work to the shared Ray cluster
+    (no RAY_ADDRESS), whose pods every computing step can reach."""
+    from pipelines.bias_study import PROVIDER_SECRET, RATE_STEP_LABELS
+
+    holders, labelled = [], []
+    for name in ("training", "bias-study"):
+        _spec, platform = yaml.safe_load_all((compiled / f"{name}.yaml").read_text())
+        for executor, config in platform["platforms"]["kubernetes"]["deploymentSpec"][
+            "executors"
+        ].items():
+            secrets = [s["secretName"] for s in config.get("secretAsEnv", [])]
+            if PROVIDER_SECRET in secrets:
+                holders.append(executor)
+                env = {
+                    key["envVar"]
+                    for cm in config.get("configMapAsEnv", [])
+                    for key in cm["keyToEnv"]
+                }
+                assert "RAY_ADDRESS" not in env, executor
+            labels = (config.get("podMetadata") or {}).get("labels") or {}
+            if labels.get("assay.io/llm-egress") == "true":
+                labelled.append(executor)
+                assert labels == RATE_STEP_LABELS
+    assert holders == labelled == ["exec-bias-rate"]
