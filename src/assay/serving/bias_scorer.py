@@ -356,5 +356,7 @@ def run_server(settings: BiasScorerServerSettings, environ: Mapping[str, str]) -
         model = build_model(settings, environ)
         install_guards(app, model.metrics, LOGGER)
         # one process; the limiter, budget and cache are shared across replicas with --redis-url
-        budget = JsonBudget.for_tensors(rows=settings.max_batch_rows, values_per_row=1, tensors=2)
+        budget = JsonBudget.for_tensors(
+            rows=settings.max_batch_rows, values_per_row=1, tensors=2, text=True
+        )
         serve_model(model, settings, logger_name=LOGGER, budget=budget, workers=1)

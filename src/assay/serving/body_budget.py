@@ -9,9 +9,9 @@ over any of them (400) before any Python object is built.
 
 The counts come from the bytes: first an upper bound (every ``[``, ``{`` and ``,`` in the body,
 in C, about 1 ms per MiB); only when that bound is over a limit, or deeper nesting is possible,
-the strings and brackets are walked (one regular expression, brackets and commas inside strings
-not counted) and the walk stops at the first count over its limit, so refusing a body costs
-at most about a budget's worth of tokens, whatever the body's size.
+the string literals are cut out (one ``find`` per string, refused past ``max_strings``) and the
+rest counted again in C, so brackets and commas inside passages never count against the
+budget, and refusing a body costs a few passes over its bytes whatever it holds.
 """
 
 from __future__ import annotations
@@ -21,64 +21,73 @@ from dataclasses import dataclass
 
 from assay.serving.tensors import BadRequest
 
-TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
-"""A string literal (escapes included) or a bracket."""
-QUOTE, OPENING = ord('"'), frozenset(b"[{")
+STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*"')
+"""The rest of a string literal after its opening quote (escapes included)."""
+NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
+OPENING = frozenset(b"[{")
 OVERHEAD_CONTAINERS = 64
 """The request's own objects and lists beside the tensors' data: the body, ``inputs``, each
 tensor, its shape and parameters, ``outputs``..."""
 OVERHEAD_VALUES = 512
+OVERHEAD_STRINGS = 256
+"""Keys, names, datatypes, ids and parameters of a request whose tensors hold no text."""
 
 
 @dataclass(frozen=True)
 class JsonBudget:
-    """The most arrays/objects, values and nesting levels a request body may hold."""
+    """The most arrays/objects, values, strings and nesting levels a request body may hold."""
 
     max_containers: int
     max_values: int
+    max_strings: int
     max_depth: int = 16
 
     @classmethod
-    def for_tensors(cls, *, rows: int, values_per_row: int, tensors: int = 1) -> JsonBudget:
+    def for_tensors(
+        cls, *, rows: int, values_per_row: int, tensors: int = 1, text: bool = False
+    ) -> JsonBudget:
         """Room for ``tensors`` tensors of up to ``rows`` rows of ``values_per_row`` values each
-        (flat, or one nested array per row), plus the request's own fields."""
+        (flat, or one nested array per row; strings when ``text``), plus the request's own
+        fields."""
+        values = tensors * rows * values_per_row
         return cls(
             max_containers=tensors * rows + OVERHEAD_CONTAINERS,
-            max_values=tensors * rows * values_per_row + OVERHEAD_VALUES,
+            max_values=values + OVERHEAD_VALUES,
+            max_strings=(values if text else 0) + OVERHEAD_STRINGS,
         )
 
     def check(self, body: bytes) -> None:
         """:class:`BadRequest` (400) when ``body`` holds more than the budget allows."""
-        commas = body.count(b",")
-        if body.count(b"[") + body.count(b"{") <= self.max_depth and commas < self.max_values:
+        brackets = body.count(b"[") + body.count(b"{")
+        if brackets <= self.max_depth and body.count(b",") < self.max_values:
             return  # too few brackets to nest deeper, too few separators for more values
-        containers = depth = strings = string_commas = 0
-        for token in TOKEN.finditer(body):  # stops at the first count over its limit
-            first = body[token.start()]
-            if first == QUOTE:
-                strings += 1
-                string_commas += body.count(b",", token.start(), token.end())
-                if strings > self.max_values:
-                    raise self._refusal(f"over {self.max_values:,} JSON strings", self.max_values)
-            elif first in OPENING:
-                containers, depth = containers + 1, depth + 1
-                if containers > self.max_containers:
-                    raise self._refusal(
-                        f"over {self.max_containers:,} JSON arrays and objects",
-                        self.max_containers,
-                    )
-                if depth > self.max_depth:
-                    raise BadRequest(
-                        f"request body nests JSON arrays and objects over {self.max_depth} "
-                        "levels deep; a v2 request needs a handful (tensor data at most "
-                        "[rows][values])",
-                        "body_too_complex",
-                    )
-            else:
-                depth -= 1
-        values = commas - string_commas + containers
+        skeleton = self._without_strings(body)
+        containers = skeleton.count(b"[") + skeleton.count(b"{")
+        if containers > self.max_containers:
+            raise self._refusal(f"{containers:,} JSON arrays and objects", self.max_containers)
+        values = skeleton.count(b",") + containers
         if values > self.max_values:
             raise self._refusal(f"about {values:,} JSON values", self.max_values)
+        if containers > self.max_depth and nesting_depth(skeleton) > self.max_depth:
+            raise BadRequest(
+                f"request body nests JSON arrays and objects over {self.max_depth} levels deep; "
+                "a v2 request needs a handful (tensor data at most [rows][values])",
+                "body_too_complex",
+            )
+
+    def _without_strings(self, body: bytes) -> bytes:
+        """``body`` with its string literals cut out; refused past ``max_strings`` of them."""
+        pieces: list[bytes] = []
+        position = strings = 0
+        while (start := body.find(b'"', position)) >= 0:
+            strings += 1
+            if strings > self.max_strings:
+                raise self._refusal(f"over {self.max_strings:,} JSON strings", self.max_strings)
+            pieces.append(body[position:start])
+            rest = STRING_REST.match(body, start + 1)
+            position = rest.end() if rest else len(body)  # unterminated: the parser refuses it
+        pieces.append(body[position:])
+        return b"".join(pieces)
 
     def _refusal(self, found: str, limit: int) -> BadRequest:
         return BadRequest(
@@ -87,3 +96,17 @@ class JsonBudget:
             "the batch limit",
             "body_too_complex",
         )
+
+
+def nesting_depth(skeleton: bytes) -> int:
+    """How deep the brackets of ``skeleton`` (a body without its strings) nest; 0 when more
+    close than open (malformed: the parser refuses it). Runs only on bodies within the container
+    budget, so the loop is short."""
+    brackets = skeleton.translate(None, NOT_BRACKETS)
+    if len(brackets) > 2 * (brackets.count(b"[") + brackets.count(b"{")):
+        return 0
+    depth = deepest = 0
+    for bracket in brackets:
+        depth += 1 if bracket in OPENING else -1
+        deepest = max(deepest, depth)
+    return deepest
