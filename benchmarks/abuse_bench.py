@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -82,33 +83,47 @@ async def cpu_per_request(pid: int, url: str, body: bytes, times: int) -> tuple[
     return (cpu_s(pid) - before) / times * 1000, status
 
 
+def attack_loop(url: str, body: bytes, seconds: float) -> None:
+    """One attacking client, in its own process: posts ``body`` in a loop for ``seconds``."""
+
+    async def loop() -> None:
+        stop = time.perf_counter() + seconds
+        async with aiohttp.ClientSession() as session:
+            while time.perf_counter() < stop:
+                async with session.post(url, data=body, headers=JSON) as response:
+                    await response.read()
+
+    asyncio.run(loop())
+
+
 async def latencies_under(
     probe: Callable[[aiohttp.ClientSession], Awaitable[None]],
     url: str,
     attack: bytes | None,
     seconds: float,
 ) -> list[float]:
-    """Latencies (ms) of ``probe`` run back to back while two clients post ``attack`` in a loop."""
-    stop = time.perf_counter() + seconds
+    """Latencies (ms) of ``probe`` run back to back while two client processes post ``attack``
+    in a loop (their own processes: sending 2-8 MiB would stall this loop's measurements)."""
+    attackers = []
+    if attack is not None:
+        context = multiprocessing.get_context("spawn")
+        attackers = [
+            context.Process(target=attack_loop, args=(url, attack, seconds + 1)) for _ in range(2)
+        ]
+        for process in attackers:
+            process.start()
+        await asyncio.sleep(1.0)  # the attackers' interpreters start and begin sending
     seen: list[float] = []
-
-    async def attacker() -> None:
-        async with aiohttp.ClientSession() as session:
-            while time.perf_counter() < stop:
-                async with session.post(url, data=attack, headers=JSON) as response:
-                    await response.read()
-
-    async def prober() -> None:
-        async with aiohttp.ClientSession() as session:
+    stop = time.perf_counter() + seconds
+    async with aiohttp.ClientSession() as session:
+        await probe(session)
+        while time.perf_counter() < stop:
+            sent = time.perf_counter()
             await probe(session)
-            while time.perf_counter() < stop:
-                sent = time.perf_counter()
-                await probe(session)
-                seen.append((time.perf_counter() - sent) * 1000)
-                await asyncio.sleep(0.01)
-
-    attackers = [attacker() for _ in range(2)] if attack is not None else []
-    await asyncio.gather(prober(), *attackers)
+            seen.append((time.perf_counter() - sent) * 1000)
+            await asyncio.sleep(0.01)
+    for process in attackers:
+        process.join()
     return seen
 
 

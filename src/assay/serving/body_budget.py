@@ -52,7 +52,7 @@ class JsonBudget:
         values = tensors * rows * values_per_row
         return cls(
             max_containers=tensors * rows + OVERHEAD_CONTAINERS,
-            max_values=values + OVERHEAD_VALUES,
+            max_values=values + tensors * rows + OVERHEAD_VALUES,  # a nested row is a value too
             max_strings=(values if text else 0) + OVERHEAD_STRINGS,
         )
 
