@@ -191,16 +191,16 @@ def test_flood_over_grpc_gets_resource_exhausted_with_retry_info(
     before = gpt_calls(sims["slow"])
     first: dict[str, httpx.Response] = {}
     in_flight = threading.Thread(
-        target=lambda: first.update(ok=queue_scorer.infer(["The first passage, admitted."]))
+        target=lambda: first.update(ok=queue_scorer.infer(["A first passage for gRPC, admitted."]))
     )
     in_flight.start()
     wait_until(lambda: gpt_calls(sims["slow"]) > before or "ok" in first, "the first call")
-    assert "ok" not in first, first["ok"].text  # still in progress, holding the one slot
+    assert "ok" not in first, first["ok"].text  # in progress (not cached), holding the slot
     tensor = pb.ModelInferRequest.InferInputTensor(
         name="text",
         datatype="BYTES",
         shape=[1],
-        contents=pb.InferTensorContents(bytes_contents=[b"A second passage, over capacity."]),
+        contents=pb.InferTensorContents(bytes_contents=[b"A second passage for gRPC, over capacity."]),
     )
     request = pb.ModelInferRequest(model_name="bias-scorer", inputs=[tensor])
     with grpc.insecure_channel(queue_scorer.grpc_target) as channel:
