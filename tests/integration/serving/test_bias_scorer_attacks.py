@@ -200,7 +200,7 @@ def test_flood_over_grpc_gets_resource_exhausted_with_retry_info(
         name="text",
         datatype="BYTES",
         shape=[1],
-        contents=pb.InferTensorContents(bytes_contents=[b"A second passage for gRPC, over capacity."]),
+        contents=pb.InferTensorContents(bytes_contents=[b"A second gRPC passage, refused."]),
     )
     request = pb.ModelInferRequest(model_name="bias-scorer", inputs=[tensor])
     with grpc.insecure_channel(queue_scorer.grpc_target) as channel:
