@@ -4,10 +4,9 @@ raw sockets, so the test controls the headers and the streaming."""
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
+from _hostile import raw_post
 
 from assay.sim import SimConfig, start_sim_server
 
@@ -23,22 +22,7 @@ def sim():
 
 
 def exchange(port: int, head: list[str], chunks: list[bytes]) -> tuple[int, str]:
-    lines = ["POST /v1/chat/completions HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall("\r\n".join([*lines, *head, "", ""]).encode())
-        try:
-            for chunk in chunks:
-                sock.sendall(chunk)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server answered and closed before the whole body was sent
-        answer = b""
-        try:
-            while data := sock.recv(65536):
-                answer += data
-        except ConnectionResetError:
-            pass
-    status_line, _, rest = answer.partition(b"\r\n")
-    return int(status_line.split()[1]), rest.decode(errors="replace")
+    return raw_post(port, "/v1/chat/completions", head, chunks)
 
 
 def test_declared_huge_body_is_refused_before_it_is_read(sim) -> None:

@@ -22,6 +22,7 @@ import pytest
 from _bias_scorer_support import MODEL as SCORER
 from _bias_scorer_support import Scorer
 from _bias_scorer_support import launch as launch_scorer
+from _hostile import read_answer
 from _serving_support import MODEL_NAME, MODULE_ENTRY, ModelFixture, RunningServer, launch, wdbc
 from _serving_support import wait_ready as wait_server_ready
 
@@ -118,20 +119,6 @@ def tiny_tensors_body(size: int) -> bytes:
 def connect(server: RunningServer) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", server.http_port), timeout=GIVE_UP_S)
     return sock
-
-
-def read_answer(sock: socket.socket) -> tuple[int, str]:
-    """The status and text of what the server sends before it closes (0: closed silently)."""
-    answer = b""
-    try:
-        while data := sock.recv(65536):
-            answer += data
-    except ConnectionResetError:
-        pass
-    if not answer:
-        return 0, ""
-    status_line, _, rest = answer.partition(b"\r\n")
-    return int(status_line.split()[1]), rest.decode(errors="replace")
 
 
 def post_head(path: str, length: int) -> bytes:

@@ -98,6 +98,20 @@ def wait_until(condition: Any, what: str) -> None:
         time.sleep(0.02)
 
 
+def hold_the_slot(
+    scorer: Scorer, sims: dict[str, Any], text: str
+) -> tuple[threading.Thread, dict[str, httpx.Response]]:
+    """A REST request rating ``text`` (a passage no other test sends: not cached) in a thread,
+    returned once its slow provider call is under way; its response lands in ``["ok"]``."""
+    before = gpt_calls(sims["slow"])
+    first: dict[str, httpx.Response] = {}
+    in_flight = threading.Thread(target=lambda: first.update(ok=scorer.infer([text])))
+    in_flight.start()
+    wait_until(lambda: gpt_calls(sims["slow"]) > before or "ok" in first, "the first call")
+    assert "ok" not in first, first["ok"].text  # in progress, holding the slot
+    return in_flight, first
+
+
 def assert_coarse(text: str) -> None:
     for leak in ("127.0.0.1", "http", "Error", "Traceback", "within"):
         assert leak not in text, f"{leak!r} leaked into {text!r}"
@@ -143,12 +157,7 @@ def test_flood_of_concurrent_requests_gets_429_with_retry_after(
     queue_scorer: Scorer, sims: dict[str, Any]
 ) -> None:
     before = gpt_calls(sims["slow"])
-    first: dict[str, httpx.Response] = {}
-    in_flight = threading.Thread(
-        target=lambda: first.update(ok=queue_scorer.infer(["The first passage, admitted."]))
-    )
-    in_flight.start()
-    wait_until(lambda: gpt_calls(sims["slow"]) > before, "the first request's call")
+    in_flight, first = hold_the_slot(queue_scorer, sims, "The first passage, admitted.")
     refused = queue_scorer.infer(["A second passage, over capacity."])
     in_flight.join(GIVE_UP_S)
     assert refused.status_code == 429, refused.text
@@ -189,13 +198,7 @@ def test_flood_over_grpc_gets_resource_exhausted_with_retry_info(
     from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 
     before = gpt_calls(sims["slow"])
-    first: dict[str, httpx.Response] = {}
-    in_flight = threading.Thread(
-        target=lambda: first.update(ok=queue_scorer.infer(["A first passage for gRPC, admitted."]))
-    )
-    in_flight.start()
-    wait_until(lambda: gpt_calls(sims["slow"]) > before or "ok" in first, "the first call")
-    assert "ok" not in first, first["ok"].text  # in progress (not cached), holding the slot
+    in_flight, first = hold_the_slot(queue_scorer, sims, "A first passage for gRPC, admitted.")
     tensor = pb.ModelInferRequest.InferInputTensor(
         name="text",
         datatype="BYTES",
