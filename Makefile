@@ -45,6 +45,7 @@ bench: $(STAMP)  ## every benchmark, each printing its ratios from one run (over
 	$(BIN)/python benchmarks/train_bench.py
 	$(BIN)/python benchmarks/serve_bench.py
 	$(BIN)/python benchmarks/llm_bench.py
+	$(BIN)/python benchmarks/abuse_bench.py
 	$(BIN)/python benchmarks/bayes_bench.py
 
 bench-robustness: $(STAMP)  ## 20 Bayesian fits per design cell: divergences, R-hat, ESS (about 45 minutes)

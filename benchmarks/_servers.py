@@ -93,9 +93,11 @@ def mlserver_python() -> Path:
 
 
 @contextmanager
-def running(command: list[str], ready_url: str, log: Path, cwd: Path) -> Iterator[int]:
+def running(
+    command: list[str], ready_url: str, log: Path, cwd: Path, env: dict[str, str] | None = None
+) -> Iterator[int]:
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:

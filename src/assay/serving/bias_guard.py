@@ -40,7 +40,10 @@ def coarse_reasons(reasons: Mapping[str, str]) -> dict[str, str]:
 
 
 class QueueFull(Exception):
-    """Admitting the request would exceed ``max_queued_passages``: 429 with Retry-After."""
+    """Admitting the request would exceed ``max_queued_passages``: 429 with Retry-After (gRPC:
+    RESOURCE_EXHAUSTED with retry information, :mod:`assay.serving.grpc_status`)."""
+
+    retry_after_s = RETRY_AFTER_S
 
 
 class Admission:

@@ -72,6 +72,7 @@ from assay.serving.bias_ensemble import (
 )
 from assay.serving.bias_guard import Admission, coarse_reasons, install_guards
 from assay.serving.bias_raters import RaterPool
+from assay.serving.body_budget import JsonBudget
 from assay.serving.passages import PUBLISHER, TEXT, Passages, passages_from_v1, passages_from_v2
 from assay.serving.request_log import RequestLog, sample_every_from_rate
 from assay.serving.settings import BiasScorerServerSettings
@@ -355,4 +356,7 @@ def run_server(settings: BiasScorerServerSettings, environ: Mapping[str, str]) -
         model = build_model(settings, environ)
         install_guards(app, model.metrics, LOGGER)
         # one process; the limiter, budget and cache are shared across replicas with --redis-url
-        serve_model(model, settings, logger_name=LOGGER, workers=1)
+        budget = JsonBudget.for_tensors(
+            rows=settings.max_batch_rows, values_per_row=1, tensors=2, text=True
+        )
+        serve_model(model, settings, logger_name=LOGGER, budget=budget, workers=1)

@@ -36,6 +36,7 @@ from kserve.protocol.infer_type import InferRequest, InferResponse
 from assay.obs.logging import get_logger
 from assay.obs.metrics_serving import ServingMetrics, observe_many, serving_metrics
 from assay.serving.batching import AdaptiveBatcher
+from assay.serving.body_budget import JsonBudget
 from assay.serving.classifier_versions import (
     N_FEATURES,
     LoadedClassifier,
@@ -343,6 +344,7 @@ def run_server(settings: ClassifierServerSettings) -> None:
         model,
         settings,
         logger_name=LOGGER,
+        budget=JsonBudget.for_tensors(rows=settings.max_batch_rows, values_per_row=N_FEATURES),
         workers=settings.workers,
         registered_models=ClassifierRepository(),
         fast_rest=settings.fast_rest,

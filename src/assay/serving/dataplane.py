@@ -20,21 +20,26 @@ from kserve.protocol.infer_type import (
     InferInput,
     InferRequest,
     RequestedOutput,
-    deserialize_bytes_tensor,
 )
 
-from assay.serving.tensors import NUMERIC_DATATYPES, BadRequest
+from assay.serving.tensors import NUMERIC_DATATYPES, BadRequest, whole_number
 
 TENSOR_KEYS = ("name", "shape", "datatype")
+DEFAULT_MAX_VALUES = 1 << 20
 
 
 class StrictDataPlane(DataPlane):
-    """A :class:`DataPlane` whose REST decoding turns every client mistake into a 400."""
+    """A :class:`DataPlane` whose REST decoding turns every client mistake into a 400; a binary
+    tensor declaring more than ``max_values`` values is refused before its bytes are decoded."""
+
+    def __init__(self, *args: Any, max_values: int = DEFAULT_MAX_VALUES, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_values = max_values
 
     def decode_inference_request(self, body: Any, headers: dict[str, Any], model_name: str) -> Any:
         if isinstance(body, bytes):
             length = headers.get(INFERENCE_CONTENT_LENGTH_HEADER)
-            return request_from_binary(body, length, model_name)
+            return request_from_binary(body, length, model_name, self.max_values)
         try:
             return InferRequest.from_inference_request(body, model_name)
         except (TypeError, ValueError, AttributeError) as exc:
@@ -45,7 +50,9 @@ class StrictDataPlane(DataPlane):
         return bool(models) and all([await model.healthy() for model in models.values()])
 
 
-def request_from_binary(body: bytes, header_length: Any, model_name: str) -> InferRequest:
+def request_from_binary(
+    body: bytes, header_length: Any, model_name: str, max_values: int = DEFAULT_MAX_VALUES
+) -> InferRequest:
     """An :class:`InferRequest` from a binary-extension body, every part checked."""
     length = _header_length(header_length, len(body))
     try:
@@ -62,7 +69,7 @@ def request_from_binary(body: bytes, header_length: Any, model_name: str) -> Inf
         )
     raw, inputs = memoryview(body)[length:], []
     for index, tensor in enumerate(header["inputs"]):
-        infer_input, raw = _input(tensor, index, raw)
+        infer_input, raw = _input(tensor, index, raw, max_values)
         inputs.append(infer_input)
     if len(raw):
         raise BadRequest(
@@ -80,17 +87,20 @@ def request_from_binary(body: bytes, header_length: Any, model_name: str) -> Inf
 
 
 def _header_length(value: Any, body_length: int) -> int:
-    text = str(value).strip() if value is not None else ""
-    if not text.isdigit() or int(text) > body_length:
+    length = whole_number(value) if isinstance(value, str | bytes) else None
+    if length is None or length > body_length:
         raise BadRequest(
             f"{INFERENCE_CONTENT_LENGTH_HEADER} must be the byte length of the JSON header, a "
-            f"whole number of at most the body's {body_length} bytes; got {value!r}",
+            f"whole number (ASCII digits) of at most the body's {body_length} bytes; got "
+            f"{value!r}",
             "bad_binary_header",
         )
-    return int(text)
+    return length
 
 
-def _input(tensor: Any, index: int, raw: memoryview) -> tuple[InferInput, memoryview]:
+def _input(
+    tensor: Any, index: int, raw: memoryview, max_values: int
+) -> tuple[InferInput, memoryview]:
     """One input tensor of the header, its data read from JSON or from the front of ``raw``."""
     if not isinstance(tensor, dict) or any(key not in tensor for key in TENSOR_KEYS):
         raise BadRequest(
@@ -115,31 +125,58 @@ def _input(tensor: Any, index: int, raw: memoryview) -> tuple[InferInput, memory
             f"the {len(raw)} bytes left in the body",
             "bad_binary_data",
         )
-    infer_input.data = _values(bytes(raw[:size]), name, shape, datatype.upper())
+    infer_input.data = _values(bytes(raw[:size]), name, shape, datatype.upper(), max_values)
     return infer_input, raw[size:]
 
 
-def _values(data: bytes, name: str, shape: list[int], datatype: str) -> list[Any]:
+def _values(data: bytes, name: str, shape: list[int], datatype: str, max_values: int) -> list[Any]:
     expected = int(np.prod(shape, dtype=np.float64))
+    if expected > max_values:
+        raise BadRequest(
+            f"input {name!r} has shape {shape}, {expected} values; this server's requests hold "
+            f"at most {max_values}",
+            "body_too_complex",
+        )
     try:
         if datatype == "BYTES":
-            array = deserialize_bytes_tensor(data)
-        elif datatype in NUMERIC_DATATYPES:
-            array = np.frombuffer(data, dtype=NUMERIC_DATATYPES[datatype])
-        else:
+            return _bytes_values(data, name, shape, expected)
+        if datatype not in NUMERIC_DATATYPES:
             raise BadRequest(f"input {name!r} has datatype {datatype}", "wrong_datatype")
+        array = np.frombuffer(data, dtype=NUMERIC_DATATYPES[datatype])
     except (ValueError, TypeError, IndexError, OverflowError, struct.error) as exc:
         raise BadRequest(
             f"input {name!r}: its binary_data_size bytes are not whole {datatype} values ({exc})",
             "bad_binary_data",
         ) from None
     if array.size != expected:
-        raise BadRequest(
-            f"input {name!r} has {array.size} {datatype} values in its binary_data_size bytes "
-            f"but shape {shape} needs {expected}",
-            "wrong_shape",
-        )
+        raise _count_mismatch(name, str(array.size), datatype, shape, expected)
     return list(array.tolist())
+
+
+def _bytes_values(data: bytes, name: str, shape: list[int], expected: int) -> list[Any]:
+    """The length-prefixed strings of a BYTES tensor, reading no more than ``expected`` + 1."""
+    values: list[bytes] = []
+    offset = 0
+    while offset < len(data) and len(values) <= expected:
+        (length,) = struct.unpack_from("<I", data, offset)
+        start, offset = offset + 4, offset + 4 + length
+        if offset > len(data):
+            raise ValueError(f"string {len(values)} runs past the end of its bytes")
+        values.append(data[start:offset])
+    if len(values) != expected:
+        found = str(len(values)) if offset >= len(data) else f"more than {expected}"
+        raise _count_mismatch(name, found, "BYTES", shape, expected)
+    return values
+
+
+def _count_mismatch(
+    name: str, found: str, datatype: str, shape: list[int], expected: int
+) -> BadRequest:
+    return BadRequest(
+        f"input {name!r} has {found} {datatype} values in its binary_data_size bytes "
+        f"but shape {shape} needs {expected}",
+        "wrong_shape",
+    )
 
 
 def _optional_text(value: Any, what: str) -> str | None:

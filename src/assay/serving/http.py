@@ -17,11 +17,15 @@ from kserve.model_repository import ModelRepository
 
 from assay.obs.logging import get_logger
 from assay.obs.metrics_serving import ServingMetrics
-from assay.serving.fast_infer import FastInfer, replay
+from assay.serving.body_budget import JsonBudget
+from assay.serving.fast_infer import BINARY_HEADER, FastInfer, replay
 from assay.serving.repository import RepositoryDenied, admin_request
-from assay.serving.tensors import BadRequest
+from assay.serving.tensors import BadRequest, whole_number
 
 REPOSITORY_PATH = "/v2/repository/"
+BUSY_RETRY_AFTER_S = 2
+BODY_READ = "assay.body_read"
+"""Scope key: the request's body was read whole and checked by a :class:`RequestSizeLimit`."""
 
 
 def install_http_extras(
@@ -32,10 +36,13 @@ def install_http_extras(
     max_request_bytes: int,
     admin_token: str | None,
     fast_infer: ModelRepository | None = None,
+    max_buffered_bytes: int | None = None,
+    budget: JsonBudget | None = None,
 ) -> None:
-    """Add ``/health``, 4xx JSON handlers for client errors, the request-size limit, the guard
-    of the repository endpoints, and quiet per-request loggers; with ``fast_infer`` (the served
-    models), plain v2 JSON inference requests take :class:`FastInfer`'s lean route.
+    """Add ``/health``, 4xx JSON handlers for client errors, the request-size limit (with the
+    cap on body bytes still arriving and the JSON ``budget``), the guard of the repository
+    endpoints, and quiet per-request loggers; with ``fast_infer`` (the served models), plain v2
+    JSON inference requests take :class:`FastInfer`'s lean route.
 
     Must run before the server starts (KServe's ``ModelServer.start``).
     """
@@ -77,14 +84,20 @@ def install_http_extras(
     app.add_exception_handler(RepositoryDenied, repository_denied)
     app.add_middleware(DefaultJsonContentType)
     app.add_middleware(RepositoryGuard, admin_token=admin_token)
-    app.add_middleware(RequestSizeLimit, max_bytes=max_request_bytes, metrics=metrics, log=log)
+    buffer = BodyBuffer(max_buffered_bytes) if max_buffered_bytes is not None else None
+    limits: dict[str, Any] = {"max_bytes": max_request_bytes, "buffer": buffer, "budget": budget}
+    app.add_middleware(RequestSizeLimit, metrics=metrics, log=log, **limits)
     for noisy in ("kserve.trace", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if fast_infer is not None:
-        limit = partial(RequestSizeLimit, max_bytes=max_request_bytes, metrics=metrics, log=log)
         install_outermost(
             app,
-            partial(FastInfer, repository=fast_infer, handlers=app.exception_handlers, limit=limit),
+            partial(
+                FastInfer,
+                repository=fast_infer,
+                handlers=app.exception_handlers,
+                limit=partial(RequestSizeLimit, metrics=metrics, log=log, **limits),
+            ),
         )
 
 
@@ -178,38 +191,100 @@ class RepositoryGuard:
             admin_request.reset(marked)
 
 
+class BodyBuffer:
+    """Request body bytes held, across connections, while their senders are still sending."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.held = 0
+
+    def reserve(self, size: int) -> bool:
+        if self.held + size > self.capacity:
+            return False
+        self.held += size
+        return True
+
+    def release(self, size: int) -> None:
+        self.held -= size
+
+
 class RequestSizeLimit:
     """413 for a request body over ``max_bytes``: by its ``Content-Length`` before reading it,
-    else while it streams in; the body is read whole (at most ``max_bytes``) before parsing."""
+    else while it streams in; the body is read whole (at most ``max_bytes``) before parsing.
 
-    def __init__(self, app: Any, max_bytes: int, metrics: ServingMetrics, log: Any) -> None:
+    ``buffer``: the bytes of bodies still arriving count against one cap for all connections
+    (503 with Retry-After beyond it), so slow senders cannot fill the memory. ``budget``: a JSON
+    body (or a binary request's JSON header) is checked against it before anything parses it.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        max_bytes: int,
+        metrics: ServingMetrics,
+        log: Any,
+        buffer: BodyBuffer | None = None,
+        budget: JsonBudget | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.metrics = metrics
         self.log = log
+        self.buffer = buffer
+        self.budget = budget
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        if scope.get(BODY_READ):  # an outer limit (the lean route's) read and checked it
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and (
+            (length := whole_number(declared)) is None or length > self.max_bytes
+        ):
             await self._refuse(send, f"a Content-Length of {declared.decode(errors='replace')}")
             return
-        chunks, total, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunk = message.get("body", b"")
-            total += len(chunk)
-            if total > self.max_bytes:
-                await _drain(receive, more=message.get("more_body", False), limit=self.max_bytes)
-                await self._refuse(send, f"over {self.max_bytes} bytes streamed")
+        body = await self._read(receive, send)
+        if body is None:
+            return
+        if self.budget is not None:
+            try:
+                self.budget.check(json_part(body, headers))
+            except BadRequest as exc:
+                await self._answer(send, exc)
                 return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        await self.app(scope, replay(b"".join(chunks), receive), send)
+        scope[BODY_READ] = True
+        await self.app(scope, replay(body, receive), send)
+
+    async def _read(self, receive: Any, send: Any) -> bytes | None:
+        """The whole body, or None when it was refused (answered here) or the client left."""
+        chunks: list[bytes] = []
+        total = held = 0
+        try:
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return None  # the client went away
+                chunk, more = message.get("body", b""), message.get("more_body", False)
+                total += len(chunk)
+                if total > self.max_bytes:
+                    await _drain(receive, more=more, limit=self.max_bytes)
+                    await self._refuse(send, f"over {self.max_bytes} bytes streamed")
+                    return None
+                chunks.append(chunk)
+                if not more:
+                    return b"".join(chunks)
+                if self.buffer is not None:  # held while the client is still sending
+                    if not self.buffer.reserve(total - held):
+                        await self._busy(send)
+                        return None
+                    held = total
+        finally:
+            if self.buffer is not None:
+                self.buffer.release(held)
 
     async def _refuse(self, send: Any, seen: str) -> None:
         error = BadRequest(
@@ -218,9 +293,32 @@ class RequestSizeLimit:
             "request_too_large",
             status=413,
         )
+        await self._answer(send, error, connection="close")
+
+    async def _busy(self, send: Any) -> None:
+        capacity = self.buffer.capacity if self.buffer is not None else 0
+        error = BadRequest(
+            f"the server is holding its limit of {capacity} bytes of request bodies still "
+            f"arriving (--max-buffered-bytes); retry after {BUSY_RETRY_AFTER_S} s",
+            "bodies_buffer_full",
+            status=503,
+        )
+        retry = str(BUSY_RETRY_AFTER_S)
+        await self._answer(send, error, connection="close", **{"retry-after": retry})
+
+    async def _answer(self, send: Any, error: BadRequest, **headers: str) -> None:
         self.metrics.count_error(error.code)
         self.log.info("request_rejected", reason=error.code, error=str(error))
-        await send_json(send, error.status, {"error": str(error)}, connection="close")
+        await send_json(send, error.status, {"error": str(error)}, **headers)
+
+
+def json_part(body: bytes, headers: dict[bytes, bytes]) -> bytes:
+    """The JSON of a request: the whole body, or a binary-extension body's JSON header."""
+    declared = headers.get(BINARY_HEADER)
+    if declared is None:
+        return body
+    length = whole_number(declared)
+    return body[:length] if length is not None else b""  # the data plane refuses the header
 
 
 async def _drain(receive: Any, *, more: bool, limit: int) -> None:

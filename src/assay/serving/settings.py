@@ -23,6 +23,9 @@ DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
 """Admits the bias scorer's largest batch (64 passages x 20,000 characters, JSON-escaped)."""
 CLASSIFIER_MAX_REQUEST_BYTES = 2 * 1024 * 1024
 """Admits 1,024 rows x 30 features of full-precision JSON numbers (about 0.8 MB)."""
+DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+"""Bodies still arriving, across connections: 8 of the scorer's or 32 of the classifier's largest
+requests at once, well inside the pods' 512 Mi beside the process's own ~200-300 MB."""
 
 
 class Flags:
@@ -74,6 +77,28 @@ class ServerSettings(BaseSettings):
         ge=1024,
         description="Largest request body accepted (413 above it, before parsing); also the "
         "gRPC receive limit.",
+    )
+    max_header_bytes: Annotated[int, Flags("--max-header-bytes")] = Field(
+        16 * 1024,
+        ge=1024,
+        description="Largest request head (request line and headers) accepted (431 above it).",
+    )
+    header_timeout_s: Annotated[float, Flags("--header-timeout")] = Field(
+        10.0,
+        ge=0.1,
+        description="Seconds a connection gets to send a whole request head (then 408 and close).",
+    )
+    body_timeout_s: Annotated[float, Flags("--body-timeout")] = Field(
+        30.0,
+        ge=0.1,
+        description="Seconds a request gets to send its whole body after its head (then 408 and "
+        "close).",
+    )
+    max_buffered_bytes: Annotated[int, Flags("--max-buffered-bytes")] = Field(
+        DEFAULT_MAX_BUFFERED_BYTES,
+        ge=1024,
+        description="Request body bytes held at once across all connections still sending "
+        "theirs; a request that would go over it is answered 503 with Retry-After.",
     )
     admin_token_file: Annotated[str | None, Flags("--admin-token-file")] = Field(
         None,

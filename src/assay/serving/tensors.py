@@ -6,6 +6,7 @@ sentence naming the problem, counted in ``inference_errors_total`` under its sho
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +28,19 @@ NUMERIC_DATATYPES: dict[str, Any] = {
     "UINT32": np.uint32,
     "UINT64": np.uint64,
 }
+
+
+ASCII_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
+def whole_number(text: str | bytes) -> int | None:
+    """The value of a header or parameter that must be a whole number: ASCII digits only (around
+    spaces), at most 18 of them; None otherwise. ``str.isdigit`` and ``int`` also take "²",
+    "٣" or "1_000", which a client must not be able to send as a length."""
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")
+    stripped = text.strip(" \t")
+    return int(stripped) if ASCII_DIGITS.fullmatch(stripped) else None
 
 
 class BadRequest(InvalidInput):

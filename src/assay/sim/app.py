@@ -121,12 +121,32 @@ class SimEndpoint:
 
     async def _json_body(self, request: Request) -> dict[str, Any]:
         try:
-            body = json.loads(await request.body())
+            body = json.loads(await self._bounded_body(request))
+        except RecursionError:
+            raise SimHTTPError(400, "Request body nests JSON too deeply.") from None
         except ValueError:
             raise SimHTTPError(400, "Request body is not valid JSON.") from None
         if not isinstance(body, dict):
             raise SimHTTPError(400, "Request body must be a JSON object.")
         return body
+
+    async def _bounded_body(self, request: Request) -> bytes:
+        """The body, read only up to ``max_body_bytes`` (413 beyond, by its declared length
+        first, then while it streams)."""
+        limit = self.config.max_body_bytes
+        too_large = SimHTTPError(413, f"Request body is over this simulator's {limit} bytes.")
+        declared = request.headers.get("content-length", "")
+        if declared and not (declared.isascii() and declared.isdigit()):
+            raise SimHTTPError(400, "Content-Length must be a whole number of bytes.")
+        if declared and int(declared) > limit:
+            raise too_large
+        chunks, total = [], 0
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _model(self, body: dict[str, Any]) -> SimModelConfig:
         name = body.get("model")

@@ -105,6 +105,11 @@ class SimConfig(BaseModel):
         default=60.0, ge=0, description="how long a 'timeout' fault stalls"
     )
     rate_window_s: float = Field(default=60.0, gt=0, description="length of the rolling rpm window")
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="largest request body accepted (413 above it; a rating prompt is ~100 kB)",
+    )
     truth: dict[str, float] = Field(
         default_factory=dict, description="sha256 of passage text (see text_key) -> true score"
     )

@@ -144,9 +144,14 @@ class RunningServer:
 
 
 def launch(
-    entry: list[str], model_flag: str, model_uri: str, log_path: Path, *extra: str
+    entry: list[str],
+    model_flag: str,
+    model_uri: str,
+    log_path: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
 ) -> RunningServer:
-    """Start a server process (not yet ready) on free ports."""
+    """Start a server process (not yet ready) on free ports; ``env`` adds variables."""
     http_port, grpc_port = free_port(), free_port()
     if entry[0] == "assay":
         ports = [f"--http-port={http_port}", f"--grpc-port={grpc_port}", "--max-batch-rows=512"]
@@ -155,10 +160,10 @@ def launch(
         ports = [f"--http_port={http_port}", f"--grpc_port={grpc_port}", "--max_batch_rows=512"]
         command = [sys.executable, *entry, *ports]
     command += [f"{model_flag}={model_uri}", *extra]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with log_path.open("w") as log_file:
         process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT
+            command, cwd=REPO, env=full_env, stdout=log_file, stderr=subprocess.STDOUT
         )
     return RunningServer(process, http_port, grpc_port, log_path, model_uri)
 

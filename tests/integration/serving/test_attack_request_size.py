@@ -7,13 +7,12 @@ before the body is parsed, and the server keeps serving.
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import numpy as np
 import pytest
 from _bias_scorer_support import MODEL as SCORER
 from _bias_scorer_support import metric_value
+from _hostile import raw_post
 from _serving_support import MAX_REQUEST_BYTES, MODEL_NAME, wdbc
 
 from assay.serving.settings import BiasScorerServerSettings, ClassifierServerSettings
@@ -23,19 +22,7 @@ pytestmark = pytest.mark.integration
 
 def raw_request(port: int, path: str, head: list[str], chunks: list[bytes]) -> tuple[int, str]:
     """Send a request head and body chunks as given; (status, body text) of the answer."""
-    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close", *head, "", ""]
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall("\r\n".join(lines).encode())
-        try:
-            for chunk in chunks:
-                sock.sendall(chunk)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server answered and closed before the whole body was sent
-        answer = b""
-        while data := sock.recv(65536):
-            answer += data
-    status_line, _, rest = answer.partition(b"\r\n")
-    return int(status_line.split()[1]), rest.decode(errors="replace")
+    return raw_post(port, path, head, chunks)
 
 
 def chunked(body: bytes, size: int = 8192) -> list[bytes]:

@@ -4,7 +4,8 @@ latency is set in their config (``latency_s``, no jitter):
 
 - slow raters try to hold a request past the gateway's timeout -> the request deadline answers
   "timeout" for them, on time, with coarse reasons only (no exception text, no URLs);
-- a flood of concurrent requests tries to queue unbounded work -> 429 with Retry-After;
+- a flood of concurrent requests tries to queue unbounded work -> 429 with Retry-After (gRPC:
+  RESOURCE_EXHAUSTED with retry-after and google.rpc.RetryInfo);
 - a client that hangs up tries to leave provider calls running -> they are cancelled;
 - an enormous passage tries to spend a rater's whole context -> 400 (token cap).
 """
@@ -75,9 +76,10 @@ def deadline_scorer(
 def queue_scorer(
     sims: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Scorer]:
-    """One slow rater, one passage at a time, room for one passage in progress."""
+    """One slow rater, one passage at a time, room for one passage in progress; gRPC on."""
     folder = tmp_path_factory.mktemp("scorer-queue")
     args = ["--request_deadline_s=100", "--max_queued_passages=1", "--max_concurrency=1"]
+    args.append("--enable_grpc=true")
     server = start_scorer(folder, {"sim-gpt": sims["slow"].base_url}, *args)
     try:
         yield server
@@ -94,6 +96,20 @@ def wait_until(condition: Any, what: str) -> None:
     while not condition():
         assert time.monotonic() < give_up, f"gave up waiting: {what}"
         time.sleep(0.02)
+
+
+def hold_the_slot(
+    scorer: Scorer, sims: dict[str, Any], text: str
+) -> tuple[threading.Thread, dict[str, httpx.Response]]:
+    """A REST request rating ``text`` (a passage no other test sends: not cached) in a thread,
+    returned once its slow provider call is under way; its response lands in ``["ok"]``."""
+    before = gpt_calls(sims["slow"])
+    first: dict[str, httpx.Response] = {}
+    in_flight = threading.Thread(target=lambda: first.update(ok=scorer.infer([text])))
+    in_flight.start()
+    wait_until(lambda: gpt_calls(sims["slow"]) > before or "ok" in first, "the first call")
+    assert "ok" not in first, first["ok"].text  # in progress, holding the slot
+    return in_flight, first
 
 
 def assert_coarse(text: str) -> None:
@@ -141,12 +157,7 @@ def test_flood_of_concurrent_requests_gets_429_with_retry_after(
     queue_scorer: Scorer, sims: dict[str, Any]
 ) -> None:
     before = gpt_calls(sims["slow"])
-    first: dict[str, httpx.Response] = {}
-    in_flight = threading.Thread(
-        target=lambda: first.update(ok=queue_scorer.infer(["The first passage, admitted."]))
-    )
-    in_flight.start()
-    wait_until(lambda: gpt_calls(sims["slow"]) > before, "the first request's call")
+    in_flight, first = hold_the_slot(queue_scorer, sims, "The first passage, admitted.")
     refused = queue_scorer.infer(["A second passage, over capacity."])
     in_flight.join(GIVE_UP_S)
     assert refused.status_code == 429, refused.text
@@ -175,3 +186,39 @@ def test_client_that_hangs_up_leaves_no_provider_calls_running(
     after = queue_scorer.infer(["A later client's passage."])
     assert after.status_code == 200, after.text
     assert gpt_calls(sims["slow"]) == before + 2  # the gone client's first call, and this one
+
+
+def test_flood_over_grpc_gets_resource_exhausted_with_retry_info(
+    queue_scorer: Scorer, sims: dict[str, Any]
+) -> None:
+    """KServe's own generated stubs, in this process; REST holds the one slot meanwhile."""
+    import grpc
+    from google.rpc import error_details_pb2, status_pb2
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+    from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    before = gpt_calls(sims["slow"])
+    in_flight, first = hold_the_slot(queue_scorer, sims, "A first passage for gRPC, admitted.")
+    tensor = pb.ModelInferRequest.InferInputTensor(
+        name="text",
+        datatype="BYTES",
+        shape=[1],
+        contents=pb.InferTensorContents(bytes_contents=[b"A second gRPC passage, refused."]),
+    )
+    request = pb.ModelInferRequest(model_name="bias-scorer", inputs=[tensor])
+    with grpc.insecure_channel(queue_scorer.grpc_target) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ModelInfer(request, timeout=GIVE_UP_S)
+    in_flight.join(GIVE_UP_S)
+    error = refused.value
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+    assert "busy" in error.details()
+    trailing = dict(error.trailing_metadata())
+    assert int(trailing["retry-after"]) > 0
+    status = status_pb2.Status.FromString(trailing["grpc-status-details-bin"])
+    retry = error_details_pb2.RetryInfo()
+    assert status.details[0].Unpack(retry)
+    assert retry.retry_delay.seconds == int(trailing["retry-after"])
+    assert first["ok"].status_code == 200
+    assert gpt_calls(sims["slow"]) == before + 1
