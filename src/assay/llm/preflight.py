@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+import httpx
+
 from assay.errors import ConfigError
 from assay.llm.ensemble import Endpoint, Ensemble, RaterConfig, endpoints_of
 from assay.llm.usage import estimate_tokens, worst_case_cost
@@ -143,8 +145,6 @@ def sdk_model_ids(provider: str) -> frozenset[str] | None:
 
 def list_endpoint_models(endpoint: Endpoint, key: str | None) -> frozenset[str]:
     """The model ids ``GET <root>/v1/models`` lists (OpenAI, Anthropic and Together formats)."""
-    import httpx
-
     root = (endpoint.base_url or DEFAULT_API_ROOTS[endpoint.provider]).rstrip("/")
     url = root + "/models" if root.endswith("/v1") else root + "/v1/models"
     headers = {"anthropic-version": "2023-06-01"} if endpoint.provider == "anthropic" else {}
