@@ -30,6 +30,7 @@ from scipy import sparse
 
 from assay.bias.design import ModelData
 from assay.bias.predictive import replicate
+from assay.stats import holm
 
 END_TOLERANCE = 0.01
 """Interval scores within this of +/-2 count as 'at the end' (the ratings' resolution)."""
@@ -178,15 +179,3 @@ def new_passage_checks(idata: Any, data: ModelData, *, seed: int = 0) -> dict[st
         "statistics": rows,
         "extreme": sorted(k for k, v in rows.items() if v["extreme"]),
     }
-
-
-def holm(p_values: list[float]) -> list[float]:
-    """Holm step-down adjusted p-values, in the input's order."""
-    order = np.argsort(p_values, kind="stable")
-    m = len(p_values)
-    adjusted = np.empty(m)
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[index]))
-        adjusted[index] = running
-    return [float(v) for v in adjusted]

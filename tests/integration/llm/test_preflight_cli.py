@@ -54,6 +54,16 @@ def write_ensemble(path: Path, raters: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
+def bogus_model_ensemble(tmp_path: Path, sim_url: str) -> Path:
+    """An OpenAI-format rater on the simulator naming a model the simulator does not offer."""
+    rater = {
+        "provider": "openai",
+        "model": "sim-bogus",
+        "endpoints": [{"base_url": f"{sim_url}/v1"}],
+    }
+    return write_ensemble(tmp_path / "e.yaml", {"gpt": rater})
+
+
 def study(run_dir: Path, *args: str) -> tuple[Any, float]:
     start = time.monotonic()
     result = runner.invoke(
@@ -109,16 +119,7 @@ def test_missing_key_of_the_bundled_providers_exits_2(
 
 
 def test_model_the_endpoint_does_not_list_exits_2(tmp_path: Path, sim_url: str) -> None:
-    ensemble = write_ensemble(
-        tmp_path / "e.yaml",
-        {
-            "gpt": {
-                "provider": "openai",
-                "model": "sim-bogus",
-                "endpoints": [{"base_url": f"{sim_url}/v1"}],
-            }
-        },
-    )
+    ensemble = bogus_model_ensemble(tmp_path, sim_url)
     run_dir = tmp_path / "run"
     result, elapsed = study(run_dir, "--ensemble", str(ensemble), "--no-budget-cap")
     output = assert_stopped_before_start(result, elapsed, run_dir)
@@ -179,16 +180,7 @@ def scorer(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[
 def test_scorer_does_not_start_with_a_model_its_endpoint_does_not_list(
     tmp_path: Path, sim_url: str
 ) -> None:
-    ensemble = write_ensemble(
-        tmp_path / "e.yaml",
-        {
-            "gpt": {
-                "provider": "openai",
-                "model": "sim-bogus",
-                "endpoints": [{"base_url": f"{sim_url}/v1"}],
-            }
-        },
-    )
+    ensemble = bogus_model_ensemble(tmp_path, sim_url)
     done = scorer(["--ensemble", str(ensemble)], {})
     assert done.returncode == 2, done.stderr[-2000:]
     assert says(done.stderr, "model 'sim-bogus' is not offered at")

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from assay.bias.ppc import holm
 from assay.bias.report_summary import headline_rows, summary_lines
+from assay.stats import holm
 
 
 def _summary() -> dict[str, Any]:
