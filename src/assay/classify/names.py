@@ -20,15 +20,8 @@ METRIC_NAMES: tuple[str, ...] = (
     "brier",
 )
 
-CUTOFF_METRICS: tuple[str, ...] = (
-    "accuracy",
-    "sensitivity",
-    "specificity",
-    "ppv",
-    "npv",
-    "f1",
-    "mcc",
-)
+THRESHOLD_FREE_METRICS = ("roc_auc", "pr_auc", "brier")
+CUTOFF_METRICS: tuple[str, ...] = tuple(m for m in METRIC_NAMES if m not in THRESHOLD_FREE_METRICS)
 """Metrics that need a cut-off: in the leaderboard they are at 0.5 on the uncalibrated output,
 not at the served (clinical) threshold."""
 AT_CUTOFF_NOTE = (
