@@ -63,7 +63,9 @@ def forest_plot(summary: dict[str, Any], path: Path) -> None:
         "interval": "score points, -2 liberal ... +2 conservative",
         "binary": "logit of 'biased'",
     }.get(summary["scale"], "latent scale")
-    ax.set_xlabel(f"difference vs {reference} ({units}); shaded = region of practical equivalence")
+    ax.set_xlabel(
+        f"difference vs {reference} ({units})\nshaded: region of practical equivalence (ROPE)"
+    )
     ax.axvline(0.0, color="grey", ls="--", lw=1)
     ax.set_title(
         "Publisher effects as judged by the verdicts: mean and 95% HDI\n(colour: verdict)",
