@@ -157,7 +157,12 @@ def preflight(settings: BS, texts: list[str], extra_env: dict[str, str] | None =
         f"Preflight: ensemble {checked.ensemble.name!r} ({raters}): keys and models checked. "
         f"{len(texts)} passages x {len(plan.raters)} raters: worst case "
         f"${plan.worst_case_usd:.2f}, at least {describe_minutes(plan.min_minutes)} at the "
-        "configured rate limits."
+        "configured rate limits"
+        + (
+            " (illustrative prices: the simulated raters charge nothing)."
+            if not settings.ensemble
+            else "."
+        )
     )
     if settings.budget is not None:
         return settings.budget
