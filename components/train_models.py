@@ -15,7 +15,7 @@ def train_models(
     tuning_iter: int,
     seed: int,
     models: str,
-    workers: int,
+    ray_cpus: int,
     target_sensitivity: float,
     model_name: str,
     training: Output[Artifact],
@@ -24,7 +24,7 @@ def train_models(
     """Train every model under CV (Ray: RAY_ADDRESS or local), export the selected one.
 
     models: comma-separated model keys, "" for the 8 ensembles + the baseline.
-    workers: Ray CPU cap, 0 for all cores.
+    ray_cpus: Ray CPU cap, 0 for all cores.
     training: CV folder (out-of-fold predictions, per-fold metrics) for the evaluation step.
     model: model.joblib + model-card.json (a plain scikit-learn Pipeline).
     """
@@ -40,7 +40,7 @@ def train_models(
         tuning_iter=tuning_iter,
         seed=seed,
         models=models,
-        workers=workers,
+        ray_cpus=ray_cpus,
         target_sensitivity=target_sensitivity,
         model_name=model_name,
     )

@@ -71,7 +71,7 @@ def training_pipeline(
     tuning_iter: int = 3,
     seed: int = 42,
     models: str = "",
-    workers: int = 0,
+    ray_cpus: int = 0,
     target_sensitivity: float = 0.98,
     registry: str = "s3://assay-models/registry",
     model_name: str = "wdbc-classifier",
@@ -79,7 +79,7 @@ def training_pipeline(
     canary_percent: int = 10,
 ) -> str:
     """data: "" = bundled WDBC, else a CSV path or s3://bucket/key.csv. models: comma-separated
-    keys ("" = all). workers: Ray CPU cap (0 = all). registry: root URI (MinIO in the cluster;
+    keys ("" = all). ray_cpus: Ray CPU cap (0 = all). registry: root URI (MinIO in the cluster;
     "" = the step's ASSAY_REGISTRY). deploy: roll InferenceService
     <model_name> to the new version with canary_percent of the traffic (needs a cluster).
     Returns the registered version."""
@@ -98,7 +98,7 @@ def training_pipeline(
         tuning_iter=tuning_iter,
         seed=seed,
         models=models,
-        workers=workers,
+        ray_cpus=ray_cpus,
         target_sensitivity=target_sensitivity,
         model_name=model_name,
     )

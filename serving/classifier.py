@@ -9,6 +9,7 @@ folder. The server itself: :mod:`assay.serving.classifier`.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from assay.errors import AssayError
@@ -38,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         run_server(options_from_args(argv))
     except AssayError as exc:
-        raise SystemExit(f"error: {exc}") from exc
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from exc
 
 
 if __name__ == "__main__":

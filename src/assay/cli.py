@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import typer
 
 import assay.commands.bias_study
@@ -26,12 +28,32 @@ app = typer.Typer(
 )
 
 
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+def _print_version(given: bool) -> None:
+    if given:
+        from importlib.metadata import version
+
+        typer.echo(f"assay {version('assay')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     log_json: bool = typer.Option(False, "--log-json", help="Write logs as JSON lines."),
-    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    log_level: LogLevel = typer.Option(
+        LogLevel.info, "--log-level", help="Least severe level logged."
+    ),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="Print the version."
+    ),
 ) -> None:
-    configure_logging(level=log_level, json=log_json)
+    configure_logging(level=log_level.value, json=log_json)
 
 
 # Sub-commands register themselves below (one line each).

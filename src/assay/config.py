@@ -24,7 +24,9 @@ class MinioSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MINIO_", extra="ignore")
 
-    endpoint: str = Field("localhost:9000", description="host:port of the S3 API")
+    endpoint: str | None = Field(
+        None, description="host:port of the S3 API; required for any s3:// location"
+    )
     access_key: SecretStr | None = None
     secret_key: SecretStr | None = None
     secure: bool = Field(False, description="use https")

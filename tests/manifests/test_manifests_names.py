@@ -118,6 +118,16 @@ def _scorer(objs: list) -> dict:
     return find(objs, "InferenceService", "bias-scorer")["spec"]["predictor"]
 
 
+def test_prod_scorer_rates_with_the_packaged_provider_raters(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The ConfigMap's ensemble is a copy (kustomize reads nothing outside manifests/): its
+    raters (models, limits, prices and their dates) must equal the packaged providers.yaml."""
+    from assay.llm.ensemble import load_ensemble
+
+    for overlay in ("prod", "prod-raw-hpa"):
+        served = _load_configmap_ensemble(render(overlay), tmp_path)
+        assert served.raters == load_ensemble("bundled:providers", environ={}).raters, overlay  # type: ignore[attr-defined]
+
+
 def test_prod_ensemble_loads_and_its_keys_come_from_the_secret(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from assay.llm.ensemble import endpoints_of
 

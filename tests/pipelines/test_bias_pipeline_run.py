@@ -72,3 +72,23 @@ def test_summary_has_effects_diagnostics_and_recovery(run_dir: Path) -> None:
     assert summary["predictive_checks"]["new_passages"]["statistics"]
     agreement = json.loads((run_dir / "agreement.json").read_text())
     assert agreement["level_of_measurement"] == "interval" and agreement["alpha"] > 0.3
+
+
+def test_report_opens_with_a_summary_that_matches_summary_json(run_dir: Path) -> None:
+    import re
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    page = (run_dir / "report.html").read_text()
+    box = page[page.index('id="summary"') : page.index("</div>", page.index('id="summary"'))]
+    assert page.index('id="summary"') < page.index("<h2>Publisher effects")
+    for effect in summary["publisher_effects"]:
+        top = effect["verdicts"][0]
+        number = r"([+-][0-9.]+)"
+        pattern = rf"{re.escape(effect['publisher'])}: ([^;]+); {number} \[{number}, {number}\]"
+        shown = re.search(pattern, box)
+        assert shown is not None, effect["publisher"]
+        assert shown.group(1) == effect["verdict"].replace("&", "&amp;")
+        numbers = [float(v) for v in shown.groups()[1:]]
+        assert numbers == [round(top[k], 3) for k in ("mean", "hdi_low", "hdi_high")]
+    checks = summary["predictive_checks"]["new_passages"]
+    assert "Holm" in checks["multiplicity"] and "Holm" in box

@@ -46,7 +46,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "parallel",
         }
     ),
-    frozenset({"obs", "errors", "config"}),
+    frozenset({"obs", "errors", "config", "stats"}),
 )
 """Highest first: a part may import any part of a later (lower) layer."""
 

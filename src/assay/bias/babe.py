@@ -49,12 +49,19 @@ def passage_id_for(text: str) -> str:
     return "babe-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
 
+def check_babe_folder(folder: str | Path, shown: str | None = None) -> None:
+    """DataValidationError unless ``folder`` holds BABE's raw and final label files."""
+    for name in (RAW_FILE, FINAL_FILE):
+        if not (Path(folder) / name).is_file():
+            raise DataValidationError(
+                f"{shown or folder}/{name} is missing; point --babe at the BABE folder holding "
+                f"{RAW_FILE} and {FINAL_FILE}."
+            )
+
+
 def _read(folder: Path, name: str, shown: str) -> pd.DataFrame:
     if not (folder / name).exists():
-        raise DataValidationError(
-            f"{shown}/{name} is missing; point --babe at the BABE folder holding {RAW_FILE} and "
-            f"{FINAL_FILE}."
-        )
+        check_babe_folder(folder, shown)
     return pd.read_csv(folder / name, sep=";", encoding="utf-8-sig")
 
 

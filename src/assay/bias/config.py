@@ -11,15 +11,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from assay.errors import UsageError
 
-INPUT_FIELDS = ("corpus", "babe", "ratings", "raters")
+INPUT_FIELDS = ("corpus", "babe", "ratings", "ensemble")
 """Options that choose the input; they become the pipeline's kind, source and ensemble."""
+
+BUDGET_FIELDS = ("budget", "no_budget_cap")
+"""Options settled before the run starts (with the preflight); they become budget_usd."""
 
 PIPELINE_PARAMETERS: dict[str, str] = {
     "scale": "scale",
     "passages": "synthetic_passages",
     "textbooks": "synthetic_textbooks",
     "concurrency": "concurrency",
-    "budget": "budget_usd",
     "n_boot": "n_boot",
     "draws": "draws",
     "tune": "tune",
@@ -30,7 +32,7 @@ PIPELINE_PARAMETERS: dict[str, str] = {
 }
 """Every other option -> the pipeline parameter it sets."""
 
-RUN_PARAMETERS = ("kind", "source", "ensemble", "store_dir", "sim_url")
+RUN_PARAMETERS = ("kind", "source", "ensemble", "store_dir", "sim_url", "budget_usd")
 """Pipeline parameters the command derives for a run (input, durable store, endpoint)."""
 
 
@@ -54,10 +56,11 @@ class BiasStudySettings(BaseSettings):
         description="Analyse a pre-collected long ratings table (passage_id, publisher, rater, "
         "score and/or biased, ...) instead of rating passages.",
     )
-    raters: Path | None = Field(
+    ensemble: str | None = Field(
         None,
-        description="Ensemble file (YAML/TOML) of real LLM raters; keys from the environment. "
-        "Default: the bundled simulated raters on a simulated endpoint started for the run.",
+        description="Rater ensemble of real LLMs: a YAML/TOML file, s3://bucket/key or "
+        "bundled:providers; keys from the environment. Default: the bundled simulated raters "
+        "on a simulated endpoint started for the run. (Was --raters / ASSAY_RATERS.)",
     )
     scale: Literal["auto", "interval", "binary", "ordinal"] = Field(
         "auto",
@@ -83,23 +86,40 @@ class BiasStudySettings(BaseSettings):
         "cancels); default: against the average publisher (and gold passages if any).",
     )
     concurrency: int = Field(32, ge=1, description="LLM calls in flight.")
-    budget: float = Field(0.0, ge=0.0, description="Stop rating before spending this (USD).")
+    budget: float | None = Field(
+        None,
+        gt=0.0,
+        description="Stop rating before spending this (USD). Without it, rating with --ensemble "
+        "asks for confirmation of the worst-case cost, or needs --no-budget-cap.",
+    )
+    no_budget_cap: bool = Field(
+        False, description="Rate with --ensemble without --budget and without asking."
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> BiasStudySettings:
         chosen = [f"--{name}" for name in ("corpus", "babe", "ratings") if getattr(self, name)]
         if len(chosen) > 1:
             raise UsageError(f"Use only one of {', '.join(chosen)}.")
-        if self.raters is not None and (self.babe or self.ratings):
+        if self.ensemble is not None and (self.babe or self.ratings):
             raise UsageError(
-                "--raters rates passages; it cannot be combined with --babe/--ratings."
+                "--ensemble rates passages; it cannot be combined with --babe/--ratings."
             )
+        if self.budget is not None and self.no_budget_cap:
+            raise UsageError("Use either --budget or --no-budget-cap, not both.")
         return self
 
     @property
     def imported(self) -> Path | None:
         """The BABE folder or ratings table to analyse instead of rating passages."""
         return self.babe if self.babe is not None else self.ratings
+
+    @property
+    def ensemble_ref(self) -> str | None:
+        """The ensemble as the rate step reads it: bundled:/s3:// as given, a file absolute."""
+        if self.ensemble is None or self.ensemble.startswith(("bundled:", "s3://")):
+            return self.ensemble
+        return str(Path(self.ensemble).absolute())
 
     def pipeline_arguments(self, **run: Any) -> dict[str, Any]:
         """The pipeline's arguments: every option but the input choice, plus ``run``

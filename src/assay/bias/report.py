@@ -15,6 +15,7 @@ import numpy as np
 
 from assay.bias import report_sections as sections
 from assay.bias.io import atomic_write_text
+from assay.bias.report_summary import SUMMARY_CSS, headline_rows, summary_box
 from assay.obs import html
 
 _VERDICT_COLOURS = {
@@ -44,29 +45,32 @@ def _pyplot() -> Any:
 
 
 def forest_plot(summary: dict[str, Any], path: Path) -> None:
-    """Publisher effects: posterior mean and 95% HDI, coloured by verdict."""
+    """The headline estimates (the ones the verdicts are about): mean and 95% HDI against the
+    headline reference, coloured by verdict, with the region of practical equivalence."""
     plt = _pyplot()
-    effects = sorted(summary["publisher_effects"], key=lambda e: e["mean"])
-    fig, ax = plt.subplots(figsize=(8.5, 0.45 * len(effects) + 2.0))
-    for i, e in enumerate(effects):
-        colour = _colour(e["verdict"])
-        ax.plot([e["hdi_low"], e["hdi_high"]], [i, i], color=colour, lw=2.5)
-        ax.plot(e["mean"], i, "o", color=colour, ms=7)
-    ax.set_yticks(range(len(effects)), [f"{e['publisher']} (n={e['n_passages']})" for e in effects])
-    reference = 0.0
-    if summary["scale"] == "binary":
-        reference = float(np.mean([e["mean"] for e in effects]))
-        ax.set_xlabel("publisher effect (logit of 'biased', average rater); dashed = mean")
-    elif summary["scale"] == "interval":
-        ax.set_xlabel(
-            "publisher effect (score -2 liberal ... +2 conservative, average rater)\ndashed = 0 "
-            "(assumes the average rater is unbiased); dotted = mean of publishers"
-        )
-        ax.axvline(float(np.mean([e["mean"] for e in effects])), color="grey", ls=":", lw=1)
-    else:
-        ax.set_xlabel("publisher effect (latent scale, sum to zero)")
-    ax.axvline(reference, color="grey", ls="--", lw=1)
-    ax.set_title("Publisher effects: mean and 95% HDI\n(colour: headline verdict)", fontsize=10)
+    rows = sorted(headline_rows(summary), key=lambda r: r["mean"])
+    fig, ax = plt.subplots(figsize=(8.5, 0.45 * len(rows) + 2.0))
+    rope = (summary.get("verdicts") or {}).get("rope")
+    if rope:
+        ax.axvspan(rope[0], rope[1], color="#dddddd", zorder=0, label="ROPE")
+    for i, r in enumerate(rows):
+        colour = _colour(r["verdict"])
+        ax.plot([r["hdi_low"], r["hdi_high"]], [i, i], color=colour, lw=2.5)
+        ax.plot(r["mean"], i, "o", color=colour, ms=7)
+    ax.set_yticks(range(len(rows)), [f"{r['publisher']} (n={r['n_passages']})" for r in rows])
+    reference = rows[0]["reference"] if rows else "reference"
+    units = {
+        "interval": "score points, -2 liberal ... +2 conservative",
+        "binary": "logit of 'biased'",
+    }.get(summary["scale"], "latent scale")
+    ax.set_xlabel(
+        f"difference vs {reference} ({units})\nshaded: region of practical equivalence (ROPE)"
+    )
+    ax.axvline(0.0, color="grey", ls="--", lw=1)
+    ax.set_title(
+        "Publisher effects as judged by the verdicts: mean and 95% HDI\n(colour: verdict)",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -234,24 +238,28 @@ def render_html(run_dir: Path, figures: dict[str, Path]) -> str:
         f"{summary['model']['n_passages']} passages by {summary['model']['n_raters']} raters, "
         f"{summary['model']['n_publishers']} publishers, "
         f"{summary['model']['n_textbooks']} textbooks.</p>",
+        summary_box(summary, agreement),
         _diagnostics_banner(diag),
         "<h2>Publisher effects</h2>",
         f"<p>{html.escape(summary['model']['likelihood'])} model; "
         f"{html.escape(summary['model']['identification'])}. Verdict rule: "
         f"{html.escape(summary['verdict_rule'])}.</p>",
         _img(figures["forest"]),
+        "<p>Table and figure show the estimate each verdict is about (the difference from the "
+        "headline reference); the average-rater effect, which assumes the average rater is "
+        "unbiased, is the last column.</p>",
         _table(
-            summary["publisher_effects"],
+            headline_rows(summary),
             [
                 ("publisher", "publisher"),
                 ("n_passages", "passages"),
                 ("raw_mean_rating", "raw mean rating"),
-                ("mean", "effect"),
+                ("reference", "vs"),
+                ("mean", "difference"),
                 ("hdi_low", "HDI low"),
                 ("hdi_high", "HDI high"),
-                ("contrast_mean", "vs average"),
-                ("verdict", "headline verdict"),
-                ("verdict_assumption", "assumes"),
+                ("verdict", "verdict"),
+                ("average_rater_effect", "average-rater effect"),
             ],
         ),
         sections.verdicts_section(summary),
@@ -333,7 +341,7 @@ def render_html(run_dir: Path, figures: dict[str, Path]) -> str:
         _mapping(study),
         f"<pre>{html.escape(json.dumps(study.get('notes', {}), indent=1))}</pre>",
     ]
-    return html.page("assay bias study", _CSS, parts)
+    return html.page("assay bias study", _CSS + SUMMARY_CSS, parts)
 
 
 def _ppc_table(summary: dict[str, Any]) -> str:

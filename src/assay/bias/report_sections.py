@@ -102,10 +102,11 @@ def ppc_new_section(summary: dict[str, Any]) -> str:
     for row in rows:
         row["94%"] = f"{row['replicated_94'][0]:.3f} - {row['replicated_94'][1]:.3f}"
     extreme = ", ".join(checks["extreme"]) or "none"
+    rule = checks.get("multiplicity", "no multiplicity correction")
     return (
         f"<p>Replication: {html.escape(checks['replication'])} ({checks['n_replications']} "
-        f"replications). p = {html.escape(checks['p_value'])}. <strong>Extreme: "
-        f"{html.escape(extreme)}</strong>.</p>"
+        f"replications). p = {html.escape(checks['p_value'])}. Multiplicity: "
+        f"{html.escape(rule)}. <strong>Flagged: {html.escape(extreme)}</strong>.</p>"
         + _table(
             rows,
             [
@@ -114,7 +115,8 @@ def ppc_new_section(summary: dict[str, Any]) -> str:
                 ("replicated_mean", "replicated mean"),
                 ("94%", "replicated 94%"),
                 ("p_value", "p"),
-                ("extreme", "extreme"),
+                ("p_holm", "Holm p (two-sided)"),
+                ("extreme", "flagged"),
             ],
         )
     )
@@ -214,7 +216,9 @@ def agreement_details(agreement: dict[str, Any]) -> str:
     return (
         f"<p>{kendall_text}</p>"
         + (f"<p>Truth column notes:</p><ul>{notes}</ul>" if notes else "")
-        + "<h3>Refusals and failures by publisher</h3>"
+        + "<h3>Failed ratings by publisher</h3><p>parse_error: the answer was not the "
+        "requested JSON, even after one repair request (a refusal to rate, or malformed "
+        "output); other reasons are the provider's errors after retries.</p>"
         + _table(
             failures,
             [

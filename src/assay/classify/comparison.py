@@ -17,6 +17,7 @@ import numpy as np
 from scipy import stats
 
 from assay.classify.metrics import corrected_variance_factor, oriented
+from assay.stats import holm
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -80,19 +81,6 @@ def corrected_paired_t(
     t = mean / (sd * math.sqrt(corrected_variance_factor(len(d), n_train, n_test)))
     p = float(2.0 * stats.t.sf(abs(t), len(d) - 1))
     return PairedTest(mean, t, p)
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (same order as given)."""
-    p = np.asarray(p_values, dtype=float)
-    order = np.argsort(p, kind="stable")
-    m = len(p)
-    adjusted = np.empty(m)
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[index]))
-        adjusted[index] = running
-    return [float(v) for v in adjusted]
 
 
 def _scores(folds: pd.DataFrame, metric: str) -> pd.DataFrame:

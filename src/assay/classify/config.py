@@ -78,8 +78,11 @@ class TrainingSettings(BaseSettings, TrainingOptions):
         "",
         description=("Comma-separated model keys (" + ", ".join(ALL_KEYS) + "). Default: all."),
     )
-    workers: int = Field(
-        0, ge=0, description="Cap on Ray CPUs (0 = all cores; RAY_ADDRESS selects a cluster)."
+    ray_cpus: int = Field(
+        0,
+        ge=0,
+        description="Cap on Ray CPUs (0 = all cores; RAY_ADDRESS selects a cluster). "
+        "(Was --workers / ASSAY_WORKERS.)",
     )
     registry: str = Field(
         CLUSTER_REGISTRY,
@@ -123,11 +126,11 @@ class TrainConfig(TrainingOptions):
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> TrainConfig:
-        """Flat pipeline parameters -> TrainConfig. ``models=""``: all; ``workers=0``: all
+        """Flat pipeline parameters -> TrainConfig. ``models=""``: all; ``ray_cpus=0``: all
         cores; parameters that are not training options (data, registry, ...) are ignored."""
         values = {k: v for k, v in options.items() if k in cls.model_fields}
         values["models"] = split_models(options.get("models", ""))
-        values["workers"] = options.get("workers") or None
+        values["workers"] = options.get("ray_cpus") or None
         return cls.model_validate(values)
 
     @field_validator("selection_metric")

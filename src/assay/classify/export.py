@@ -23,6 +23,8 @@ import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
+from assay.classify.names import AT_CUTOFF_NOTE
+
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
@@ -135,6 +137,7 @@ def model_card(
         "positive_class": "malignant",
         "positive_label": 1,
         "metrics": metrics,
+        "metrics_note": AT_CUTOFF_NOTE,
         "data_hash": data_hash,
         "seed": seed,
         "library_versions": library_versions(),

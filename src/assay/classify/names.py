@@ -20,6 +20,17 @@ METRIC_NAMES: tuple[str, ...] = (
     "brier",
 )
 
+THRESHOLD_FREE_METRICS = ("roc_auc", "pr_auc", "brier")
+CUTOFF_METRICS: tuple[str, ...] = tuple(m for m in METRIC_NAMES if m not in THRESHOLD_FREE_METRICS)
+"""Metrics that need a cut-off: in the leaderboard they are at 0.5 on the uncalibrated output,
+not at the served (clinical) threshold."""
+AT_CUTOFF_NOTE = (
+    "accuracy, sensitivity, specificity, ppv, npv, f1 and mcc: cross-validated at the 0.5 "
+    "cut-off of the uncalibrated classifier, NOT at the served threshold; brier: of the "
+    "uncalibrated probabilities; clinical_*: at the served threshold's rule (heldout = "
+    "out-of-sample estimate, apparent = scored on the predictions it was chosen on)"
+)
+
 MODEL_KEYS: tuple[str, ...] = (
     "random_forest",
     "extra_trees",

@@ -8,11 +8,19 @@ from typing import TYPE_CHECKING, Any
 
 from sklearn.metrics import roc_curve
 
-from assay.classify import operating_point, operating_report, plots, report_sections, tables
+from assay.classify import (
+    operating_point,
+    operating_report,
+    plots,
+    report_sections,
+    report_summary,
+    tables,
+)
 from assay.classify.analysis import build_analysis, pooled_label
 from assay.classify.evaluate import leaderboard, pooled_oof, summarize_all
 from assay.classify.metrics import METRIC_NAMES, score_all
 from assay.classify.models import MODELS
+from assay.classify.names import CUTOFF_METRICS
 from assay.obs import html
 
 if TYPE_CHECKING:
@@ -83,6 +91,7 @@ def build_metrics(
     )  # the decision curve is about the probability the server returns
     tables_for_analysis = {"folds": folds, "oof": served_oof, "single": single}
     metrics.update(build_analysis(tables_for_analysis, summary, summaries))
+    metrics["summary"] = report_summary.summary_facts(metrics)
     metrics["scalar_metrics"] = {
         **_scalars(summaries[selected], metrics["single_split"]),
         **operating_point.scalar_metrics(clinical, op_sections["calibration"]["models"][selected]),
@@ -147,8 +156,12 @@ def _leaderboard_table(metrics: dict[str, Any]) -> str:
         lat = m["predict_latency_ms_per_row"]
         row.append(f"{lat['p50']:.2f} / {lat['p95']:.2f}")
         rows.append(row)
-    header = ["model", *METRIC_NAMES, "fit s", "latency ms p50/p95"]
+    header = ["model", *[_at_cutoff(m) for m in METRIC_NAMES], "fit s", "latency ms p50/p95"]
     return html.table(header, [[html.escape(r[0]), *r[1:]] for r in rows])
+
+
+def _at_cutoff(metric: str) -> str:
+    return f"{metric} @0.5" if metric in CUTOFF_METRICS else metric
 
 
 def write_report(out_dir: Path, metrics: dict[str, Any], frames: dict[str, Any]) -> Path:
@@ -177,10 +190,14 @@ def write_report(out_dir: Path, metrics: dict[str, Any], frames: dict[str, Any])
     final = metrics["final_model"]
     vif_rows = [[r["feature"], r["vif"]] for r in metrics["vif"]]
     sections = [
-        f"<h1>assay: WDBC classifier report</h1><p>{html.escape(metrics['protocol']['text'])}</p>",
+        "<h1>assay: WDBC classifier report</h1>",
+        report_summary.summary_box(metrics["summary"]),
         _data_line(metrics),
+        f"<p>{html.escape(metrics['protocol']['text'])}</p>",
         "<h2>Leaderboard (repeated stratified CV, nested tuning)</h2>",
-        f"<p>mean ± std, [95% CI] over outer folds; threshold metrics at 0.5. "
+        "<p>mean ± std, [95% CI] over outer folds. <b>Columns marked @0.5 are at the 0.5 "
+        "cut-off of the uncalibrated classifier, not at the served threshold</b> (see Clinical "
+        "operating threshold); brier is of the uncalibrated probabilities. "
         f"CI: {html.escape(metrics['protocol']['metrics']['ci'])}. * = selected model.</p>",
         _leaderboard_table(metrics),
         html.png_img(images["leaderboard"], "leaderboard"),
@@ -214,7 +231,7 @@ def write_report(out_dir: Path, metrics: dict[str, Any], frames: dict[str, Any])
         "<h2>Protocol</h2>",
         f"<pre>{html.escape(json.dumps(metrics['protocol'], indent=2))}</pre>",
     ]
-    page = html.page("assay classifier report", _CSS, sections)
+    page = html.page("assay classifier report", _CSS + report_summary.SUMMARY_CSS, sections)
     path = out_dir / "report.html"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(page, encoding="utf-8")

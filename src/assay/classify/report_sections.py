@@ -23,7 +23,7 @@ def selection_section(selection: dict[str, Any], image: bytes) -> list[str]:
     tied = selection["indistinguishable"]
     against = selection["p_holm_vs_best"]
     vs_best = [
-        [MODELS[k].label, selection["mean"][k], against.get(k), "yes" if k in tied else "no"]
+        [MODELS[k].label, selection["mean"][k], against.get(k), "no" if k in tied else "yes"]
         for k in sorted(against, key=lambda k: -selection["mean"][k])
     ]
     compared = list(dict.fromkeys(r["metric"] for r in selection["pairwise"]))
@@ -49,14 +49,21 @@ def selection_section(selection: dict[str, Any], image: bytes) -> list[str]:
         f"<p><b>Test:</b> {html.escape(selection['test'])}.</p>",
         "<p><b>Simplicity order</b> (simplest first, by what the fitted model holds): "
         f"{order}.</p>",
-        f"<p>Best by mean {html.escape(metric)}: <b>{_label(best)}</b>. Not credibly worse than "
-        f"it (Holm-adjusted p &ge; {selection['alpha']}): "
-        f"{', '.join(_label(k) for k in tied) or 'none'}. Selected: "
+        f"<p>Best by mean {html.escape(metric)}: <b>{_label(best)}</b>. Not distinguishable "
+        f"from it at this sample size (Holm-adjusted p &ge; {selection['alpha']}): "
+        f"{', '.join(_label(k) for k in tied) or 'none'}. No equivalence margin was tested: a "
+        "large p says the test could not tell the models apart with these folds, not that they "
+        "are equivalent. Selected: "
         f"<b>{_label(selection['selected'])}</b>. The verdict rests on the outer folds as the "
         "reference sample and on the corrected test's assumption that fold differences are "
         "roughly normal with the Nadeau-Bengio correlation correction.</p>",
         _rows_table(
-            [f"model (vs {MODELS[best].label})", f"mean {metric}", "Holm p", "indistinguishable"],
+            [
+                f"model (vs {MODELS[best].label})",
+                f"mean {metric}",
+                "Holm p",
+                "distinguishable at this n",
+            ],
             vs_best,
         ),
         html.png_img(image, "pairwise adjusted p-values"),

@@ -43,6 +43,7 @@ def run_training(
     *,
     executor: str = "ray",
     progress: bool = True,
+    source: str | None = None,
 ) -> dict[str, Any]:
     """Nested CV on Ray, selection, clinical threshold, final refit on all rows, export.
 
@@ -50,6 +51,7 @@ def run_training(
     operating_point.csv, calibrated_oof.csv, final_inner_oof.csv, summary.json}`` and
     ``out_dir/model/{model.joblib, model-card.json}``; returns a summary.
     ``executor="inline"`` runs every unit in this process (tests that spy on the steps).
+    ``source``: where the data came from, as the user named it (default: the CSV's path).
     """
     started = time.perf_counter()
     ds = read_dataset_csv(Path(dataset_csv))
@@ -87,7 +89,7 @@ def run_training(
     summary: dict[str, Any] = {
         "config": config.model_dump(),
         "protocol": proto,
-        "data": _data_facts(ds),
+        "data": _data_facts(ds, source),
         "selected_model": selected,
         "selection": selection,
         "permutation_importance": _apparent_importance(final, X, y, config.seed),
@@ -174,9 +176,9 @@ def _cv_shape(config: TrainConfig) -> dict[str, int]:
     }
 
 
-def _data_facts(ds: Any) -> dict[str, Any]:
+def _data_facts(ds: Any, source: str | None) -> dict[str, Any]:
     return {
-        "source": ds.source,
+        "source": source or ds.source,
         "data_hash": ds.data_hash,
         "rows": len(ds.y),
         "malignant": int(ds.y.sum()),
@@ -236,4 +238,5 @@ def run_evaluation(train_dir: Path, vif_csv: Path, out_dir: Path) -> dict[str, A
         "scalar_metrics": metrics["scalar_metrics"],
         "roc_curve": metrics["roc_curve"],
         "confusion_matrix": metrics["confusion_matrix"],
+        "summary": metrics["summary"],
     }

@@ -28,7 +28,9 @@ from assay.classify.data_steps import (
     load_data_step,
     vif_step,
 )
+from assay.classify.names import AT_CUTOFF_NOTE, CUTOFF_METRICS
 from assay.classify.registration import register_step
+from assay.classify.report_summary import summary_lines
 from assay.classify.stages import run_evaluation, run_training
 from assay.config import invalid_option
 from assay.obs.logging import get_logger
@@ -68,7 +70,7 @@ class TrainOptions(TypedDict):
     tuning_iter: int
     seed: int
     models: str
-    workers: int
+    ray_cpus: int
     target_sensitivity: float
     model_name: str
 
@@ -82,7 +84,8 @@ def train_step(
     """Cross-validate, select, threshold and refit (on Ray); expose the model folder as Model."""
     config = train_config(**options)
     out_dir = Path(training.path)
-    summary = run_training(Path(dataset.path), config, out_dir)
+    source = dataset.metadata.get("source") if dataset.metadata else None
+    summary = run_training(Path(dataset.path), config, out_dir, source=source)
     shutil.copytree(out_dir / "model", Path(model.path), dirs_exist_ok=True)
     card = json.loads((Path(model.path) / "model-card.json").read_text())
     model.metadata.update(
@@ -97,7 +100,7 @@ def train_step(
 
 
 def train_config(**options: Unpack[TrainOptions]) -> TrainConfig:
-    """Pipeline parameters (flat, KFP-friendly) -> TrainConfig. ``models=""``: all; ``workers=0``:
+    """Pipeline parameters (flat, KFP-friendly) -> TrainConfig. ``models=""``: all; ``ray_cpus=0``:
     all cores. A bad value is a UsageError of one sentence."""
     try:
         return TrainConfig.from_options(dict(options))
@@ -158,6 +161,9 @@ def markdown_summary(result: dict[str, Any]) -> str:
     """A short Markdown card for the KFP dashboard: mean [95% CI] per metric, then the rest."""
     scalars: dict[str, Any] = result.get("scalar_metrics", {})
     lines = [f"# Selected model: `{result.get('selected_model', '?')}`", ""]
+    if "summary" in result:
+        lines += [f"- {line}" for line in summary_lines(result["summary"])] + [""]
+    lines += [f"Metrics note: {AT_CUTOFF_NOTE}.", ""]
     lines += ["| metric | mean | 95% CI |", "|---|---|---|"]
     shown: set[str] = set()
     for key in sorted(scalars):
@@ -165,7 +171,8 @@ def markdown_summary(result: dict[str, Any]) -> str:
             base = key[: -len("_mean")]
             low, high = scalars.get(f"{base}_ci_low"), scalars.get(f"{base}_ci_high")
             ci = f"{_num(low)} - {_num(high)}" if low is not None and high is not None else ""
-            lines.append(f"| {base} | {_num(scalars[key])} | {ci} |")
+            shown_as = f"{base} @0.5" if base in CUTOFF_METRICS else base
+            lines.append(f"| {shown_as} | {_num(scalars[key])} | {ci} |")
             shown |= {key, f"{base}_ci_low", f"{base}_ci_high", f"{base}_std"}
     rest = [key for key in sorted(scalars) if key not in shown]
     if rest:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any, ParamSpec, TypeVar
@@ -34,6 +35,19 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(code=exc.exit_code) from exc
 
     return wrapper
+
+
+def deprecated_spelling(given: Any, *, old_flag: str, old_env: str, new: str) -> Any:
+    """A value given under an option's old spelling (the flag, else its environment variable),
+    with a warning on stderr; None when neither is used. Old spellings last one more release."""
+    value = given if given is not None else os.environ.get(old_env) or None
+    if value is not None:
+        which = old_flag if given is not None else old_env
+        err_console.print(
+            f"[yellow]warning:[/] {which} is deprecated and will be removed in the next "
+            f"release; use {new}."
+        )
+    return value
 
 
 def flag(name: str) -> str:

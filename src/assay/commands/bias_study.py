@@ -9,6 +9,8 @@ URL reaches the rate step as the pipeline parameter ``sim_url``.
 
 from __future__ import annotations
 
+import os
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from assay.bias.config import BiasStudySettings as BS
-from assay.commands._common import setting, settings_from, user_errors
+from assay.commands._common import deprecated_spelling, setting, settings_from, user_errors
 from assay.errors import UsageError
 from assay.workflow.local import LocalJob, run_locally
 from assay.workflow.progress import StepProgress
@@ -36,8 +38,8 @@ STEP_TITLES = {
     "bias-fit": "Bayesian publisher effects",
     "bias-report": "Report",
 }
-RUNNER_OPTIONS = ("out",)
-"""Options of the command, not of the study."""
+RUNNER_OPTIONS = ("out", "raters")
+"""Options of the command, not of the study (``--raters``: the old spelling of --ensemble)."""
 
 
 class ScaleChoice(StrEnum):
@@ -52,7 +54,7 @@ def bias_study(
     corpus: Path | None = setting(BS, "corpus"),
     babe: Path | None = setting(BS, "babe"),
     ratings: Path | None = setting(BS, "ratings"),
-    raters: Path | None = setting(BS, "raters"),
+    ensemble: str | None = setting(BS, "ensemble"),
     scale: ScaleChoice = setting(BS, "scale", choices=ScaleChoice),
     passages: int = setting(BS, "passages"),
     textbooks: int = setting(BS, "textbooks"),
@@ -64,19 +66,29 @@ def bias_study(
     rope: float = setting(BS, "rope"),
     reference_publisher: str = setting(BS, "reference_publisher"),
     concurrency: int = setting(BS, "concurrency"),
-    budget: float = setting(BS, "budget"),
+    budget: float | None = setting(BS, "budget"),
+    no_budget_cap: bool = setting(BS, "no_budget_cap"),
     out: Path | None = typer.Option(
         None, "--out", help="Run folder (default runs/bias-<UTC timestamp>)."
     ),
+    raters: str | None = typer.Option(None, "--raters", hidden=True),
 ) -> None:
     """Run the bias study: rate passages with an LLM ensemble (or import ratings), measure
     agreement (Krippendorff's alpha), fit the Bayesian publisher-effects model, write a report.
 
-    Exit codes: 0 ok, 2 bad input, 4 convergence diagnostics failed (see the report).
+    Before any call (and before the run folder exists) the ensemble, its keys and its models
+    are checked and the worst-case cost and shortest duration printed; rating with --ensemble
+    needs --budget, --no-budget-cap or a yes at the prompt.
+
+    Exit codes: 0 ok, 2 bad input (nothing started), 4 convergence diagnostics failed (see the
+    report).
     """
+    ensemble = ensemble or deprecated_spelling(
+        raters, old_flag="--raters", old_env="ASSAY_RATERS", new="--ensemble / ASSAY_ENSEMBLE"
+    )
     settings = settings_from(BS, locals())  # the options named like its fields
 
-    from assay.bias.study import prepare_corpus_input
+    from assay.bias.study import corpus_passages, write_corpus_input
     from assay.sim import start_sim_server
 
     run_dir = (out or default_run_dir("bias-")).absolute()
@@ -85,23 +97,89 @@ def bias_study(
         if not imported.exists():
             raise UsageError(f"{imported} does not exist.")
         kind = "babe" if settings.babe is not None else "ratings"
+        check_imported(kind, imported)
         run_study(settings.pipeline_arguments(kind=kind, source=str(imported.absolute())), run_dir)
         return
-    corpus_file = prepare_corpus_input(
-        settings.corpus, run_dir, settings.passages, settings.textbooks, settings.seed
+    frame, given = corpus_passages(
+        settings.corpus, settings.passages, settings.textbooks, settings.seed
     )
-    arguments = settings.pipeline_arguments(
+    texts = [str(text) for text in frame["text"]]
+    if settings.ensemble is not None:
+        budget_usd = preflight(settings, texts)
+        corpus_file = given or write_corpus_input(frame, run_dir)
+        run_study(corpus_arguments(settings, corpus_file, run_dir, budget_usd), run_dir)
+        return
+    corpus_file = given or write_corpus_input(frame, run_dir)
+    with start_sim_server(config=sim_config_for(corpus_file, settings.seed)) as sim:
+        err_console.print(f"Simulated LLM endpoint (no keys needed) at {sim.base_url}")
+        preflight(settings, texts, {"ASSAY_SIM_URL": sim.base_url})
+        arguments = corpus_arguments(settings, corpus_file, run_dir, settings.budget or 0.0)
+        run_study({**arguments, "sim_url": sim.base_url}, run_dir)
+
+
+def check_imported(kind: str, source: Path) -> None:
+    """Validate imported ratings before the run starts (DataValidationError, exit 2)."""
+    if kind == "babe":
+        from assay.bias.babe import check_babe_folder
+
+        check_babe_folder(source)
+        return
+    from assay.bias.corpus import read_table, validate_ratings
+
+    validate_ratings(read_table(source), source=str(source))
+
+
+def corpus_arguments(
+    settings: BS, corpus_file: Path, run_dir: Path, budget_usd: float
+) -> dict[str, Any]:
+    return settings.pipeline_arguments(
         kind="corpus",
         source=str(corpus_file),
         store_dir=str(run_dir / "ratings-store"),
-        ensemble=str(settings.raters.absolute()) if settings.raters else "",
+        ensemble=settings.ensemble_ref or "",
+        budget_usd=budget_usd,
     )
-    if settings.raters is not None:
-        run_study(arguments, run_dir)
-        return
-    with start_sim_server(config=sim_config_for(corpus_file, settings.seed)) as sim:
-        err_console.print(f"Simulated LLM endpoint (no keys needed) at {sim.base_url}")
-        run_study({**arguments, "sim_url": sim.base_url}, run_dir)
+
+
+def preflight(settings: BS, texts: list[str], extra_env: dict[str, str] | None = None) -> float:
+    """Check the ensemble before any call, print what the run may cost and take, settle the
+    budget (USD, 0 = no cap); ConfigError/UsageError (exit 2) when it must not start."""
+    from assay.bias.study import preflight_study
+    from assay.llm.preflight import describe_minutes
+
+    environ = {**os.environ, **(extra_env or {})}
+    checked = preflight_study(settings.ensemble_ref, texts, environ)
+    plan = checked.plan
+    for note in checked.notes:
+        err_console.print(f"[yellow]note:[/] {note}")
+    raters = ", ".join(f"{r}={c.model}" for r, c in checked.ensemble.raters.items())
+    err_console.print(
+        f"Preflight: ensemble {checked.ensemble.name!r} ({raters}): keys and models checked. "
+        f"{len(texts)} passages x {len(plan.raters)} raters: worst case "
+        f"${plan.worst_case_usd:.2f}, at least {describe_minutes(plan.min_minutes)} at the "
+        "configured rate limits"
+        + (
+            " (illustrative prices: the simulated raters charge nothing)."
+            if not settings.ensemble
+            else "."
+        )
+    )
+    if settings.budget is not None:
+        return settings.budget
+    if settings.ensemble is None or settings.no_budget_cap or not checked.paid:
+        return 0.0
+    return _confirm_uncapped(plan.worst_case_usd)
+
+
+def _confirm_uncapped(worst_case_usd: float) -> float:
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"Rating with --ensemble may cost up to ${worst_case_usd:.2f}: give --budget USD, "
+            "or --no-budget-cap to rate without a cap."
+        )
+    if not typer.confirm(f"No --budget: spend up to ${worst_case_usd:.2f}?", default=False):
+        raise UsageError("Not started: give --budget USD to cap the spending.")
+    return 0.0
 
 
 def sim_config_for(corpus_file: Path, seed: int) -> Any:

@@ -73,7 +73,10 @@ def show(
     ref: str = typer.Argument("latest", help="Version (v3) or alias (latest, production)."),
     registry: str | None = RegistryOption,
 ) -> None:
-    """Print a version's model card as JSON and check its model file against the card."""
+    """Print a version's model card as JSON and check its model file against the card.
+
+    Exit codes: 0 ok, 3 no such model/version/alias, 5 the model file does not match its card.
+    """
     from assay.registry import open_registry
 
     reg = open_registry(registry)

@@ -8,6 +8,7 @@ pipeline (kfp.local, SubprocessRunner), not a parallel code path.
 from __future__ import annotations
 
 import json
+import os
 from enum import StrEnum
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import typer
 from rich.console import Console
 
 from assay.classify.config import TrainingSettings as TS
-from assay.commands._common import setting, settings_from, user_errors
+from assay.commands._common import deprecated_spelling, setting, settings_from, user_errors
 from assay.errors import UsageError
 from assay.workflow.local import LocalRun
 from assay.workflow.progress import StepProgress
@@ -25,8 +26,9 @@ from assay.workflow.run_folder import default_run_dir
 console = Console()
 err_console = Console(stderr=True)
 
-RUNNER_OPTIONS = ("out", "runner", "host", "experiment", "run_name", "namespace")
-"""Options of the command, not of the training: where and how the pipeline runs."""
+RUNNER_OPTIONS = ("out", "runner", "host", "experiment", "run_name", "namespace", "workers")
+"""Options of the command, not of the training: where and how the pipeline runs (``workers``:
+the old spelling of --ray-cpus)."""
 
 
 class Runner(StrEnum):
@@ -50,7 +52,7 @@ def train(
     tuning_iter: int = setting(TS, "tuning_iter"),
     models: str = setting(TS, "models"),
     seed: int = setting(TS, "seed"),
-    workers: int = setting(TS, "workers"),
+    ray_cpus: int = setting(TS, "ray_cpus"),
     target_sensitivity: float = setting(TS, "target_sensitivity"),
     registry: str | None = setting(TS, "registry", unset=True),
     model_name: str = setting(TS, "model_name"),
@@ -74,6 +76,7 @@ def train(
     namespace: str | None = typer.Option(
         None, "--namespace", help="Kubeflow namespace (multi-user deployments)."
     ),
+    workers: int | None = typer.Option(None, "--workers", hidden=True),
 ) -> None:
     """Train the diagnostic classifier by running the training pipeline.
 
@@ -81,6 +84,11 @@ def train(
     nested tuning on Ray, clinical threshold, report, registration of a new model version.
     Locally the pipeline runs through kfp.local; --runner kfp sends it to Kubeflow.
     """
+    old = deprecated_spelling(
+        workers, old_flag="--workers", old_env="ASSAY_WORKERS", new="--ray-cpus / ASSAY_RAY_CPUS"
+    )
+    if workers is not None or (old is not None and not os.environ.get("ASSAY_RAY_CPUS")):
+        ray_cpus = old
     settings = settings_from(TS, locals())  # the options named like its fields
 
     # The training stack (scikit-learn, pandas, kfp) loads when the command runs, not on --help.

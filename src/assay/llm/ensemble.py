@@ -18,6 +18,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,18 @@ class EndpointConfig(BaseModel):
         return value
 
 
+class Terms(BaseModel):
+    """Where a rater's prices and limits come from and when they were read there."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(min_length=1, description="the provider's price and rate-limit pages")
+    as_of: date | None = Field(
+        description="the day the prices and limits were read from the source; null for "
+        "illustrative prices that no provider charges (the simulator's)"
+    )
+
+
 class RaterConfig(BaseModel):
     """One rater: a provider kind, a model, its endpoints, limits, sampling and prices."""
 
@@ -87,6 +100,9 @@ class RaterConfig(BaseModel):
         default=0.0, ge=0.0, description="USD per 1,000 output tokens"
     )
     timeout_s: float = Field(default=30.0, gt=0.0, description="per-call timeout")
+    terms: Terms | None = Field(
+        default=None, description="source and date of the prices and limits above"
+    )
 
     @field_validator("provider")
     @classmethod

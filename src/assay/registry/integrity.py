@@ -31,7 +31,11 @@ _CHUNK = 1 << 20
 
 
 class ModelIntegrityError(RegistryError):
-    """The model file does not match the digest its card records (or the card records none)."""
+    """The model file does not match the digest its card records (or the card records none).
+
+    Exit code 5, apart from 3 (not found, bad name): a tampered model is not a typo."""
+
+    exit_code = 5
 
 
 def file_digest(model: Path | bytes) -> tuple[str, int]:

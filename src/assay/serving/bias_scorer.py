@@ -71,6 +71,7 @@ from assay.serving.bias_ensemble import (
     v1_rows,
 )
 from assay.serving.bias_guard import Admission, coarse_reasons, install_guards
+from assay.serving.bias_preflight import preflight_scorer
 from assay.serving.bias_raters import RaterPool
 from assay.serving.body_budget import JsonBudget
 from assay.serving.passages import PUBLISHER, TEXT, Passages, passages_from_v1, passages_from_v2
@@ -353,6 +354,7 @@ def run_server(settings: BiasScorerServerSettings, environ: Mapping[str, str]) -
                 path = str(bundled_ensemble_path("sim"))
                 settings = settings.model_copy(update={"ensemble_path": path})
             log.info("sim_endpoint_started", url=sim.base_url, note="simulated raters, not LLMs")
+        preflight_scorer(settings.ensemble_path, environ, settings.max_text_chars)
         model = build_model(settings, environ)
         install_guards(app, model.metrics, LOGGER)
         # one process; the limiter, budget and cache are shared across replicas with --redis-url

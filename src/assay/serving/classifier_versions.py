@@ -194,12 +194,26 @@ def source_from_uri(uri: str) -> FolderSource | RegistrySource:
     local = uri[len("file://") :] if uri.startswith("file://") else uri
     if "://" not in local and (Path(local) / MODEL_FILE).is_file():
         return FolderSource(Path(local).absolute())
+    if "://" not in local and not Path(local).exists() and not _registry_uri_shaped(local):
+        raise InvalidModelError(
+            f"{uri} does not exist: give a version folder with {MODEL_FILE} and "
+            f"{CARD_FILE}, or a registry model URI <root>/<name>/<version or alias>."
+        )
     if "://" not in uri and not Path(uri).parent.parent.exists():
         raise InvalidModelError(
             f"{uri} is neither a folder with {MODEL_FILE} nor a registry model URI "
             "(<root>/<name>/<version or alias>)."
         )
     return RegistrySource(uri)
+
+
+def _registry_uri_shaped(path: str) -> bool:
+    """``<root>/<name>/<ref>`` whose model folder exists (the ref may be an alias file)."""
+    try:
+        parse_model_uri(path)
+    except AssayError:
+        return False
+    return Path(path).parent.is_dir()
 
 
 def load_from_source(source: FolderSource | RegistrySource, compile: bool) -> LoadedClassifier:

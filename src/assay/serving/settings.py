@@ -9,16 +9,23 @@ wins over the default.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from assay.errors import ConfigError
 
 ENV_PREFIX = "ASSAY_"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+SERVED_NAME_ENV = "ASSAY_SERVED_MODEL_NAME"
+DEPRECATED_ENV = {"ASSAY_MODEL_NAME": ("name", SERVED_NAME_ENV)}
+"""Old variable -> (field, new variable). ``ASSAY_MODEL_NAME`` is the registry model name of
+``assay train``; the servers read it for one more release, with a warning."""
 DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
 """Admits the bias scorer's largest batch (64 passages x 20,000 characters, JSON-escaped)."""
 CLASSIFIER_MAX_REQUEST_BYTES = 2 * 1024 * 1024
@@ -55,7 +62,7 @@ class ServerSettings(BaseSettings):
     )
 
     name: Annotated[str, Flags("--name", "--model_name")] = Field(
-        "model", validation_alias="ASSAY_MODEL_NAME", description="Model name in the v2 URLs."
+        "model", validation_alias=SERVED_NAME_ENV, description="Model name in the v2 URLs."
     )
     http_port: Annotated[int, Flags("--http-port", "--http_port")] = Field(
         8080, ge=0, le=65535, description="REST port (also /metrics)."
@@ -106,6 +113,13 @@ class ServerSettings(BaseSettings):
         "need (Authorization: Bearer); without it they are disabled.",
     )
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
+        return value.lower()
+
     @property
     def debug_logs(self) -> bool:
         return self.log_level.lower() == "debug"
@@ -116,7 +130,7 @@ class ClassifierServerSettings(ServerSettings):
 
     name: Annotated[str, Flags("--name", "--model_name")] = Field(
         "wdbc-classifier",
-        validation_alias="ASSAY_MODEL_NAME",
+        validation_alias=SERVED_NAME_ENV,
         description="Model name in the v2 URLs.",
     )
     model_uri: Annotated[str, Flags("--model", "--model_uri")] = Field(
@@ -160,7 +174,7 @@ class BiasScorerServerSettings(ServerSettings):
     """``assay serve bias-scorer`` / ``python -m serving.bias_scorer``."""
 
     name: Annotated[str, Flags("--name", "--model_name")] = Field(
-        "bias-scorer", validation_alias="ASSAY_MODEL_NAME", description="Model name in the v2 URLs."
+        "bias-scorer", validation_alias=SERVED_NAME_ENV, description="Model name in the v2 URLs."
     )
     ensemble_path: Annotated[str | None, Flags("--ensemble", "--raters")] = Field(
         None,
@@ -278,6 +292,7 @@ def settings_from(settings: type[S], given: Mapping[str, Any]) -> S:
 
     A bad value is a :class:`ConfigError` naming its flag and environment variable.
     """
+    given = {**_deprecated_environment(given), **given}
     by_key = {_init_key(name, settings.model_fields[name]): value for name, value in given.items()}
     try:
         return settings(**by_key)
@@ -291,6 +306,20 @@ def settings_from(settings: type[S], given: Mapping[str, Any]) -> S:
             )
             problems.append(f"{where}: {error['msg']}")
         raise ConfigError("; ".join(problems)) from None
+
+
+def _deprecated_environment(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Values set only through a deprecated variable, each with a warning on stderr."""
+    found = {}
+    for old, (field, new) in DEPRECATED_ENV.items():
+        if os.environ.get(old) and not os.environ.get(new) and field not in given:
+            print(
+                f"warning: {old} is deprecated for the servers and will be removed in the next "
+                f"release; use {new} (or --name).",
+                file=sys.stderr,
+            )
+            found[field] = os.environ[old]
+    return found
 
 
 def _init_key(name: str, field: FieldInfo) -> str:

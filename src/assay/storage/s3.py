@@ -65,6 +65,11 @@ def make_minio_client(settings: MinioSettings | None) -> Any:
 
     settings = settings or MinioSettings(**{})
     endpoint = settings.endpoint
+    if not endpoint:
+        raise StorageError(
+            "s3:// locations need MINIO_ENDPOINT (host:port of the S3 API, e.g. "
+            "localhost:9000), and it is not set."
+        )
     for scheme in ("http://", "https://"):
         if endpoint.startswith(scheme):
             endpoint = endpoint[len(scheme) :]

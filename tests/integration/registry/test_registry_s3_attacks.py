@@ -46,7 +46,7 @@ def test_s3_swapped_model_object_is_refused(registry: S3Registry, tmp_path: Path
     with pytest.raises(ModelIntegrityError, match="does not match its card"):
         registry.verify(NAME, "v1")
     result = runner.invoke(app, ["models", "show", NAME, "v1", "--registry", registry.root])
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 5, result.output
     assert "does not match its card" in " ".join(result.output.split())
 
 

@@ -100,7 +100,7 @@ def test_models_show_of_a_tampered_version_exits_with_an_integrity_error(
     assert "integrity: ok" in ok.output
     _tamper(registry, "v2", b"tampered")
     result = runner.invoke(app, ["models", "show", NAME, "v2", "--registry", registry.root])
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 5, result.output
     output = " ".join(result.output.split())
     assert "does not match its card" in output and "model_sha256" in output
 

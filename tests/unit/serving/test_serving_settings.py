@@ -150,6 +150,8 @@ def _other_value(name: str, field: Any) -> Any:
         return default + 1000
     if name == "log_sample_rate":
         return 0.5
+    if name == "log_level":
+        return "warning"
     if isinstance(default, int | float):
         return default + 3
     if field.annotation == float | None:

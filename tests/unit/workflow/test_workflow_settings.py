@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 from pydantic_settings import BaseSettings
 
-from assay.bias.config import INPUT_FIELDS, PIPELINE_PARAMETERS, RUN_PARAMETERS, BiasStudySettings
+from assay.bias.config import (
+    BUDGET_FIELDS,
+    INPUT_FIELDS,
+    PIPELINE_PARAMETERS,
+    RUN_PARAMETERS,
+    BiasStudySettings,
+)
 from assay.classify.config import TrainConfig, TrainingOptions, TrainingSettings
 from assay.classify.steps import TrainOptions
 from assay.commands import bias_study, train
@@ -72,10 +78,10 @@ def test_train_config_shares_the_option_declarations() -> None:
         assert repr(TrainConfig.model_fields[name]) == repr(field), name
         assert repr(TrainingSettings.model_fields[name]) == repr(field), name
     options = set(TrainOptions.__required_keys__)
-    assert options == set(TrainingOptions.model_fields) | {"models", "workers"}
+    assert options == set(TrainingOptions.model_fields) | {"models", "ray_cpus"}
     assert options <= set(TrainingSettings.model_fields)
     assert options == set(train_models.component_spec.inputs) - {"dataset"}
-    settings = TrainingSettings(models="adaboost", workers=2, folds=3)
+    settings = TrainingSettings(models="adaboost", ray_cpus=2, folds=3)
     config = settings.train_config()
     assert (config.models, config.workers, config.folds) == (["adaboost"], 2, 3)
 
@@ -90,7 +96,7 @@ def test_bias_study_flags_are_the_bias_settings() -> None:
 
 def test_bias_pipeline_parameters_come_from_the_bias_settings() -> None:
     fields = set(BiasStudySettings.model_fields)
-    assert fields == set(INPUT_FIELDS) | set(PIPELINE_PARAMETERS)
+    assert fields == set(INPUT_FIELDS) | set(PIPELINE_PARAMETERS) | set(BUDGET_FIELDS)
     inputs = get_pipeline("bias-study").component_spec.inputs
     assert set(inputs) == set(PIPELINE_PARAMETERS.values()) | set(RUN_PARAMETERS)
     arguments = BiasStudySettings().pipeline_arguments()
