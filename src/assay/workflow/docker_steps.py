@@ -62,7 +62,7 @@ def _checked_handler(steps: StepContainers) -> type:
     import docker
     from kfp.local import docker_task_handler, status
 
-    class CheckedDockerTaskHandler(docker_task_handler.DockerTaskHandler):  # type: ignore[misc]
+    class CheckedDockerTaskHandler(docker_task_handler.DockerTaskHandler):
         def run(self) -> status.Status:
             client = docker.from_env(timeout=600)
             try:

@@ -1,4 +1,4 @@
-"""Execute a pipeline with ``kfp.local`` (SubprocessRunner; or DockerRunner, one container per step).
+"""Execute a pipeline with ``kfp.local`` (SubprocessRunner, or DockerRunner: a container a step).
 
 The commands run the very pipeline that compiles for Kubeflow: kfp.local executes each
 component in a subprocess of this virtualenv (``use_venv=False``: nothing is pip-installed,
@@ -64,14 +64,10 @@ def execute(
     run_dir.mkdir(parents=True, exist_ok=True)
     kfp_root = run_dir / KFP_DIR
     log_file = run_dir / LOG_FILE
-    if steps is None:
-        runner: Any = local.SubprocessRunner(use_venv=False)
-        in_containers: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
-    else:
+    in_containers: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if steps is not None:
         grant([kfp_root])  # the steps write their outputs here as the container user
-        runner = local.DockerRunner()
         in_containers = checked_docker_steps(steps)
-    local.init(runner=runner, pipeline_root=str(kfp_root), raise_on_error=True)
     before = set(kfp_root.iterdir()) if kfp_root.exists() else set()
     with (
         log_file.open("a", encoding="utf-8") as sink,
@@ -79,6 +75,9 @@ def execute(
         _kfp_records_to(sink),
         in_containers,
     ):
+        # DockerRunner() prints a line of its own: inside the capture it goes to the log.
+        runner = local.SubprocessRunner(use_venv=False) if steps is None else local.DockerRunner()
+        local.init(runner=runner, pipeline_root=str(kfp_root), raise_on_error=True)
         try:
             with warnings.catch_warnings():
                 # kfp warns that our project image is not a "python" image; it has Python.

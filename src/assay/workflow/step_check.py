@@ -8,6 +8,7 @@ the step's command line; the check reads it from there.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ METADATA_ONLY = frozenset(
 
 def executor_input_of(command: Sequence[str]) -> dict[str, Any] | None:
     """The executor input a KFP Python component gets on its command line (None if absent)."""
-    for flag, value in zip(command, command[1:], strict=False):
+    for flag, value in itertools.pairwise(command):
         if flag == EXECUTOR_INPUT_FLAG:
             parsed: dict[str, Any] = json.loads(value)
             return parsed
