@@ -7,7 +7,6 @@ Each test runs a one-step pipeline of its own (the components below), so a failu
 exactly where the test says. Nothing is mocked: real containers, real kfp.local, real Ray.
 """
 
-
 import json
 from pathlib import Path
 from typing import Any, NamedTuple

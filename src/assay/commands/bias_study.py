@@ -23,7 +23,6 @@ from assay.bias.config import BiasStudySettings as BS
 from assay.commands._common import setting, settings_from, user_errors
 from assay.commands._docker import IMAGE_OPTION, input_mounts, ray_cpus, step_image
 from assay.errors import UsageError
-from assay.sim.server import READY_LINE
 from assay.workflow.containers import Mount, StepContainers, container_run, service
 from assay.workflow.local import LocalJob, run_locally
 from assay.workflow.progress import StepProgress
@@ -146,6 +145,8 @@ def sim_config_for(corpus_file: Path, seed: int) -> Any:
 def sim_container(corpus_file: Path, seed: int) -> Services:
     """The simulated endpoint as a container beside the steps (as the dev overlay runs it
     beside the pipelines), with the corpus's true scores; the rate step reaches it by name."""
+
+    from assay.sim.server import READY_LINE
 
     @contextlib.contextmanager
     def started(client: Any, steps: StepContainers) -> Iterator[dict[str, str]]:
