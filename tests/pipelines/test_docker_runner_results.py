@@ -31,6 +31,8 @@ TRAIN += ["--models", "logistic_regression,adaboost", "--workers", "2"]
 BIAS = ["--passages", "30", "--textbooks", "5", "--draws", "300", "--tune", "300"]
 BIAS += ["--chains", "2", "--n-boot", "50"]
 TIME_WORDS = ("seconds", "latency", "timings", "elapsed")
+RATING_KEY = ("passage_id", "rater", "model", "prompt_version")
+"""A rating's key in the ratings store."""
 
 
 def _assay(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -128,7 +130,7 @@ def bias_in_subprocesses(
 def _ratings(run_dir: Path) -> pd.DataFrame:
     frame = pd.read_parquet(run_dir / "ratings.parquet")
     frame = frame.drop(columns=[c for c in frame.columns if any(w in c for w in TIME_WORDS)])
-    return frame.sort_values("key").reset_index(drop=True)
+    return frame.sort_values(list(RATING_KEY)).reset_index(drop=True)
 
 
 def test_bias_study_in_containers_gives_the_subprocess_runners_results(
