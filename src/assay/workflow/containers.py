@@ -138,6 +138,23 @@ def run_network(client: Any, run_id: str) -> Iterator[str]:
             network.remove()
 
 
+def start_container(
+    client: Any, steps: StepContainers, command: Sequence[str], **extra: Any
+) -> Any:
+    """A detached container of the steps' image, user, network, environment and mounts."""
+    return client.containers.run(
+        image=steps.image,
+        command=list(command),
+        detach=True,
+        user=steps.user,
+        network=steps.network,
+        environment=steps.environment,
+        volumes=steps.volumes(),
+        labels={LABEL: steps.run_id},
+        **extra,
+    )
+
+
 @contextlib.contextmanager
 def service(
     client: Any,
@@ -151,18 +168,7 @@ def service(
 ) -> Iterator[Any]:
     """A long-lived container on the run's network, from the steps' image, as their user;
     ready once its log shows ``ready_line``; stopped and removed on exit."""
-    container = client.containers.run(
-        image=steps.image,
-        command=list(command),
-        name=name,
-        detach=True,
-        user=steps.user,
-        network=steps.network,
-        environment=steps.environment,
-        volumes=steps.volumes(),
-        labels={LABEL: steps.run_id},
-        **run_args,
-    )
+    container = start_container(client, steps, command, name=name, **run_args)
     try:
         _wait_for_line(container, ready_line, timeout_s)
         yield container

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from assay.workflow.containers import LABEL, Mount, StepContainers
+from assay.workflow.containers import Mount, StepContainers, start_container
 from assay.workflow.step_check import missing_outputs
 
 STEP_OUTPUT_ERROR = "StepOutputError"
@@ -23,31 +24,42 @@ STEP_OUTPUT_ERROR = "StepOutputError"
 
 def run_step_container(client: Any, steps: StepContainers, command: list[str], root: str) -> int:
     """Run one step to its end, printing its log; its exit status (the container is removed)."""
-    with_root = StepContainers(
-        steps.image,
-        (*steps.mounts, Mount(Path(root), writable=True)),
-        steps.environment,
-        steps.network,
-        steps.user,
-        steps.run_id,
-    )
-    container = client.containers.run(
-        image=steps.image,
-        command=command,
-        detach=True,
-        user=steps.user,
-        network=steps.network,
-        environment=steps.environment,
-        volumes=with_root.volumes(),
-        labels={LABEL: steps.run_id},
-    )
+    with_root = replace(steps, mounts=(*steps.mounts, Mount(Path(root), writable=True)))
+    container = start_container(client, with_root, command)
     try:
+        lines = _LinePrinter()
         for chunk in container.logs(stream=True, follow=True):
-            print(chunk.decode(errors="replace"), end="")
-        return int(container.wait()["StatusCode"])
+            lines.feed(chunk)
+        code = int(container.wait()["StatusCode"])
+        # podman may end the stream of a container that exits at once before its last lines.
+        lines.catch_up(container.logs())
+        return code
     finally:
         with contextlib.suppress(Exception):
             container.remove(force=True)
+
+
+class _LinePrinter:
+    """Prints a container's log by whole lines: kfp.local indents every ``print`` call, and
+    the engine's chunks split lines anywhere (an error line cut in two is not found)."""
+
+    def __init__(self) -> None:
+        self.seen = b""
+        self.pending = b""
+
+    def feed(self, chunk: bytes) -> None:
+        self.seen += chunk
+        *lines, self.pending = (self.pending + chunk).split(b"\n")
+        for line in lines:
+            print(line.decode(errors="replace"))
+
+    def catch_up(self, whole: bytes) -> None:
+        """Print what the stream missed of the whole log, then the last partial line."""
+        if len(whole) > len(self.seen) and whole.startswith(self.seen):
+            self.feed(whole[len(self.seen) :])
+        if self.pending:
+            print(self.pending.decode(errors="replace"))
+            self.pending = b""
 
 
 def step_status(exit_code: int, command: list[str]) -> str | None:

@@ -120,3 +120,20 @@ def test_no_engine_at_docker_host_is_one_sentence_and_exit_2(
         refused.value
     )
     assert "podman system service" in str(refused.value)
+
+
+def test_a_containers_log_is_printed_by_whole_lines_whatever_its_chunks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from assay.workflow.docker_steps import _LinePrinter
+
+    lines = _LinePrinter()
+    for chunk in (b"Traceback\n  File x\nRuntime", b"Error", b": boom\nla"):
+        lines.feed(chunk)
+    lines.catch_up(b"Traceback\n  File x\nRuntimeError: boom\nlast words")
+    assert capsys.readouterr().out.splitlines() == [
+        "Traceback",
+        "  File x",
+        "RuntimeError: boom",
+        "last words",
+    ]
