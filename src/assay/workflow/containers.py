@@ -164,19 +164,32 @@ def service(
     ready_line: str,
     *,
     timeout_s: float = 180.0,
+    attempts: int = 1,
     **run_args: Any,
 ) -> Iterator[Any]:
     """A long-lived container on the run's network, from the steps' image, as their user;
-    ready once its log shows ``ready_line``; stopped and removed on exit."""
-    container = start_container(client, steps, command, name=name, **run_args)
+    ready once its log shows ``ready_line`` (one that exits first is started again, up to
+    ``attempts`` times, as Kubernetes restarts a pod); stopped and removed on exit."""
+    for attempt in range(1, attempts + 1):
+        container = start_container(client, steps, command, name=name, **run_args)
+        try:
+            _wait_for_line(container, ready_line, timeout_s)
+            break
+        except PipelineRunError:
+            _remove(container)
+            if attempt == attempts:
+                raise
     try:
-        _wait_for_line(container, ready_line, timeout_s)
         yield container
     finally:
-        with contextlib.suppress(Exception):
-            container.stop(timeout=10)
-        with contextlib.suppress(Exception):
-            container.remove(force=True)
+        _remove(container)
+
+
+def _remove(container: Any) -> None:
+    with contextlib.suppress(Exception):
+        container.stop(timeout=10)
+    with contextlib.suppress(Exception):
+        container.remove(force=True)
 
 
 def _wait_for_line(container: Any, line: str, timeout_s: float) -> None:
@@ -204,7 +217,9 @@ def ray_head(client: Any, steps: StepContainers, cpus: int) -> Iterator[str]:
         f"--port={RAY_GCS_PORT}", f"--ray-client-server-port={RAY_CLIENT_PORT}",
         f"--num-cpus={cpus}", "--include-dashboard=false", "--disable-usage-stats",
     ]  # fmt: skip
-    with service(client, steps, name, command, RAY_READY, shm_size="1g"):
+    # A busy machine can keep the raylet from registering within Ray's fixed 30 s: the head
+    # then exits, and is started again as KubeRay restarts a failed head pod.
+    with service(client, steps, name, command, RAY_READY, attempts=3, shm_size="1g"):
         yield f"ray://{name}:{RAY_CLIENT_PORT}"
 
 
