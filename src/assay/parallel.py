@@ -36,14 +36,15 @@ CLIENT_CONNECT_ATTEMPTS = 3
 
 
 def _connect(ray: Any, address: str, common: dict[str, Any]) -> None:
-    """Join a running cluster. A Ray Client address (``ray://``, KubeRay's) is tried again on a
-    connection failure: the head's client server starts a server process per driver, which a
-    busy head may not get up in time for the first attempt."""
+    """Join a running cluster. A Ray Client address (``ray://``, KubeRay's) is tried again when
+    the connection fails: the head's client server starts a server process per driver, which a
+    busy head may not get up in time ("Initialization failure from server", "Starting Ray client
+    server failed": ConnectionError or RuntimeError)."""
     for attempt in range(1, CLIENT_CONNECT_ATTEMPTS + 1):
         try:
             ray.init(address=address, **common)
             return
-        except ConnectionError:
+        except (ConnectionError, RuntimeError):
             if not address.startswith("ray://") or attempt == CLIENT_CONNECT_ATTEMPTS:
                 raise
             ray.shutdown()

@@ -12,15 +12,16 @@ from assay import parallel
 
 
 class FakeRay:
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, error: Exception | None = None) -> None:
         self.failures = failures
+        self.error = error or ConnectionAbortedError("Initialization failure from server:")
         self.calls: list[str] = []
 
     def init(self, address: str, **_: Any) -> None:
         self.calls.append(f"init {address}")
         if self.failures:
             self.failures -= 1
-            raise ConnectionAbortedError("Initialization failure from server:")
+            raise self.error
 
     def shutdown(self) -> None:
         self.calls.append("shutdown")
@@ -31,8 +32,15 @@ def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parallel.time, "sleep", lambda _: None)
 
 
-def test_a_ray_client_address_is_tried_again_after_a_refused_connection() -> None:
-    ray = FakeRay(failures=2)
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionAbortedError("Initialization failure from server:"),
+        RuntimeError("Starting Ray client server failed. See ray_client_server_23000.err"),
+    ],
+)
+def test_a_ray_client_address_is_tried_again_after_a_refused_connection(error: Exception) -> None:
+    ray = FakeRay(failures=2, error=error)
     parallel._connect(ray, "ray://head:10001", {})
     assert ray.calls == ["init ray://head:10001", "shutdown"] * 2 + ["init ray://head:10001"]
 
