@@ -4,6 +4,7 @@ and the placement of actor pools over a cluster's nodes."""
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 
@@ -20,7 +21,7 @@ def init_ray(workers: int | None = None, address: str | None = None) -> Any:
     address = address or os.environ.get("RAY_ADDRESS")
     common: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False}
     if address:
-        ray.init(address=address, **common)
+        _connect(ray, address, common)
     else:
         ray.init(
             num_cpus=workers or os.cpu_count() or 1,
@@ -29,6 +30,25 @@ def init_ray(workers: int | None = None, address: str | None = None) -> Any:
             **common,
         )
     return ray
+
+
+CLIENT_CONNECT_ATTEMPTS = 3
+
+
+def _connect(ray: Any, address: str, common: dict[str, Any]) -> None:
+    """Join a running cluster. A Ray Client address (``ray://``, KubeRay's) is tried again when
+    the connection fails: the head's client server starts a server process per driver, which a
+    busy head may not get up in time ("Initialization failure from server", "Starting Ray client
+    server failed": ConnectionError or RuntimeError)."""
+    for attempt in range(1, CLIENT_CONNECT_ATTEMPTS + 1):
+        try:
+            ray.init(address=address, **common)
+            return
+        except (ConnectionError, RuntimeError):
+            if not address.startswith("ray://") or attempt == CLIENT_CONNECT_ATTEMPTS:
+                raise
+            ray.shutdown()
+            time.sleep(2.0 * attempt)
 
 
 def start_spread(ray: Any, actor_cls: Any, count: int, *args: Any) -> list[Any]:

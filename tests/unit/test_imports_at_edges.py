@@ -48,6 +48,8 @@ HEAVY_OR_OPTIONAL = frozenset(
         "kubernetes",
         "kfp",
         "statsmodels",
+        # the Docker SDK: only the docker runner talks to an engine
+        "docker",
         # the S3 registry's client, loaded when an s3:// registry is opened
         "minio",
         "urllib3",

@@ -95,9 +95,11 @@ class BaseRatingsStore:
         return {key for key, row in self.latest().items() if is_finished(row)}
 
     def to_frame(self, *, with_key: bool = False) -> pd.DataFrame:
-        """One row per key in ``RATINGS_COLUMNS`` order (plus ``key`` if asked)."""
+        """One row per key in ``RATINGS_COLUMNS`` order (plus ``key`` if asked), rows in key
+        order: the table, and every fit and check on it, must not depend on which rating of a
+        concurrent fan-out finished first."""
         columns = [*RATINGS_COLUMNS, KEY] if with_key else list(RATINGS_COLUMNS)
-        latest = list(self.latest().values())
+        latest = [row for _, row in sorted(self.latest().items())]
         return pd.DataFrame(latest, columns=columns)
 
     def __len__(self) -> int:

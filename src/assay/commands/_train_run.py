@@ -18,9 +18,11 @@ from typing import Any
 
 from assay.classify.config import CLUSTER_REGISTRY, TrainingSettings
 from assay.classify.tables import UNITS_JSONL
+from assay.commands._docker import input_mounts, ray_cpus, registry_mount
 from assay.data.wdbc import load_dataset
 from assay.errors import UsageError
 from assay.registry import open_registry, parse_registry_uri
+from assay.workflow.containers import Mount, container_run
 from assay.workflow.errors import PipelineRunError
 from assay.workflow.kfp_local import KFP_DIR, TaskListener
 from assay.workflow.local import LocalJob, LocalRun, run_locally
@@ -104,6 +106,24 @@ def run_training_locally(
             "deploy=True needs a Kubernetes cluster; use --runner kfp --host URL to deploy."
         )
     return run_locally(training_job(pipeline, settings), run_dir, on_task)
+
+
+def run_training_in_containers(
+    pipeline: Any,
+    settings: TrainingSettings,
+    run_dir: Path,
+    image: str,
+    on_task: TaskListener | None = None,
+) -> LocalRun:
+    """The same run with every step in a container of ``image`` (kfp.local's DockerRunner) and
+    a Ray head container the train step joins as it joins KubeRay's (RAY_ADDRESS=ray://...)."""
+    mounts = [
+        Mount(run_dir, writable=True),
+        *input_mounts([settings.data]),
+        *registry_mount(settings.registry),
+    ]
+    with container_run(image, mounts, ray_cpus=ray_cpus(settings.workers)) as (_, steps):
+        return run_locally(training_job(pipeline, settings), run_dir, on_task, steps)
 
 
 def registered(run: LocalRun) -> dict[str, str | None]:

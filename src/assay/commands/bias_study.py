@@ -9,8 +9,10 @@ URL reaches the rate step as the pipeline parameter ``sim_url``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,9 @@ from rich.table import Table
 
 from assay.bias.config import BiasStudySettings as BS
 from assay.commands._common import deprecated_spelling, setting, settings_from, user_errors
+from assay.commands._docker import IMAGE_OPTION, input_mounts, ray_cpus, step_image
 from assay.errors import UsageError
+from assay.workflow.containers import Mount, StepContainers, container_run, service
 from assay.workflow.local import LocalJob, run_locally
 from assay.workflow.progress import StepProgress
 from assay.workflow.run_folder import TaskOutput, default_run_dir
@@ -38,8 +42,15 @@ STEP_TITLES = {
     "bias-fit": "Bayesian publisher effects",
     "bias-report": "Report",
 }
-RUNNER_OPTIONS = ("out", "raters")
+RUNNER_OPTIONS = ("out", "raters", "runner", "image")
 """Options of the command, not of the study (``--raters``: the old spelling of --ensemble)."""
+SIM_PORT = 8000
+Services = Callable[[Any, StepContainers], contextlib.AbstractContextManager[dict[str, str]]]
+
+
+class Runner(StrEnum):
+    local = "local"
+    docker = "docker"
 
 
 class ScaleChoice(StrEnum):
@@ -72,6 +83,14 @@ def bias_study(
         None, "--out", help="Run folder (default runs/bias-<UTC timestamp>)."
     ),
     raters: str | None = typer.Option(None, "--raters", hidden=True),
+    runner: Runner = typer.Option(
+        Runner.local,
+        "--runner",
+        help="'local': kfp.local on this machine; 'docker': every step in a container of "
+        "--image, with a Ray head and the simulated endpoint in containers beside them "
+        "(DOCKER_HOST: Docker or podman's socket).",
+    ),
+    image: str | None = IMAGE_OPTION,
 ) -> None:
     """Run the bias study: rate passages with an LLM ensemble (or import ratings), measure
     agreement (Krippendorff's alpha), fit the Bayesian publisher-effects model, write a report.
@@ -92,13 +111,15 @@ def bias_study(
     from assay.sim import start_sim_server
 
     run_dir = (out or default_run_dir("bias-")).absolute()
+    in_containers = step_image(image) if runner is Runner.docker else None
     imported = settings.imported
     if imported is not None:
         if not imported.exists():
             raise UsageError(f"{imported} does not exist.")
         kind = "babe" if settings.babe is not None else "ratings"
         check_imported(kind, imported)
-        run_study(settings.pipeline_arguments(kind=kind, source=str(imported.absolute())), run_dir)
+        arguments = settings.pipeline_arguments(kind=kind, source=str(imported.absolute()))
+        run_study(arguments, run_dir, in_containers)
         return
     frame, given = corpus_passages(
         settings.corpus, settings.passages, settings.textbooks, settings.seed
@@ -107,14 +128,19 @@ def bias_study(
     if settings.ensemble is not None:
         budget_usd = preflight(settings, texts)
         corpus_file = given or write_corpus_input(frame, run_dir)
-        run_study(corpus_arguments(settings, corpus_file, run_dir, budget_usd), run_dir)
+        arguments = corpus_arguments(settings, corpus_file, run_dir, budget_usd)
+        run_study(arguments, run_dir, in_containers)
         return
     corpus_file = given or write_corpus_input(frame, run_dir)
     with start_sim_server(config=sim_config_for(corpus_file, settings.seed)) as sim:
         err_console.print(f"Simulated LLM endpoint (no keys needed) at {sim.base_url}")
         preflight(settings, texts, {"ASSAY_SIM_URL": sim.base_url})
         arguments = corpus_arguments(settings, corpus_file, run_dir, settings.budget or 0.0)
-        run_study({**arguments, "sim_url": sim.base_url}, run_dir)
+        if in_containers is None:
+            run_study({**arguments, "sim_url": sim.base_url}, run_dir)
+            return
+    services = sim_container(corpus_file, settings.seed)
+    run_study(arguments, run_dir, in_containers, services)
 
 
 def check_imported(kind: str, source: Path) -> None:
@@ -195,9 +221,33 @@ def sim_config_for(corpus_file: Path, seed: int) -> Any:
     return SimConfig(seed=seed, truth=truth)
 
 
-def run_study(arguments: dict[str, Any], run_dir: Path) -> None:
+def sim_container(corpus_file: Path, seed: int) -> Services:
+    """The simulated endpoint as a container beside the steps (as the dev overlay runs it
+    beside the pipelines), with the corpus's true scores; the rate step reaches it by name."""
+
+    from assay.sim.server import READY_LINE
+
+    @contextlib.contextmanager
+    def started(client: Any, steps: StepContainers) -> Iterator[dict[str, str]]:
+        name = f"assay-sim-llm-{steps.run_id}"
+        command = ["assay", "sim-llm", "--host", "0.0.0.0", "--port", str(SIM_PORT)]
+        command += ["--seed", str(seed), "--truth", str(corpus_file)]
+        with service(client, steps, name, command, READY_LINE):
+            err_console.print(f"Simulated LLM endpoint (no keys needed) in container {name}")
+            yield {"ASSAY_SIM_URL": f"http://{name}:{SIM_PORT}"}
+
+    return started
+
+
+def run_study(
+    arguments: dict[str, Any],
+    run_dir: Path,
+    image: str | None = None,
+    services: Services | None = None,
+) -> None:
     """Run the pipeline with kfp.local into run_dir (the study folder at its top), print the
-    summary; DiagnosticsError (exit 4) if the model did not converge."""
+    summary; DiagnosticsError (exit 4) if the model did not converge. ``image``: every step
+    in a container of it, with a Ray head container and ``services`` beside them."""
     from assay.bias.diagnostics import DiagnosticsError
     from assay.bias.study import diagnostics_passed
     from pipelines.bias_study import bias_study_pipeline
@@ -209,9 +259,20 @@ def run_study(arguments: dict[str, Any], run_dir: Path) -> None:
         outputs=(TaskOutput(REPORT_TASK, REPORT_OUTPUT),),
         summarise=lambda run: {"diagnostics_passed": diagnostics_passed(run.run_dir)[0]},
     )
-    err_console.print(f"Running pipeline [bold]assay-bias-study[/] with kfp.local into {run_dir}")
-    with StepProgress(err_console, STEP_TITLES) as steps:
-        run_locally(job, run_dir, steps.on_task)
+    where = "kfp.local" if image is None else f"kfp.local, every step in a container of {image}"
+    err_console.print(f"Running pipeline [bold]assay-bias-study[/] with {where} into {run_dir}")
+    with StepProgress(err_console, STEP_TITLES) as progress:
+        if image is None:
+            run_locally(job, run_dir, progress.on_task)
+        else:
+            mounts = [Mount(run_dir, writable=True)]
+            mounts += input_mounts([arguments.get("source"), arguments.get("ensemble")])
+            mounts += _store_mount(arguments.get("store_dir", ""))
+            with container_run(image, mounts, ray_cpus=ray_cpus(0), services=services) as (
+                _,
+                steps,
+            ):
+                run_locally(job, run_dir, progress.on_task, steps)
     print_summary(run_dir)
     passed, failures = diagnostics_passed(run_dir)
     if not passed:
@@ -219,6 +280,12 @@ def run_study(arguments: dict[str, Any], run_dir: Path) -> None:
             "The model's convergence diagnostics FAILED (" + "; ".join(failures) + "); do not "
             f"trust the estimates. See {run_dir / 'report.html'}."
         )
+
+
+def _store_mount(store_dir: str) -> list[Mount]:
+    if not store_dir or store_dir.startswith("s3://"):
+        return []
+    return [Mount(Path(store_dir).absolute(), writable=True)]
 
 
 def print_summary(run_dir: Path) -> None:

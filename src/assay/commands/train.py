@@ -2,7 +2,8 @@
 
 The training flags are the fields of ``TrainingSettings`` (name, default, help, ``ASSAY_<NAME>``),
 which are also the parameters of ``pipelines/training.py``; the local runner executes that very
-pipeline (kfp.local, SubprocessRunner), not a parallel code path.
+pipeline (kfp.local, SubprocessRunner; ``--runner docker``: DockerRunner, each step in a container
+of the project image, the train step on a Ray head container), not a parallel code path.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rich.console import Console
 
 from assay.classify.config import TrainingSettings as TS
 from assay.commands._common import deprecated_spelling, setting, settings_from, user_errors
+from assay.commands._docker import IMAGE_OPTION, step_image
 from assay.errors import UsageError
 from assay.workflow.local import LocalRun
 from assay.workflow.progress import StepProgress
@@ -26,13 +28,23 @@ from assay.workflow.run_folder import default_run_dir
 console = Console()
 err_console = Console(stderr=True)
 
-RUNNER_OPTIONS = ("out", "runner", "host", "experiment", "run_name", "namespace", "workers")
+RUNNER_OPTIONS = (
+    "out",
+    "runner",
+    "image",
+    "host",
+    "experiment",
+    "run_name",
+    "namespace",
+    "workers",
+)
 """Options of the command, not of the training: where and how the pipeline runs (``workers``:
 the old spelling of --ray-cpus)."""
 
 
 class Runner(StrEnum):
     local = "local"
+    docker = "docker"
     kfp = "kfp"
 
 
@@ -64,8 +76,11 @@ def train(
     runner: Runner = typer.Option(
         Runner.local,
         "--runner",
-        help="'local': kfp.local on this machine; 'kfp': submit to a Kubeflow Pipelines --host.",
+        help="'local': kfp.local on this machine; 'docker': kfp.local with every step in a "
+        "container of --image and a Ray head container (DOCKER_HOST: Docker or podman's "
+        "socket); 'kfp': submit to a Kubeflow Pipelines --host.",
     ),
+    image: str | None = IMAGE_OPTION,
     host: str | None = typer.Option(
         None, "--host", envvar="KFP_HOST", help="Kubeflow Pipelines API URL (--runner kfp)."
     ),
@@ -95,15 +110,25 @@ def train(
     from assay.commands import _train_run as training
     from pipelines.training import training_pipeline
 
-    settings = training.checked_settings(settings, local=runner is Runner.local)
+    settings = training.checked_settings(settings, local=runner is not Runner.kfp)
     if runner is Runner.kfp:
         _submit(training_pipeline, settings, host, experiment, run_name, namespace)
         return
     run_dir = (out or default_run_dir()).absolute()
-    err_console.print(f"Running pipeline [bold]assay-training[/] with kfp.local into {run_dir}")
+    where = "kfp.local"
+    if runner is Runner.docker:
+        where = f"kfp.local, every step in a container of {step_image(image)}"
+    err_console.print(f"Running pipeline [bold]assay-training[/] with {where} into {run_dir}")
     counters = {training.TRAIN_TASK: training.cv_counter(settings, run_dir)}
     with StepProgress(err_console, training.STEP_TITLES, counters) as steps:
-        result = training.run_training_locally(training_pipeline, settings, run_dir, steps.on_task)
+        if runner is Runner.docker:
+            result = training.run_training_in_containers(
+                training_pipeline, settings, run_dir, step_image(image), steps.on_task
+            )
+        else:
+            result = training.run_training_locally(
+                training_pipeline, settings, run_dir, steps.on_task
+            )
     _print_result(result)
 
 

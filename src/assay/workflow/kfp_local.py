@@ -1,4 +1,4 @@
-"""Execute a pipeline with ``kfp.local`` (SubprocessRunner, no Docker).
+"""Execute a pipeline with ``kfp.local`` (SubprocessRunner, or DockerRunner: a container a step).
 
 The commands run the very pipeline that compiles for Kubeflow: kfp.local executes each
 component in a subprocess of this virtualenv (``use_venv=False``: nothing is pip-installed,
@@ -6,7 +6,8 @@ the components' ``install_kfp_package=False``) and writes task outputs under
 ``<run_dir>/kfp/<pipeline>-<timestamp>/<task>/<output>``. Task logs go to
 ``<run_dir>/pipeline.log``; task boundaries go to an ``on_task(event, task)`` callback.
 The subprocesses inherit this process's environment; values a step needs travel as pipeline
-parameters.
+parameters. Given ``steps`` (``StepContainers``), each step runs in a container of the project
+image instead (``docker_steps``: its real exit status and outputs decide its success).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from assay.workflow.containers import StepContainers, grant
+from assay.workflow.docker_steps import checked_docker_steps
 from assay.workflow.errors import PipelineRunError
 
 KFP_DIR = "kfp"
@@ -53,6 +56,7 @@ def execute(
     run_dir: Path,
     *,
     on_task: TaskListener | None = None,
+    steps: StepContainers | None = None,
 ) -> KfpLocalRun:
     """Run ``pipeline`` with ``arguments``; raise PipelineRunError naming the failed step."""
     from kfp import local
@@ -60,17 +64,20 @@ def execute(
     run_dir.mkdir(parents=True, exist_ok=True)
     kfp_root = run_dir / KFP_DIR
     log_file = run_dir / LOG_FILE
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(kfp_root),
-        raise_on_error=True,
-    )
+    in_containers: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if steps is not None:
+        grant([kfp_root])  # the steps write their outputs here as the container user
+        in_containers = checked_docker_steps(steps)
     before = set(kfp_root.iterdir()) if kfp_root.exists() else set()
     with (
         log_file.open("a", encoding="utf-8") as sink,
         _capture_stdout(sink, on_task) as watcher,
         _kfp_records_to(sink),
+        in_containers,
     ):
+        # DockerRunner() prints a line of its own: inside the capture it goes to the log.
+        runner = local.SubprocessRunner(use_venv=False) if steps is None else local.DockerRunner()
+        local.init(runner=runner, pipeline_root=str(kfp_root), raise_on_error=True)
         try:
             with warnings.catch_warnings():
                 # kfp warns that our project image is not a "python" image; it has Python.

@@ -16,11 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from assay.workflow.containers import StepContainers
 from assay.workflow.errors import PipelineRunError
 from assay.workflow.kfp_local import TaskListener, execute
 from assay.workflow.run_folder import TaskOutput, collect_outputs, write_run_record
 
 RUNNER = "kfp.local (SubprocessRunner)"
+DOCKER_RUNNER = "kfp.local (DockerRunner)"
 
 
 @dataclass(frozen=True)
@@ -52,20 +54,26 @@ class LocalRun:
         return self.kfp_run_dir / task
 
 
-def run_locally(job: LocalJob, out: Path, on_task: TaskListener | None = None) -> LocalRun:
-    """Run ``job`` into the folder ``out``; run.json says how it went, whatever happens."""
+def run_locally(
+    job: LocalJob,
+    out: Path,
+    on_task: TaskListener | None = None,
+    steps: StepContainers | None = None,
+) -> LocalRun:
+    """Run ``job`` into the folder ``out``; run.json says how it went, whatever happens.
+    ``steps``: run each step in a container (kfp.local's DockerRunner) as described there."""
     run_dir = out.absolute()
     run_dir.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {
         "pipeline": job.name,
-        "runner": RUNNER,
+        "runner": RUNNER if steps is None else f"{DOCKER_RUNNER} {steps.image}",
         "arguments": dict(job.arguments),
         "started_at": datetime.now(UTC).isoformat(),
         "status": "running",
     }
     write_run_record(run_dir, record)
     try:
-        executed = execute(job.pipeline, job.arguments, run_dir, on_task=on_task)
+        executed = execute(job.pipeline, job.arguments, run_dir, on_task=on_task, steps=steps)
         files = collect_outputs(executed.kfp_run_dir, run_dir, job.outputs, job.required)
     except PipelineRunError as exc:
         record.update(status="failed", error=str(exc))

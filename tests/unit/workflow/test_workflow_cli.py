@@ -71,3 +71,19 @@ def test_submit_rejects_unknown_parameters_before_contacting_kubeflow() -> None:
     )
     assert result.exit_code == 2
     assert "has no parameter 'nope'" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["train", "--registry", "{tmp}/reg"], ["bias-study", "--passages", "10", "--textbooks", "5"]],
+)
+def test_runner_docker_without_an_engine_exits_2_before_any_step(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    out = tmp_path / "run"
+    args = [arg.format(tmp=tmp_path) for arg in command]
+    result = runner.invoke(app, [*args, "--runner", "docker", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "--runner docker found no Docker-compatible engine" in " ".join(result.output.split())
+    assert not (out / "pipeline.log").exists()  # no step started
