@@ -90,9 +90,14 @@ def write_model_folder(
         }
     (folder / "model-card.json").write_text(json.dumps(card))
     if signed:
-        files = {name: (folder / name).read_bytes() for name in ("model.joblib", "model-card.json")}
-        (folder / "signature.json").write_bytes(SIGNER.sign(MODEL_NAME, "build", files))
+        sign_folder(folder)
     return folder
+
+
+def sign_folder(folder: Path, version: str = "build") -> None:
+    """(Re)write ``folder``'s signature.json with the tests' key, as a register step would."""
+    files = {name: (folder / name).read_bytes() for name in ("model.joblib", "model-card.json")}
+    (folder / "signature.json").write_bytes(SIGNER.sign(MODEL_NAME, version, files))
 
 
 @cache
