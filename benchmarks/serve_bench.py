@@ -63,6 +63,7 @@ def serve(kind: str, model_dir: Path, work: Path) -> Iterator[Target]:
             f"--http_port={port}",
             f"--grpc_port={free_port()}",
             f"--model_name={MODEL_NAME}",
+            "--allow-unsigned-models",  # a folder trained here, never registered
             *route,
         ]
         with running(command, ready, log, REPO) as pid:

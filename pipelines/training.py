@@ -28,6 +28,13 @@ MINIO_SECRET_TO_ENV = {
 # account's token from Secret assay-deployer-token (manifests), mounted into this step only.
 DEPLOYER_TOKEN = "assay-deployer-token"
 DEPLOYER_CREDENTIALS_DIR = "/var/run/secrets/assay-deployer"
+# Signed model versions: the register step alone mounts the signing key (Secret
+# assay-model-signing-key); the deploy step verifies against the public keys (ConfigMap
+# assay-model-trusted-keys, also mounted by the classifier's ServingRuntime).
+SIGNING_KEY_SECRET = "assay-model-signing-key"
+SIGNING_KEY_DIR = "/var/run/secrets/assay-signing"
+TRUSTED_KEYS_CONFIG_MAP = "assay-model-trusted-keys"
+TRUSTED_KEYS_DIR = "/etc/assay/trusted-keys"
 # NetworkPolicies minio-ingress and ray-ingress leave out pipeline steps with these labels.
 DEPLOY_STEP_LABELS = {"assay.io/step": "deploy"}
 CONFIG_MAP_TO_ENV = {
@@ -42,6 +49,24 @@ def _cluster_env(task: dsl.PipelineTask, *, secrets: bool) -> dsl.PipelineTask:
     )
     if secrets:
         kubernetes.use_secret_as_env(task, MINIO_SECRET, MINIO_SECRET_TO_ENV, optional=True)
+    return task
+
+
+def _signing_key(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """The key's Secret mounted here only; its path (ASSAY_SIGNING_KEY) from assay-pipeline-env
+    (kfp.local ignores both: a local run signs with the local registry's own key)."""
+    kubernetes.use_secret_as_volume(task, SIGNING_KEY_SECRET, mount_path=SIGNING_KEY_DIR)
+    kubernetes.use_config_map_as_env(
+        task, PIPELINE_ENV_CONFIG_MAP, {"ASSAY_SIGNING_KEY": "ASSAY_SIGNING_KEY"}, optional=True
+    )
+    return task
+
+
+def _trusted_keys(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    kubernetes.use_config_map_as_volume(task, TRUSTED_KEYS_CONFIG_MAP, mount_path=TRUSTED_KEYS_DIR)
+    kubernetes.use_config_map_as_env(
+        task, PIPELINE_ENV_CONFIG_MAP, {"ASSAY_TRUSTED_KEYS": "ASSAY_TRUSTED_KEYS"}, optional=True
+    )
     return task
 
 
@@ -118,6 +143,7 @@ def training_pipeline(
     registered.set_caching_options(False)  # every run registers a new version
     registered.after(evaluated)  # only register what has a report
     _cluster_env(registered, secrets=True)
+    _signing_key(registered)
 
     with dsl.If(deploy == True, name="deploy-requested"):  # noqa: E712 (a KFP condition)
         deployed = deploy_inference_service(
@@ -129,6 +155,7 @@ def training_pipeline(
         deployed.set_display_name("Deploy (canary)")
         deployed.set_caching_options(False)
         _deployer_identity(deployed)
-        _cluster_env(deployed, secrets=True)  # reads the version to verify its model digest
+        _cluster_env(deployed, secrets=True)  # reads the version to verify its signature
+        _trusted_keys(deployed)
 
     return registered.outputs["version"]

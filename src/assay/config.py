@@ -33,6 +33,27 @@ class MinioSettings(BaseSettings):
     region: str | None = None
 
 
+class ModelTrustSettings(BaseSettings):
+    """Who signs model versions and whose signatures readers accept (read once at the edge)."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore")
+
+    signing_key: str = Field(
+        "",
+        description="PEM Ed25519 private key of the register step (a Secret mounted in that "
+        "step only); empty: a file:// registry uses <registry parent>/keys/signing-key.pem, "
+        "made on first use",
+    )
+    trusted_keys: str = Field(
+        "",
+        description="comma-separated public keys (PEM files, or folders of *.pub files) whose "
+        "signatures are accepted; empty: a file:// registry's <registry parent>/keys",
+    )
+    allow_unsigned_models: bool = Field(
+        False, description="load unsigned model folders (local experiments only)"
+    )
+
+
 class Settings(BaseSettings):
     """Process-wide settings; every field can be set through an ``ASSAY_*`` variable."""
 

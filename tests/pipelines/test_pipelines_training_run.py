@@ -114,11 +114,14 @@ def test_registered_model_loads_with_sklearn_and_predicts_malignant_as_1(
     from sklearn.pipeline import Pipeline
 
     from assay.data.wdbc import load_dataset
-    from assay.registry import open_registry
+    from assay.registry import model_trust, open_registry
 
     registry = open_registry(trained.registry)
     assert registry.versions("wdbc-classifier") == ["v1"]
     assert registry.aliases("wdbc-classifier") == {"latest": "v1"}
+    # signed by the register step with the local registry's own key, which readers trust
+    trust = model_trust(registry_root=registry.root)
+    assert registry.verify("wdbc-classifier", "v1", trust).startswith("ok (signed by ")
     folder = registry.download("wdbc-classifier", "latest", tmp_path / "model")
     card = json.loads((folder / "model-card.json").read_text())
     assert card["version"] == "v1" and card["positive_label"] == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -10,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from assay.commands._common import user_errors
+from assay.errors import UsageError
 
 app = typer.Typer(
     name="models",
@@ -73,17 +75,38 @@ def show(
     ref: str = typer.Argument("latest", help="Version (v3) or alias (latest, production)."),
     registry: str | None = RegistryOption,
 ) -> None:
-    """Print a version's model card as JSON and check its model file against the card.
+    """Print a version's model card as JSON and check the version's signature (trusted keys:
+    ASSAY_TRUSTED_KEYS, else the local registry's own key) and its model file.
 
-    Exit codes: 0 ok, 3 no such model/version/alias, 5 the model file does not match its card.
+    Exit codes: 0 ok, 3 no such model/version/alias, 5 the version is not what was signed
+    (changed, added or missing files, unsigned, or signed by an untrusted key).
     """
-    from assay.registry import open_registry
+    from assay.registry import model_trust, open_registry
 
     reg = open_registry(registry)
+    trust = model_trust(registry_root=reg.root)
     card = reg.card(name, ref)
     console.print_json(json.dumps(card))
     console.print(f"[dim]{reg.uri(name, ref)}[/]")
-    console.print(f"integrity: {reg.verify(name, ref)}")
+    console.print(f"integrity: {reg.verify(name, ref, trust)}")
+
+
+@app.command("keygen")
+@user_errors
+def keygen(
+    out: Path = typer.Option(
+        ..., "--out", help="New folder for signing-key.pem (private, 0600) and signing-key.pub."
+    ),
+) -> None:
+    """Make a model-signing key pair: the private key for the register step (a Secret mounted
+    in that step only, ASSAY_SIGNING_KEY), the public key for the readers (a ConfigMap,
+    ASSAY_TRUSTED_KEYS). Keep old public keys trusted while versions they signed are served."""
+    from assay.registry.signing import generate_key_pair, load_signer
+
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"{out} is not empty; choose a new folder (keys are never overwritten).")
+    private, public = generate_key_pair(out)
+    console.print(f"key id {load_signer(private).key_id}: {private} (private), {public} (public)")
 
 
 @app.command("promote")

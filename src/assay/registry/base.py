@@ -24,11 +24,13 @@ from typing import Any
 
 from assay.errors import RegistryError
 from assay.registry.integrity import ModelIntegrityError, integrity_fields, verify_model_file
+from assay.registry.signing import SIGNATURE_FILE, ModelTrust, Signer
 from assay.registry.uri import check_name, is_name, version_number
 
 MODEL_FILE = "model.joblib"
 CARD_FILE = "model-card.json"
 VERSION_FILES = (MODEL_FILE, CARD_FILE)
+STORED_FILES = (MODEL_FILE, SIGNATURE_FILE, CARD_FILE)  # the order they are written: card last
 ALIASES_DIR = "aliases"
 CLAIMS_DIR = ".claims"  # beside the versions: a version folder holds only what is served
 LATEST = "latest"
@@ -62,9 +64,9 @@ class Registry(ABC):
         """Replace ``key`` with ``data`` only if it still holds ``expected`` (None: absent)."""
 
     @abstractmethod
-    def _publish_version(self, name: str, version: str, model_dir: Path, card: bytes) -> bool:
-        """Claim ``version`` atomically and store it complete (card last). Return False if
-        another writer holds ``version``."""
+    def _publish_version(self, name: str, version: str, files: dict[str, bytes]) -> bool:
+        """Claim ``version`` atomically and store ``files`` (name -> content; the card last).
+        Return False if another writer holds ``version``."""
 
     @abstractmethod
     def _fetch(self, key: str, dest: Path) -> None:
@@ -141,30 +143,39 @@ class Registry(ABC):
         card: dict[str, Any] = json.loads(data)
         return card
 
-    def verify(self, name: str, ref: str = LATEST) -> str:
-        """Check a version's model file against its card: ``"ok"``, or ModelIntegrityError."""
+    def verify(self, name: str, ref: str, trust: ModelTrust) -> str:
+        """Check a version against ``trust`` (its signature covers every file of the folder)
+        and its model file against the card: ``"ok (signed by ...)"``, or ModelIntegrityError."""
         version = self.resolve(name, ref)
-        card = self.card(name, version)
         where = f"{self.root.rstrip('/')}/{name}/{version}"
         stored = {key.split("/", 2)[2] for key in self._list_keys(f"{name}/{version}/")}
-        extras = sorted(stored - set(VERSION_FILES))
+        extras = sorted(stored - set(STORED_FILES))
         if extras:
             raise ModelIntegrityError(
-                f"{where}: holds {', '.join(extras)} beside {' and '.join(VERSION_FILES)}, "
+                f"{where}: holds {', '.join(extras)} beside {', '.join(STORED_FILES)}, "
                 "which registration never writes; refusing the version."
             )
-        model = self._read_bytes(f"{name}/{version}/{MODEL_FILE}")
-        if model is None:
-            raise RegistryError(f"{where}: {MODEL_FILE} is missing.")
-        return verify_model_file(model, card, where)
+        files = {
+            f: data
+            for f in sorted(stored)
+            if (data := self._read_bytes(f"{name}/{version}/{f}")) is not None
+        }
+        if MODEL_FILE not in files or CARD_FILE not in files:
+            raise RegistryError(f"{where}: {MODEL_FILE} or {CARD_FILE} is missing.")
+        signed = trust.verify_version(files, where, name, version)
+        card = json.loads(files[CARD_FILE])
+        verify_model_file(files[MODEL_FILE], card, where, allow_unverified=True)
+        return f"ok ({signed})"
 
     def download(self, name: str, ref: str, dest: Path) -> Path:
-        """Copy ``model.joblib`` and ``model-card.json`` of a version into ``dest``."""
+        """Copy a version's files (model, card and, when signed, signature) into ``dest``."""
         version = self.resolve(name, ref)
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
-        for filename in VERSION_FILES:
-            self._fetch(f"{name}/{version}/{filename}", dest / filename)
+        stored = {key.split("/", 2)[2] for key in self._list_keys(f"{name}/{version}/")}
+        for filename in STORED_FILES:
+            if filename in stored or filename in VERSION_FILES:  # missing model/card: an error
+                self._fetch(f"{name}/{version}/{filename}", dest / filename)
         return dest
 
     def uri(self, name: str, ref: str = LATEST) -> str:
@@ -184,8 +195,9 @@ class Registry(ABC):
         pointer = {"version": version, "updated_at": utc_now()}
         self._write_small(f"{name}/{ALIASES_DIR}/{alias}.json", _json_bytes(pointer))
 
-    def register(self, name: str, model_dir: Path) -> str:
-        """Store ``model_dir``'s model as the next immutable version; move ``latest`` to it."""
+    def register(self, name: str, model_dir: Path, signer: Signer | None = None) -> str:
+        """Store ``model_dir``'s model as the next immutable version, signed by ``signer``
+        (None: unsigned, which readers refuse unless told otherwise); move ``latest`` to it."""
         check_name(name, "model name")
         model_dir = Path(model_dir)
         missing = [f for f in VERSION_FILES if not (model_dir / f).is_file()]
@@ -200,11 +212,15 @@ class Registry(ABC):
             raise RegistryError(f"{model_dir / CARD_FILE} is not valid JSON: {exc}.") from exc
         if not isinstance(card, dict):
             raise RegistryError(f"{model_dir / CARD_FILE} is not a JSON object.")
-        card.update(integrity_fields(model_dir / MODEL_FILE))
+        model = (model_dir / MODEL_FILE).read_bytes()
+        card.update(integrity_fields(model))
         for _attempt in range(100):
             version = f"v{self._next_number(name)}"
             card.update(version=version, registered_at=utc_now())
-            if self._publish_version(name, version, model_dir, _json_bytes(card)):
+            files = {MODEL_FILE: model, CARD_FILE: _json_bytes(card)}
+            if signer is not None:
+                files[SIGNATURE_FILE] = signer.sign(name, version, files)
+            if self._publish_version(name, version, files):
                 self._advance_alias(name, LATEST, version)
                 return version
         raise RegistryError(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from assay.errors import RegistryError
 from assay.obs.files import atomic_write_bytes, fsync_dir, fsync_file
-from assay.registry.base import CARD_FILE, MODEL_FILE, Registry
+from assay.registry.base import CARD_FILE, Registry
 
 
 class FileRegistry(Registry):
@@ -58,7 +58,7 @@ class FileRegistry(Registry):
             atomic_write_bytes(target, data)
             return True
 
-    def _publish_version(self, name: str, version: str, model_dir: Path, card: bytes) -> bool:
+    def _publish_version(self, name: str, version: str, files: dict[str, bytes]) -> bool:
         model_root = self.path / name
         final = model_root / version
         if final.exists():
@@ -66,10 +66,9 @@ class FileRegistry(Registry):
         staging = model_root / f".staging-{version}-{uuid.uuid4().hex[:8]}"
         staging.mkdir(parents=True)
         try:
-            shutil.copyfile(model_dir / MODEL_FILE, staging / MODEL_FILE)
-            (staging / CARD_FILE).write_bytes(card)  # last: marks the version complete
-            fsync_file(staging / MODEL_FILE)
-            fsync_file(staging / CARD_FILE)
+            for filename in sorted(files, key=lambda f: f == CARD_FILE):  # the card last
+                (staging / filename).write_bytes(files[filename])
+                fsync_file(staging / filename)
             fsync_dir(staging)
             try:
                 os.rename(staging, final)

@@ -5,16 +5,14 @@ Registration records ``model_sha256`` (hex SHA-256) and ``model_size`` (bytes) o
 show``, the deploy step) call :func:`verify_model_file` first and refuse a mismatch.
 
 A card without a digest is either a version registered before digests were recorded (it has
-``registered_at``) or a build folder that was never registered. Safe by default: the first is
-refused unless ``ASSAY_ALLOW_UNVERIFIED_MODELS`` is true; the second is the user's own local
-build (``assay serve classifier --model ./out/model``) and loads with the status
-``unverified``, since nothing recorded a digest for it.
+``registered_at``) or a build folder that was never registered. Readers call this after the
+version's signature held (:mod:`assay.registry.signing`), or for an unsigned folder they were
+explicitly told to load, and pass ``allow_unverified`` accordingly.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,9 +22,7 @@ from assay.errors import RegistryError
 
 MODEL_SHA256 = "model_sha256"
 MODEL_SIZE = "model_size"
-ALLOW_UNVERIFIED_ENV = "ASSAY_ALLOW_UNVERIFIED_MODELS"
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-_TRUE = {"1", "true", "yes", "on"}
 _CHUNK = 1 << 20
 
 
@@ -60,7 +56,7 @@ def verify_model_file(
     model: Path | bytes,
     card: Mapping[str, Any],
     where: str,
-    allow_unverified: bool | None = None,
+    allow_unverified: bool,
 ) -> str:
     """``"ok"`` when ``model`` matches the card's digest and size; else ModelIntegrityError.
 
@@ -90,15 +86,12 @@ def verify_model_file(
     return "ok"
 
 
-def _unverified(card: Mapping[str, Any], where: str, allow: bool | None) -> str:
+def _unverified(card: Mapping[str, Any], where: str, allow: bool) -> str:
     if "registered_at" not in card:
         return "unverified (never registered: the card records no digest)"
-    if allow is None:
-        allow = os.environ.get(ALLOW_UNVERIFIED_ENV, "").strip().lower() in _TRUE
     if not allow:
         raise ModelIntegrityError(
             f"{where}: the card records no {MODEL_SHA256} (registered before digests were "
-            f"recorded); re-register the model, or set {ALLOW_UNVERIFIED_ENV}=true to load it "
-            "unverified."
+            "recorded); re-register the model."
         )
-    return f"unverified (legacy card allowed by {ALLOW_UNVERIFIED_ENV})"
+    return "unverified (a legacy card without a digest)"

@@ -17,7 +17,7 @@ from typing import Any
 
 from assay.config import MinioSettings
 from assay.errors import RegistryError
-from assay.registry.base import CARD_FILE, CLAIMS_DIR, MODEL_FILE, Registry
+from assay.registry.base import CARD_FILE, CLAIMS_DIR, Registry
 from assay.storage.s3 import describe_error as _describe
 from assay.storage.s3 import error_code as _error_code
 from assay.storage.s3 import make_minio_client, put_if, read_object, read_with_etag
@@ -96,16 +96,14 @@ class S3Registry(Registry):
             return False
         return self._put_if(key, data, found[1])
 
-    def _publish_version(self, name: str, version: str, model_dir: Path, card: bytes) -> bool:
-        card_key = f"{name}/{version}/{CARD_FILE}"
-        if not self._put_if(f"{name}/{CLAIMS_DIR}/{version}", card, None):
+    def _publish_version(self, name: str, version: str, files: dict[str, bytes]) -> bool:
+        if not self._put_if(f"{name}/{CLAIMS_DIR}/{version}", files[CARD_FILE], None):
             return False
-        self._put(
-            f"{name}/{version}/{MODEL_FILE}",
-            (model_dir / MODEL_FILE).read_bytes(),
-            "application/octet-stream",
-        )
-        self._put(card_key, card, "application/json")
+        for filename in sorted(files, key=lambda f: f == CARD_FILE):  # the card last
+            content_type = (
+                "application/json" if filename.endswith(".json") else ("application/octet-stream")
+            )
+            self._put(f"{name}/{version}/{filename}", files[filename], content_type)
         return True
 
     def _fetch(self, key: str, dest: Path) -> None:

@@ -42,6 +42,7 @@ from assay.serving.classifier_versions import (
     LoadedClassifier,
     load_from_source,
     source_from_uri,
+    trust_for_source,
 )
 from assay.serving.reload import Reloader
 from assay.serving.repository import ServingRepository
@@ -130,7 +131,11 @@ class ClassifierModel(Model):
             settings = self.settings
             self._reloader = Reloader(
                 lambda: source_from_uri(settings.model_uri),
-                lambda source: load_from_source(source, settings.compile),
+                lambda source: load_from_source(
+                    source,
+                    settings.compile,
+                    trust_for_source(source, settings.trusted_keys, settings.allow_unsigned_models),
+                ),
                 self._on_swap,
                 logger_name=LOGGER,
             )

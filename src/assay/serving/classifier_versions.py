@@ -14,9 +14,11 @@ import joblib
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
+from assay.config import ModelTrustSettings
 from assay.errors import AssayError
-from assay.registry import open_registry, parse_model_uri
+from assay.registry import ModelTrust, model_trust, open_registry, parse_model_uri
 from assay.registry.integrity import verify_model_file
+from assay.registry.signing import SIGNATURE_FILE, folder_files
 from assay.registry.uri import version_number
 from assay.serving.sklearn_predictor import PipelineProba, build_proba
 
@@ -106,25 +108,28 @@ def check_folder_files(folder: Path) -> None:
     without its trailing '/' puts beside them) was not registered and is refused."""
     if not (folder / CARD_FILE).is_file() or not (folder / MODEL_FILE).is_file():
         raise InvalidModelError(f"{folder} needs {MODEL_FILE} and {CARD_FILE}.")
-    extras = sorted(p.name for p in folder.iterdir() if p.name not in (MODEL_FILE, CARD_FILE))
+    served = (MODEL_FILE, CARD_FILE, SIGNATURE_FILE)
+    extras = sorted(p.name for p in folder.iterdir() if p.name not in served)
     if extras:
         raise InvalidModelError(
-            f"{folder} holds {', '.join(extras)} beside {MODEL_FILE} and {CARD_FILE}; a model "
+            f"{folder} holds {', '.join(extras)} beside {', '.join(served)}; a model "
             "version folder holds nothing else, so it is refused (a storageUri without its "
             "trailing '/' makes KServe download sibling objects too)."
         )
 
 
-def load_folder(folder: Path, compile: bool = True) -> LoadedClassifier:
-    """Load and check ``folder/{model.joblib, model-card.json}``."""
+def load_folder(folder: Path, trust: ModelTrust, compile: bool = True) -> LoadedClassifier:
+    """Load ``folder/{model.joblib, model-card.json}`` once its signature (``trust``) holds."""
     card_path, model_path = folder / CARD_FILE, folder / MODEL_FILE
     check_folder_files(folder)
+    signed = trust.verify(folder_files(folder), str(folder))
     try:
         card = json.loads(card_path.read_text())
     except (OSError, ValueError) as exc:
         raise InvalidModelError(f"{card_path} is not readable JSON: {exc}") from exc
     threshold, names = check_card(card, str(folder))
-    verify_model_file(model_path, card, f"{folder} (version {card.get('version', '?')})")
+    where = f"{folder} (version {card.get('version', '?')}, {signed})"
+    verify_model_file(model_path, card, where, allow_unverified=True)
     pipeline = joblib.load(model_path)
     classes = list(getattr(pipeline, "classes_", []))
     if not hasattr(pipeline, "predict_proba") or classes != [0, 1]:
@@ -216,10 +221,23 @@ def _registry_uri_shaped(path: str) -> bool:
     return Path(path).parent.is_dir()
 
 
-def load_from_source(source: FolderSource | RegistrySource, compile: bool) -> LoadedClassifier:
+def trust_for_source(
+    source: FolderSource | RegistrySource, trusted_keys: str, allow_unsigned: bool
+) -> ModelTrust:
+    """The keyring a server checks ``source`` against (see ModelTrustSettings)."""
+    settings = ModelTrustSettings(
+        trusted_keys=trusted_keys, allow_unsigned_models=allow_unsigned, signing_key=""
+    )
+    root = source.registry.root if isinstance(source, RegistrySource) else None
+    return model_trust(settings, registry_root=root)
+
+
+def load_from_source(
+    source: FolderSource | RegistrySource, compile: bool, trust: ModelTrust
+) -> LoadedClassifier:
     folder, owned = source.fetch()
     try:
-        loaded = load_folder(folder, compile=compile)
+        loaded = load_folder(folder, trust, compile=compile)
     finally:
         if owned:
             shutil.rmtree(folder, ignore_errors=True)

@@ -168,6 +168,17 @@ class ClassifierServerSettings(ServerSettings):
         ge=0.0,
         description="Seconds between checks of the model URI for a new version (0: off).",
     )
+    trusted_keys: Annotated[str, Flags("--trusted-keys")] = Field(
+        "",
+        description="Public keys whose model signatures are accepted: comma-separated PEM "
+        "files or folders of *.pub files (a ConfigMap in the cluster); empty: a file:// "
+        "registry's own <registry parent>/keys.",
+    )
+    allow_unsigned_models: Annotated[bool, Flags("--allow-unsigned-models")] = Field(
+        False,
+        description="Load a model folder that carries no signature (a local build; never in "
+        "the cluster).",
+    )
 
 
 class BiasScorerServerSettings(ServerSettings):

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 import pytest
 from _hostile import code_running_pickle
 from _s3_support import model_dir
+from _signing import SIGNER, TRUST
 
 from assay.deploy import DeploySpec
 from assay.errors import RegistryError
@@ -55,7 +56,7 @@ def _plant(registry: S3Registry, key: str, data: bytes) -> None:
 def test_siblings_of_the_version_folder_never_reach_the_served_folder(
     registry: S3Registry, tmp_path: Path
 ) -> None:
-    version = registry.register(NAME, model_dir(tmp_path / "m", b"the registered model"))
+    version = registry.register(NAME, model_dir(tmp_path / "m", b"the registered model"), SIGNER)
     marker = tmp_path / "pwned"
     _plant(registry, f"{version}model.joblib", code_running_pickle(marker))
     _plant(registry, f"{version}-extra/evil.joblib", code_running_pickle(marker))
@@ -67,6 +68,7 @@ def test_siblings_of_the_version_folder_never_reach_the_served_folder(
     assert kserve_download(registry._client, deployed, served) == [
         "model-card.json",
         "model.joblib",
+        "signature.json",
     ]
     assert (served / "model.joblib").read_bytes() == b"the registered model"
 
@@ -74,22 +76,22 @@ def test_siblings_of_the_version_folder_never_reach_the_served_folder(
     landed = kserve_download(registry._client, folder_uri, without_slash)
     assert "-extra/evil.joblib" in landed  # the attack works on a URI without the '/' ...
     with pytest.raises((InvalidModelError, RegistryError)):
-        load_folder(without_slash, compile=False)  # ... and the server refuses the folder
+        load_folder(without_slash, TRUST, compile=False)  # ... and the server refuses it
     assert not marker.exists()  # no planted pickle ran
 
 
 def test_an_object_added_inside_a_version_folder_fails_verification(
     registry: S3Registry, tmp_path: Path
 ) -> None:
-    version = registry.register(NAME, model_dir(tmp_path / "m", b"model"))
-    assert registry.verify(NAME, version) == "ok"
+    version = registry.register(NAME, model_dir(tmp_path / "m", b"model"), SIGNER)
+    assert registry.verify(NAME, version, TRUST).startswith("ok")
     _plant(registry, f"{version}/extra.pkl", b"not registered")
     with pytest.raises(RegistryError, match=r"extra\.pkl"):
-        registry.verify(NAME, version)
+        registry.verify(NAME, version, TRUST)
 
 
 def test_the_server_refuses_a_folder_with_a_file_beside_the_version_files(tmp_path: Path) -> None:
     folder = model_dir(tmp_path / "served", b"model")
     (folder / "other.joblib").write_bytes(b"x")
     with pytest.raises(InvalidModelError, match=r"other\.joblib"):
-        load_folder(folder, compile=False)
+        load_folder(folder, TRUST, compile=False)

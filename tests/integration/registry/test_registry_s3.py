@@ -57,7 +57,8 @@ def test_s3_never_overwrites_and_skips_incomplete(registry: S3Registry, tmp_path
     registry._put("m/v2/model.joblib", b"half", "application/octet-stream")
 
     assert registry.versions("m") == ["v1"]
-    assert registry._publish_version("m", "v1", tmp_path / "a", b"{}") is False
+    stolen = {"model.joblib": b"x", "model-card.json": b"{}"}
+    assert registry._publish_version("m", "v1", stolen) is False
     assert registry.register("m", model_dir(tmp_path / "b", b"third")) == "v3"
     assert registry.download("m", "v1", tmp_path / "d1").joinpath("model.joblib").read_bytes() == (
         b"first"

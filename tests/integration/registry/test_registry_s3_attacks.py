@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from _s3_support import model_dir
+from _signing import SIGNER, TRUST, write_public_key
 from typer.testing import CliRunner
 
 from assay.cli import app
@@ -33,21 +34,24 @@ def test_s3_card_records_the_digest_of_the_uploaded_model(
     registry: S3Registry, tmp_path: Path
 ) -> None:
     payload = bytes(range(256)) * 1000
-    registry.register(NAME, model_dir(tmp_path / "m", payload))
+    registry.register(NAME, model_dir(tmp_path / "m", payload), SIGNER)
     card = registry.card(NAME, "v1")
     assert card["model_sha256"] == hashlib.sha256(payload).hexdigest()
     assert card["model_size"] == len(payload)
-    assert registry.verify(NAME, "latest") == "ok"
+    assert registry.verify(NAME, "latest", TRUST) == f"ok (signed by {SIGNER.key_id})"
 
 
-def test_s3_swapped_model_object_is_refused(registry: S3Registry, tmp_path: Path) -> None:
-    registry.register(NAME, model_dir(tmp_path / "m", b"genuine model"))
+def test_s3_swapped_model_object_is_refused(
+    registry: S3Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry.register(NAME, model_dir(tmp_path / "m", b"genuine model"), SIGNER)
     _swap_model_object(registry, "v1", b"evil model!!!")
-    with pytest.raises(ModelIntegrityError, match="does not match its card"):
-        registry.verify(NAME, "v1")
+    with pytest.raises(ModelIntegrityError, match="changed after it was signed"):
+        registry.verify(NAME, "v1", TRUST)
+    monkeypatch.setenv("ASSAY_TRUSTED_KEYS", str(write_public_key(tmp_path / "trusted")))
     result = runner.invoke(app, ["models", "show", NAME, "v1", "--registry", registry.root])
     assert result.exit_code == 5, result.output
-    assert "does not match its card" in " ".join(result.output.split())
+    assert "changed after it was signed" in " ".join(result.output.split())
 
 
 @pytest.mark.parametrize("bad", ["prod\n", "../x", "a/b", ""])

@@ -12,13 +12,16 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import httpx
 import joblib
 import numpy as np
+from _signing import SIGNER, write_public_key
 
 REPO = Path(__file__).resolve().parents[3]
 MODEL_NAME = "wdbc-classifier"
@@ -35,9 +38,15 @@ def wdbc() -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 
 def write_model_folder(
-    folder: Path, *, n_estimators: int = 50, threshold: float = 0.3, ranges: bool = False
+    folder: Path,
+    *,
+    n_estimators: int = 50,
+    threshold: float = 0.3,
+    ranges: bool = False,
+    signed: bool = True,
 ) -> Path:
-    """model.joblib + model-card.json shaped like the contract's exported model.
+    """model.joblib + model-card.json shaped like the contract's exported model, and (``signed``)
+    a signature.json by the tests' key, which the servers ``launch`` starts trust.
 
     ``ranges``: the card records each feature's training range (cards before issue 14 do not).
     """
@@ -80,6 +89,22 @@ def write_model_folder(
             for name, low, high in zip(names, X.min(axis=0), X.max(axis=0), strict=True)
         }
     (folder / "model-card.json").write_text(json.dumps(card))
+    if signed:
+        sign_folder(folder)
+    return folder
+
+
+def sign_folder(folder: Path, version: str = "build") -> None:
+    """(Re)write ``folder``'s signature.json with the tests' key, as a register step would."""
+    files = {name: (folder / name).read_bytes() for name in ("model.joblib", "model-card.json")}
+    (folder / "signature.json").write_bytes(SIGNER.sign(MODEL_NAME, version, files))
+
+
+@cache
+def trusted_keys_dir() -> Path:
+    """A folder holding the tests' public key, as the ConfigMap of trusted keys would."""
+    folder = Path(tempfile.mkdtemp(prefix="assay-trusted-keys-"))
+    write_public_key(folder)
     return folder
 
 
@@ -160,7 +185,12 @@ def launch(
         ports = [f"--http_port={http_port}", f"--grpc_port={grpc_port}", "--max_batch_rows=512"]
         command = [sys.executable, *entry, *ports]
     command += [f"{model_flag}={model_uri}", *extra]
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "ASSAY_TRUSTED_KEYS": str(trusted_keys_dir()),
+        **(env or {}),
+    }
     with log_path.open("w") as log_file:
         process = subprocess.Popen(
             command, cwd=REPO, env=full_env, stdout=log_file, stderr=subprocess.STDOUT

@@ -27,6 +27,7 @@ from _serving_support import (
     write_admin_token,
     write_model_folder,
 )
+from _signing import SIGNER
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +39,8 @@ def registered_models(tmp_path_factory: pytest.TempPathFactory) -> ModelFixture:
     v1 = write_model_folder(base / "build-v1", n_estimators=50, threshold=0.3)
     v2 = write_model_folder(base / "build-v2", n_estimators=20, threshold=0.5)
     registry = open_registry(f"file://{base / 'registry'}")
-    assert registry.register(MODEL_NAME, v1) == "v1"
-    assert registry.register(MODEL_NAME, v2) == "v2"
+    assert registry.register(MODEL_NAME, v1, SIGNER) == "v1"
+    assert registry.register(MODEL_NAME, v2, SIGNER) == "v2"
     registry.set_alias(MODEL_NAME, "production", "v1")
     return ModelFixture(base / "registry", v1, v2)
 

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from _serving_support import MODEL_NAME, wdbc
+from _serving_support import MODEL_NAME, sign_folder, wdbc
 from typer.testing import CliRunner
 
 from assay.cli import app
@@ -52,6 +52,7 @@ def test_polling_picks_up_a_changed_version_folder(servers, registered_models) -
     card = json.loads(card_path.read_text())
     card["threshold"] = 0.7
     card_path.write_text(json.dumps(card))
+    sign_folder(card_path.parent)  # a new build, signed as the register step would
     deadline = time.monotonic() + 30
     expected = (proba >= 0.7).astype(int).tolist()
     while time.monotonic() < deadline:
@@ -65,6 +66,7 @@ def test_polling_picks_up_a_changed_version_folder(servers, registered_models) -
     assert expected != (proba >= 0.3).astype(int).tolist()
     card["threshold"] = 0.3
     card_path.write_text(json.dumps(card))
+    sign_folder(card_path.parent)
 
 
 def test_assay_predict_prints_csv_equal_to_the_joblib_model(

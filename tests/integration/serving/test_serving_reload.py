@@ -15,7 +15,7 @@ from collections import Counter
 import httpx
 import numpy as np
 import pytest
-from _serving_support import MODEL_NAME, wdbc
+from _serving_support import MODEL_NAME, sign_folder, wdbc
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -127,6 +127,7 @@ def test_alias_move_is_served_without_restart_or_failures(
     card.write_text(
         card.read_text().replace('"positive_class": "malignant"', '"positive_class": "benign"')
     )
+    sign_folder(card.parent, "v2")  # signed, so that it is the card's content that is refused
     registry.set_alias(MODEL_NAME, "production", "v2")
     response = httpx.post(
         f"{server.url}/v2/repository/models/{MODEL_NAME}/load",
@@ -142,4 +143,5 @@ def test_alias_move_is_served_without_restart_or_failures(
     card.write_text(
         card.read_text().replace('"positive_class": "benign"', '"positive_class": "malignant"')
     )
+    sign_folder(card.parent, "v2")
     registry.set_alias(MODEL_NAME, "production", "v1")

@@ -1,13 +1,18 @@
-"""A model file swapped in the registry after registration is never unpickled or served.
+"""A version changed in the registry after it was signed is never unpickled or served.
 
 A real ``python -m serving.classifier`` process serves ``<registry>/wdbc-classifier/production``
-(v1). The attacker replaces v2's ``model.joblib`` with a pickle that runs code when loaded, then
-points ``production`` at v2 and the server reloads (SIGHUP). The reload must be refused with the
-digest mismatch in the log, the pickle must not run, and inferences keep answering from v1.
+(v1), trusting the tests' signing key. The attacker, who can write the registry (as every
+pipeline step's MinIO user can), changes a copy of v2 and points ``production`` at it; the
+server reloads (SIGHUP). Each reload must be refused in the log, no planted pickle may run, and
+inferences keep answering from v1. The attacks: a pickle swapped in; a card edited to threshold
+1.0 (every patient benign); a pickle swapped in with the card's digest recomputed; a pickle
+swapped in with the signature and the card's digest and registration stripped.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import signal
 import time
@@ -41,40 +46,76 @@ def _infer(server: RunningServer) -> httpx.Response:
     return httpx.post(f"{server.url}/v2/models/{MODEL_NAME}/infer", json=body, timeout=30)
 
 
-def _wait_for_log(server: RunningServer, text: str, timeout_s: float = 60) -> str:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if text in server.logs():
-            return server.logs()
-        time.sleep(0.1)
-    raise AssertionError(f"{text!r} never appeared in the server log:\n{server.logs()}")
+def _swap_pickle(folder: Path, marker: Path) -> None:
+    (folder / "model.joblib").write_bytes(code_running_pickle(marker))
 
 
-def test_tampered_model_file_reload_is_refused_and_previous_version_keeps_serving(
+def _edit_card(folder: Path, **changes: object) -> None:
+    card = json.loads((folder / "model-card.json").read_text())
+    card.update(changes)
+    for key in [k for k, v in changes.items() if v is None]:
+        del card[key]
+    (folder / "model-card.json").write_text(json.dumps(card))
+
+
+def _threshold_one(folder: Path, marker: Path) -> None:
+    _edit_card(folder, threshold=1.0)
+
+
+def _pickle_with_recomputed_digest(folder: Path, marker: Path) -> None:
+    _swap_pickle(folder, marker)
+    evil = (folder / "model.joblib").read_bytes()
+    _edit_card(folder, model_sha256=hashlib.sha256(evil).hexdigest(), model_size=len(evil))
+
+
+def _pickle_unsigned_and_stripped(folder: Path, marker: Path) -> None:
+    _swap_pickle(folder, marker)
+    (folder / "signature.json").unlink()
+    _edit_card(folder, model_sha256=None, model_size=None, registered_at=None)
+
+
+ATTACKS = {
+    "v3": (_swap_pickle, "changed after it was signed"),
+    "v4": (_threshold_one, "changed after it was signed"),
+    "v5": (_pickle_with_recomputed_digest, "changed after it was signed"),
+    "v6": (_pickle_unsigned_and_stripped, "unsigned"),
+}
+
+
+def test_changed_versions_are_refused_on_reload_and_v1_keeps_serving(
     registered_models: ModelFixture, tmp_path: Path
 ) -> None:
     root = tmp_path / "registry"
     shutil.copytree(registered_models.registry_root, root)
     registry = open_registry(f"file://{root}")
     registry.set_alias(MODEL_NAME, "production", "v1")
+    marker = tmp_path / "pickle-ran"
+    for version, (attack, _message) in ATTACKS.items():
+        folder = shutil.copytree(root / MODEL_NAME / "v2", root / MODEL_NAME / version)
+        attack(folder, marker)
     uri = f"file://{root}/{MODEL_NAME}/production"
     server = wait_ready(launch(MODULE_ENTRY, "--model_uri", uri, tmp_path / "server.log"))
     try:
         assert _infer(server).json()["model_version"] == "v1"
-
-        marker = tmp_path / "pickle-ran"
-        evil = code_running_pickle(marker)
-        (root / MODEL_NAME / "v2" / "model.joblib").write_bytes(evil)
-        registry.set_alias(MODEL_NAME, "production", "v2")
-        server.process.send_signal(signal.SIGHUP)
-
-        logs = _wait_for_log(server, "reload_failed")
-        assert "model.joblib does not match its card" in logs
-        assert registry.card(MODEL_NAME, "v2")["model_sha256"] in logs
-        assert not marker.exists()
-        response = _infer(server)
-        assert response.status_code == 200, response.text
-        assert response.json()["model_version"] == "v1"
+        for count, (version, (_attack, message)) in enumerate(ATTACKS.items(), start=1):
+            registry.set_alias(MODEL_NAME, "production", version)
+            server.process.send_signal(signal.SIGHUP)
+            logs = _wait_for_log_count(server, "reload_failed", count)
+            failures = [line for line in logs.splitlines() if "reload_failed" in line]
+            assert message in failures[count - 1], version
+            assert not marker.exists(), f"{version}: the planted pickle ran"
+            response = _infer(server)
+            assert response.status_code == 200, response.text
+            assert response.json()["model_version"] == "v1"
         assert httpx.get(f"{server.url}/v2/health/ready", timeout=5).status_code == 200
     finally:
         server.stop()
+
+
+def _wait_for_log_count(server: RunningServer, text: str, count: int) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.logs().count(text) >= count:
+            return server.logs()
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} did not appear {count} times:\n{server.logs()}")

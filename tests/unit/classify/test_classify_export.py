@@ -13,6 +13,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from _signing import UNSIGNED_OK
 
 from assay.data.wdbc import FEATURE_NAMES, load_dataset
 
@@ -144,7 +145,7 @@ def test_classifier_server_loads_the_calibrated_export(trained: dict[str, Any]) 
     from assay.serving.classifier_versions import load_folder
 
     model_dir = Path(trained["summary"]["model_dir"])
-    loaded = load_folder(model_dir)
+    loaded = load_folder(model_dir, UNSIGNED_OK)  # a build folder, never registered
     X = load_dataset().X.to_numpy()
     expected = joblib.load(model_dir / "model.joblib").predict_proba(X)[:, 1]
     assert loaded.proba.backend == "onnxruntime"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from _hostile import code_running_pickle
+from _signing import SIGNER, TRUST, write_public_key
 from deploy_fakes import FakeClock, FakeCustomObjectsApi, becomes_ready_after
 
 import assay.deploy.verify as deploy_verify
@@ -32,7 +33,7 @@ def registry(tmp_path: Path) -> FileRegistry:
     (folder / "model-card.json").write_text(json.dumps({"estimator": "adaboost"}))
     reg = open_registry(f"file://{tmp_path / 'registry'}")
     assert isinstance(reg, FileRegistry)
-    reg.register(NAME, folder)
+    reg.register(NAME, folder, SIGNER)
     return reg
 
 
@@ -44,7 +45,9 @@ def _tamper(registry: FileRegistry, tmp_path: Path) -> None:
 def test_deploy_of_a_verified_version_rolls_out(registry: FileRegistry, clock: FakeClock) -> None:
     api = FakeCustomObjectsApi(controller=becomes_ready_after(1))
     spec = DeploySpec.for_model_uri(V1)
-    result = deploy_verified(spec, registry=registry, api=api, clock=clock, sleep=clock.sleep)
+    result = deploy_verified(
+        spec, registry=registry, trust=TRUST, api=api, clock=clock, sleep=clock.sleep
+    )
     assert result.action == "created"
 
 
@@ -53,27 +56,36 @@ def test_deploy_of_a_tampered_model_is_refused_before_the_cluster_is_touched(
 ) -> None:
     _tamper(registry, tmp_path)
     api = FakeCustomObjectsApi(controller=becomes_ready_after(1))
-    with pytest.raises(DeployError, match="does not match its card") as caught:
+    with pytest.raises(DeployError, match="changed after it was signed") as caught:
         deploy_verified(
-            DeploySpec.for_model_uri(V1), registry=registry, api=api, clock=clock, sleep=clock.sleep
+            DeploySpec.for_model_uri(V1),
+            registry=registry,
+            trust=TRUST,
+            api=api,
+            clock=clock,
+            sleep=clock.sleep,
         )
     assert registry.card(NAME, "v1")["model_sha256"] in str(caught.value)
     assert api.calls == []
     assert not (tmp_path / "pickle-ran").exists()
 
 
-def test_deploy_of_a_legacy_version_without_digest_is_refused(
-    registry: FileRegistry, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_deploy_of_an_unsigned_version_is_refused(registry: FileRegistry, clock: FakeClock) -> None:
+    """The attack: strip the signature (and the card's digest) so the pickle loads unverified."""
+    (registry.path / NAME / "v1" / "signature.json").unlink()
     card_path = registry.path / NAME / "v1" / "model-card.json"
     card = json.loads(card_path.read_text())
-    del card["model_sha256"], card["model_size"]
+    del card["model_sha256"], card["model_size"], card["registered_at"]
     card_path.write_text(json.dumps(card))
-    monkeypatch.delenv("ASSAY_ALLOW_UNVERIFIED_MODELS", raising=False)
     api = FakeCustomObjectsApi()
-    with pytest.raises(DeployError, match="records no model_sha256"):
+    with pytest.raises(DeployError, match="unsigned"):
         deploy_verified(
-            DeploySpec.for_model_uri(V1), registry=registry, api=api, clock=clock, sleep=clock.sleep
+            DeploySpec.for_model_uri(V1),
+            registry=registry,
+            trust=TRUST,
+            api=api,
+            clock=clock,
+            sleep=clock.sleep,
         )
     assert api.calls == []
 
@@ -85,6 +97,7 @@ def test_deploy_step_component_refuses_a_tampered_model(
     _tamper(registry, tmp_path)
     api = FakeCustomObjectsApi(controller=becomes_ready_after(1))
     monkeypatch.setattr(deploy_verify, "open_registry", lambda root: registry)
+    monkeypatch.setenv("ASSAY_TRUSTED_KEYS", str(write_public_key(tmp_path / "trusted")))
     monkeypatch.setattr("assay.deploy.rollout.kubernetes_api", lambda: api)
     with pytest.raises(DeployError, match="Refusing to deploy"):
         deploy_inference_service.python_func(model_uri=V1)

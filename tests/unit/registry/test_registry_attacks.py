@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 from _hostile import code_running_pickle
+from _signing import SIGNER, TRUST
 from typer.testing import CliRunner
 
 from assay.cli import app
 from assay.errors import RegistryError
-from assay.registry import FileRegistry, open_registry, parse_model_uri
+from assay.registry import FileRegistry, open_registry, parse_model_uri, registry_signer
 from assay.registry.integrity import ModelIntegrityError, verify_model_file
 from assay.serving.classifier_versions import load_folder
 
@@ -43,85 +44,79 @@ def _tamper(registry: FileRegistry, version: str, data: bytes) -> Path:
 def test_registration_records_the_model_digest_and_size(
     registry: FileRegistry, model_dir: Path
 ) -> None:
-    registry.register(NAME, model_dir)
+    registry.register(NAME, model_dir, SIGNER)
     card = registry.card(NAME, "v1")
     assert card["model_sha256"] == hashlib.sha256(b"model").hexdigest()
     assert card["model_size"] == len(b"model")
-    assert registry.verify(NAME, "latest") == "ok"
+    assert registry.verify(NAME, "latest", TRUST) == f"ok (signed by {SIGNER.key_id})"
 
 
 def test_tampered_model_file_is_refused_before_unpickling(
     registry: FileRegistry, model_dir: Path, tmp_path: Path
 ) -> None:
-    registry.register(NAME, model_dir)
+    registry.register(NAME, model_dir, SIGNER)
     marker = tmp_path / "pwned"
     evil = code_running_pickle(marker)
     _tamper(registry, "v1", evil)
     folder = registry.download(NAME, "v1", tmp_path / "served")
-    card = json.loads((folder / "model-card.json").read_text())
-    card.update(feature_names=[f"f{i}" for i in range(30)], threshold=0.3)
-    card.update(positive_class="malignant", positive_label=1)
-    (folder / "model-card.json").write_text(json.dumps(card))
 
     with pytest.raises(ModelIntegrityError) as caught:
-        load_folder(folder, compile=False)
+        load_folder(folder, TRUST, compile=False)
 
     message = str(caught.value)
     assert hashlib.sha256(evil).hexdigest() in message
-    assert card["model_sha256"] in message
+    assert hashlib.sha256(b"model").hexdigest() in message
     assert not marker.exists()  # the pickle never ran
 
 
 def test_tampered_model_file_of_the_same_size_is_refused(
     registry: FileRegistry, model_dir: Path
 ) -> None:
-    registry.register(NAME, model_dir)
+    registry.register(NAME, model_dir, SIGNER)
     _tamper(registry, "v1", b"MODEL")
     with pytest.raises(ModelIntegrityError, match="sha256"):
-        registry.verify(NAME, "v1")
+        registry.verify(NAME, "v1", TRUST)
 
 
 def test_truncated_model_file_is_refused_naming_both_sizes(
     registry: FileRegistry, model_dir: Path
 ) -> None:
-    registry.register(NAME, model_dir)
+    registry.register(NAME, model_dir, SIGNER)
     _tamper(registry, "v1", b"mod")
-    with pytest.raises(ModelIntegrityError, match=r"5 bytes expected.*3 bytes"):
-        registry.verify(NAME, "v1")
+    with pytest.raises(ModelIntegrityError, match=r"5 bytes;.*3 bytes"):
+        registry.verify(NAME, "v1", TRUST)
 
 
 def test_models_show_of_a_tampered_version_exits_with_an_integrity_error(
     registry: FileRegistry, model_dir: Path
 ) -> None:
-    registry.register(NAME, model_dir)
-    registry.register(NAME, model_dir)
+    local_key = registry_signer(registry.root)  # the local registry's own, made on first use
+    registry.register(NAME, model_dir, local_key)
+    registry.register(NAME, model_dir, local_key)
     ok = runner.invoke(app, ["models", "show", NAME, "v1", "--registry", registry.root])
     assert ok.exit_code == 0, ok.output
-    assert "integrity: ok" in ok.output
+    assert f"integrity: ok (signed by {local_key.key_id})" in ok.output
     _tamper(registry, "v2", b"tampered")
     result = runner.invoke(app, ["models", "show", NAME, "v2", "--registry", registry.root])
     assert result.exit_code == 5, result.output
     output = " ".join(result.output.split())
-    assert "does not match its card" in output and "model_sha256" in output
+    assert "changed after it was signed" in output and "sha256" in output
 
 
-def test_legacy_registered_card_without_digest_is_refused_unless_allowed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_legacy_registered_card_without_digest_is_refused_unless_allowed(tmp_path: Path) -> None:
     (tmp_path / "model.joblib").write_bytes(b"model")
     card = {"version": "v1", "registered_at": "2026-01-01T00:00:00Z"}
-    monkeypatch.delenv("ASSAY_ALLOW_UNVERIFIED_MODELS", raising=False)
-    with pytest.raises(ModelIntegrityError, match="ASSAY_ALLOW_UNVERIFIED_MODELS"):
-        verify_model_file(tmp_path / "model.joblib", card, "legacy v1")
-    monkeypatch.setenv("ASSAY_ALLOW_UNVERIFIED_MODELS", "true")
-    assert verify_model_file(tmp_path / "model.joblib", card, "legacy v1").startswith("unverified")
+    with pytest.raises(ModelIntegrityError, match="re-register"):
+        verify_model_file(tmp_path / "model.joblib", card, "legacy v1", allow_unverified=False)
+    status = verify_model_file(tmp_path / "model.joblib", card, "legacy v1", allow_unverified=True)
+    assert status.startswith("unverified")
 
 
 def test_forged_digest_of_another_type_is_refused(tmp_path: Path) -> None:
     (tmp_path / "model.joblib").write_bytes(b"model")
     card = {"model_sha256": ["not", "a", "digest"], "model_size": 5}
     with pytest.raises(ModelIntegrityError, match="model_sha256"):
-        verify_model_file(tmp_path / "model.joblib", card, "forged")
+        verify_model_file(tmp_path / "model.joblib", card, "forged", allow_unverified=True)
 
 
 def test_registered_files_and_aliases_are_readable_by_other_users(

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import assay.commands.models as models_command
 from assay.cli import app
-from assay.registry import open_registry
+from assay.registry import open_registry, registry_signer
 
 runner = CliRunner()
 
@@ -20,8 +20,9 @@ runner = CliRunner()
 def registry_uri(tmp_path: Path, model_dir: Path) -> str:
     uri = "file://" + str(tmp_path / "reg")
     reg = open_registry(uri)
-    reg.register("wdbc-classifier", model_dir)
-    reg.register("wdbc-classifier", model_dir)
+    local_key = registry_signer(reg.root)
+    reg.register("wdbc-classifier", model_dir, local_key)
+    reg.register("wdbc-classifier", model_dir, local_key)
     return uri
 
 

@@ -59,7 +59,8 @@ def test_versions_are_immutable(
 
     assert registry.register("m", other) == "v2"
     assert (registry.path / "m" / "v1" / "model.joblib").read_bytes() == first
-    assert registry._publish_version("m", "v1", other, b"{}") is False
+    stolen = {"model.joblib": b"other model", "model-card.json": b"{}"}
+    assert registry._publish_version("m", "v1", stolen) is False
     assert (registry.path / "m" / "v1" / "model.joblib").read_bytes() == first
 
 
