@@ -122,7 +122,7 @@ def run_training_in_containers(
         *input_mounts([settings.data]),
         *registry_mount(settings.registry),
     ]
-    with container_run(image, mounts, ray_cpus=ray_cpus(settings.workers)) as (_, steps):
+    with container_run(image, mounts, ray_cpus=ray_cpus(settings.ray_cpus)) as (_, steps):
         return run_locally(training_job(pipeline, settings), run_dir, on_task, steps)
 
 
