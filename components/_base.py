@@ -1,7 +1,7 @@
 """What every assay component shares: the project image (images/Dockerfile, target ``pipeline``).
 
-The image already holds kfp and assay (installed from images/locks/pipeline.lock), so components do not
-pip-install anything at start-up (``install_kfp_package=False``, no ``packages_to_install``).
+The image already holds kfp and assay (installed from images/locks/pipeline.lock), so components
+do not pip-install anything at start-up (``install_kfp_package=False``, no ``packages_to_install``).
 """
 
 from assay.config import PIPELINE_IMAGE
