@@ -75,7 +75,7 @@ locks: $(STAMP)  ## re-resolve the images' locks (hashes, at requirements.lock's
 # slim image when it can be pulled, else the offline Debian base), public, local, or an image ref.
 ENGINE ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
 BASE ?= auto
-LOCAL_BASE ?= localhost/python:3.11-bookworm
+LOCAL_BASE ?= localhost/assay-python:3.11-bookworm
 
 base-image:  ## the offline Python base (Debian packages via mmdebstrap), for machines that cannot pull one
 	ENGINE=$(ENGINE) images/build-base.sh $(LOCAL_BASE)

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 engine="${ENGINE:-$(command -v podman >/dev/null 2>&1 && echo podman || echo docker)}"
 public_base="${PUBLIC_BASE:-docker.io/library/python:3.11.14-slim-bookworm}"
-local_base="${LOCAL_BASE:-localhost/python:3.11-bookworm}"
+local_base="${LOCAL_BASE:-localhost/assay-python:3.11-bookworm}"
 image="${IMAGE:-ghcr.io/assay-ml/assay:0.1.0}"
 classifier_image="${CLASSIFIER_IMAGE:-ghcr.io/assay-ml/assay-classifier:0.1.0}"
 base="${BASE:-auto}"

@@ -1,0 +1,78 @@
+"""Trim a virtualenv for a runtime image (run in the build stage, after the installs).
+
+- test suites that wheels ship inside their packages (``tests``/``test`` folders of a package:
+  pandas, scipy, numpy, onnx...), never imported by a running program;
+- Ray's Java jars (for Java workers; assay's Ray workers are Python);
+- symbol tables of ELF shared libraries and executables (``strip --strip-unneeded``, as Debian
+  packages do): the dynamic symbols the loader and ctypes resolve stay.
+
+Prints what each step saved. Usage: ``python slim_venv.py /opt/venv``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+TEST_FOLDERS = {"tests", "test"}
+
+
+def size_of(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def site_packages(venv: Path) -> Path:
+    (site,) = venv.glob("lib/python3*/site-packages")
+    return site
+
+
+def test_folders(site: Path) -> Iterator[Path]:
+    """Folders named tests/test that sit inside a package (beside its __init__.py)."""
+    for folder in sorted(site.rglob("*")):
+        if (
+            folder.name in TEST_FOLDERS
+            and folder.is_dir()
+            and (folder.parent / "__init__.py").is_file()
+        ):
+            yield folder
+
+
+def is_elf(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(4) == b"\x7fELF"
+
+
+def strip_elf_files(site: Path) -> int:
+    before = 0
+    after = 0
+    for path in site.rglob("*"):
+        if path.is_symlink() or not path.is_file() or not is_elf(path):
+            continue
+        before += path.stat().st_size
+        subprocess.run(["strip", "--strip-unneeded", str(path)], check=False, capture_output=True)
+        after += path.stat().st_size
+    return before - after
+
+
+def main(venv: Path) -> None:
+    site = site_packages(venv)
+    removed = 0
+    for folder in list(test_folders(site)):
+        if folder.exists():
+            removed += size_of(folder)
+            shutil.rmtree(folder)
+    print(f"test suites: {removed / 1e6:.0f} MB removed")
+    jars = site / "ray" / "jars"
+    if jars.is_dir():
+        print(f"ray/jars: {size_of(jars) / 1e6:.0f} MB removed")
+        shutil.rmtree(jars)
+    print(f"symbol tables: {strip_elf_files(site) / 1e6:.0f} MB stripped")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
