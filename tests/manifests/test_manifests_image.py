@@ -9,7 +9,7 @@ import tomllib
 from importlib import metadata
 
 import pytest
-from manifest_support import REPO_ROOT
+from manifest_support import REPO_ROOT, find, pod_specs, render
 
 pytestmark = pytest.mark.manifests
 
@@ -148,3 +148,24 @@ def test_the_lock_holds_every_distribution_the_servers_and_components_import() -
         assert any(re.sub(r"[-_.]+", "-", d).lower() in pinned for d in dists), (
             f"{name} ({dists}) is not in images/locks/pipeline.lock"
         )
+
+
+def test_each_server_runs_the_image_whose_target_holds_it() -> None:
+    """The classifier ServingRuntime runs the lean classifier image (its lock has kserve, not
+    Ray); the bias scorer and Ray run the pipeline image; both are Dockerfile targets."""
+    objs = render("root")
+    runtime = find(objs, "ServingRuntime", "assay-classifier")
+    (server,) = runtime["spec"]["containers"]
+    assert server["image"] == "ghcr.io/assay-ml/assay-classifier:0.1.0"
+    assert server["command"][:3] == ["python", "-m", "serving.classifier"]
+    scorer_images = {
+        container["image"]
+        for obj in objs
+        if obj["kind"] in ("InferenceService", "RayCluster")
+        for _where, spec in pod_specs(obj)
+        for container in spec.get("containers", [])
+        if "assay" in container.get("image", "")
+    }
+    assert scorer_images == {"ghcr.io/assay-ml/assay:0.1.0"}
+    targets = {name for _base, name in _stages()}
+    assert set(RUNTIME_TARGETS) <= targets
