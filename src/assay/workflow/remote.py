@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from assay.errors import UsageError
 from assay.workflow.errors import PipelineRunError
 
@@ -44,8 +46,6 @@ def compile_pipelines(
 
 def set_executor_image(path: Path, image: str) -> None:
     """Point every container executor of the IR file at ``path`` to ``image``."""
-    import yaml
-
     spec, *platform = yaml.safe_load_all(path.read_text())
     for executor in spec["deploymentSpec"]["executors"].values():
         if "container" in executor:
