@@ -7,6 +7,7 @@ image, unless ASSAY_REQUIRE_CONTAINERS=1 makes that a failure.
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -24,17 +25,36 @@ from container_support import (
 )
 
 
-@pytest.fixture(scope="session")
+@functools.cache
 def _engine_or_none() -> Engine | None:
     return find_engine()
 
 
+@functools.cache
+def _missing() -> str | None:
+    """Why the container tests cannot run here, or None."""
+    engine = _engine_or_none()
+    if engine is None:
+        return "no working podman or docker"
+    absent = [ref for ref in (IMAGE, CLASSIFIER_IMAGE) if not engine.has_image(ref)]
+    return f"not built: {', '.join(absent)}" if absent else None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skipped here, not in a fixture: every skip then has this one location, and pytest's
+    summary prints a single line for all of them."""
+    reason = _missing()
+    if reason is not None:
+        unavailable(reason)
+
+
 @pytest.fixture
-def engine(_engine_or_none: Engine | None) -> Engine:
+def engine() -> Engine:
     """podman or docker, working; else skip (or fail under ASSAY_REQUIRE_CONTAINERS=1)."""
-    if _engine_or_none is None:
+    found = _engine_or_none()
+    if found is None:
         unavailable("no working podman or docker")
-    return _engine_or_none
+    return found
 
 
 def _image(engine: Engine, ref: str) -> str:
