@@ -2,9 +2,10 @@
 
 - test suites that wheels ship inside their packages (``tests``/``test`` folders of a package:
   pandas, scipy, numpy, onnx...), never imported by a running program;
-- Ray's Java jars (for Java workers; assay's Ray workers are Python);
-- symbol tables of ELF shared libraries and executables (``strip --strip-unneeded``, as Debian
-  packages do): the dynamic symbols the loader and ctypes resolve stay.
+- Ray's Java jars (for Java workers; assay's Ray workers are Python).
+
+Shared libraries are not stripped: ``strip`` breaks the ones auditwheel patched (numpy's
+OpenBLAS failed to load: "ELF load command address/offset not page-aligned").
 
 Prints what each step saved. Usage: ``python slim_venv.py /opt/venv``.
 """
@@ -12,7 +13,6 @@ Prints what each step saved. Usage: ``python slim_venv.py /opt/venv``.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,23 +42,6 @@ def test_folders(site: Path) -> Iterator[Path]:
             yield folder
 
 
-def is_elf(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return handle.read(4) == b"\x7fELF"
-
-
-def strip_elf_files(site: Path) -> int:
-    before = 0
-    after = 0
-    for path in site.rglob("*"):
-        if path.is_symlink() or not path.is_file() or not is_elf(path):
-            continue
-        before += path.stat().st_size
-        subprocess.run(["strip", "--strip-unneeded", str(path)], check=False, capture_output=True)
-        after += path.stat().st_size
-    return before - after
-
-
 def main(venv: Path) -> None:
     site = site_packages(venv)
     removed = 0
@@ -71,7 +54,6 @@ def main(venv: Path) -> None:
     if jars.is_dir():
         print(f"ray/jars: {size_of(jars) / 1e6:.0f} MB removed")
         shutil.rmtree(jars)
-    print(f"symbol tables: {strip_elf_files(site) / 1e6:.0f} MB stripped")
 
 
 if __name__ == "__main__":
