@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test compile lint format bench bench-quick bench-robustness bench-coverage lock clean
+.PHONY: venv demo test test-image compile lint format bench bench-quick bench-robustness bench-coverage lock locks base-image image clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ demo: $(STAMP)  ## train the classifier through kfp.local on WDBC, then run the 
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m compileall -q src pipelines components serving > /dev/null  # bytecode for every server and step process the tests start
 	$(BIN)/python -m pytest
+
+test-image: $(STAMP)  ## the container tests only (after `make image`): the images, pipelines and servers in podman/docker
+	$(BIN)/python -m pytest -m container
 
 compile: $(STAMP)  ## compile every pipeline to IR YAML under build/pipelines
 	$(BIN)/assay compile --out build/pipelines
@@ -61,6 +64,25 @@ bench-quick: $(STAMP)  ## shorter versions of the benchmarks (a few minutes)
 
 lock:  ## re-resolve requirements.lock from pyproject.toml
 	uv pip compile pyproject.toml --all-extras --python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o requirements.lock
+
+LOCK_TARGET := --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --generate-hashes --custom-compile-command "make locks"
+
+locks: $(STAMP)  ## re-resolve the images' locks (hashes, at requirements.lock's versions): no dev, test, lint or bench packages
+	$(UV) pip compile --quiet pyproject.toml --extra serve --extra llm --extra bayes -c requirements.lock $(LOCK_TARGET) -o images/locks/pipeline.lock
+	$(UV) pip compile --quiet images/locks/classifier.in -c requirements.lock $(LOCK_TARGET) -o images/locks/classifier.lock
+	$(UV) pip compile --quiet images/locks/build-tools.in $(LOCK_TARGET) -o images/locks/build-tools.lock
+
+# Container images. ENGINE: podman when present, else docker. BASE: auto (the public python:3.11
+# slim image when it can be pulled, else the offline Debian base), public, local, or an image ref.
+ENGINE ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
+BASE ?= auto
+LOCAL_BASE ?= localhost/assay-python:3.11-bookworm
+
+base-image:  ## the offline Python base (Debian packages via mmdebstrap), for machines that cannot pull one
+	ENGINE=$(ENGINE) images/build-base.sh $(LOCAL_BASE)
+
+image:  ## build ghcr.io/assay-ml/assay (pipelines, KubeRay, bias scorer) and assay-classifier (classifier server)
+	ENGINE=$(ENGINE) BASE=$(BASE) LOCAL_BASE=$(LOCAL_BASE) images/build.sh
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

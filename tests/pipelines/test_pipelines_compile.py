@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kfp import components
 from typer.testing import CliRunner
 
 from assay.cli import app
@@ -161,3 +162,47 @@ def test_only_the_rate_step_holds_provider_keys_and_the_egress_label(compiled: P
                 labelled.append(executor)
                 assert labels == RATE_STEP_LABELS
     assert holders == labelled == ["exec-bias-rate"]
+
+
+def _executor_images(folder: Path) -> dict[str, set[str]]:
+    images: dict[str, set[str]] = {}
+    for path in folder.glob("*.yaml"):
+        spec, *_ = yaml.safe_load_all(path.read_text())
+        executors = spec["deploymentSpec"]["executors"].values()
+        assert executors, path.name
+        images[path.stem] = {e["container"]["image"] for e in executors}
+    return images
+
+
+def test_compile_image_option_and_env_set_every_step_image(tmp_path: Path) -> None:
+    """`--image` puts the image into every executor of both IR files; ASSAY_IMAGE does the same,
+    and the flag wins over the variable."""
+    import structlog
+
+    from pipelines import PIPELINES
+
+    runner = CliRunner()
+    env = {"ASSAY_IMAGE": "example.org/from-env:2"}
+    flag = runner.invoke(
+        app, ["compile", "--out", str(tmp_path / "flag"), "--image", "example.org/x:1"], env=env
+    )
+    by_env = runner.invoke(app, ["compile", "--out", str(tmp_path / "env")], env=env)
+    structlog.reset_defaults()
+    assert flag.exit_code == 0, flag.output
+    assert by_env.exit_code == 0, by_env.output
+    assert _executor_images(tmp_path / "flag") == {name: {"example.org/x:1"} for name in PIPELINES}
+    assert _executor_images(tmp_path / "env") == {
+        name: {"example.org/from-env:2"} for name in PIPELINES
+    }
+    for path in (tmp_path / "flag").glob("*.yaml"):
+        assert components.load_component_from_file(str(path)).pipeline_spec.root.dag.tasks
+
+
+def test_compile_rejects_an_image_reference_with_spaces(tmp_path: Path) -> None:
+    import structlog
+
+    result = CliRunner().invoke(app, ["compile", "--out", str(tmp_path), "--image", "a b"])
+    structlog.reset_defaults()
+    assert result.exit_code == 2
+    assert "Invalid image" in result.output
+    assert not list(tmp_path.glob("*.yaml"))

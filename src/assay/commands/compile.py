@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from assay.commands._common import user_errors
+from assay.commands._common import setting, settings_from, user_errors
+from assay.config import Settings
 from assay.workflow.remote import compile_pipelines as compile_all
 from assay.workflow.remote import load_compiled
 
@@ -23,6 +24,7 @@ def compile_pipelines(
     pipeline: list[str] | None = typer.Option(
         None, "--pipeline", "-p", help="Compile only this pipeline (repeatable). Default: all."
     ),
+    image: str = setting(Settings, "image"),
 ) -> None:
     """Compile every pipeline to KFP IR YAML for Kubeflow.
 
@@ -30,7 +32,9 @@ def compile_pipelines(
     """
     from pipelines import PIPELINES, get_pipeline
 
-    written = compile_all(out, {name: get_pipeline(name) for name in pipeline or sorted(PIPELINES)})
+    step_image = settings_from(Settings, {"image": image}).image
+    selected = {name: get_pipeline(name) for name in pipeline or sorted(PIPELINES)}
+    written = compile_all(out, selected, image=step_image)
     table = Table(title=f"Compiled pipelines in {out}")
     for column in ("pipeline", "file", "tasks", "parameters"):
         table.add_column(column)

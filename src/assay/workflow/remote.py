@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from assay.errors import UsageError
 from assay.workflow.errors import PipelineRunError
 
@@ -22,8 +24,11 @@ DEFAULT_EXPERIMENT = "assay"
 TOKEN_ENV = "KFP_TOKEN"
 
 
-def compile_pipelines(out_dir: Path, pipelines: Mapping[str, Any]) -> dict[str, Path]:
-    """Write ``<out_dir>/<name>.yaml`` for every ``{name: @dsl.pipeline object}`` given."""
+def compile_pipelines(
+    out_dir: Path, pipelines: Mapping[str, Any], image: str | None = None
+) -> dict[str, Path]:
+    """Write ``<out_dir>/<name>.yaml`` for every ``{name: @dsl.pipeline object}`` given; with
+    ``image``, every step (executor) runs that image instead of the components' default."""
     from kfp import compiler
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -32,9 +37,21 @@ def compile_pipelines(out_dir: Path, pipelines: Mapping[str, Any]) -> dict[str, 
         target = out_dir / f"{name}.yaml"
         tmp = out_dir / f".{name}.tmp.yaml"
         compiler.Compiler().compile(pipeline, str(tmp))
+        if image is not None:
+            set_executor_image(tmp, image)
         tmp.replace(target)
         written[name] = target
     return written
+
+
+def set_executor_image(path: Path, image: str) -> None:
+    """Point every container executor of the IR file at ``path`` to ``image``."""
+    spec, *platform = yaml.safe_load_all(path.read_text())
+    for executor in spec["deploymentSpec"]["executors"].values():
+        if "container" in executor:
+            executor["container"]["image"] = image
+    # kfp writes its IR with sorted keys too: an unchanged image gives the same file.
+    path.write_text(yaml.safe_dump_all([spec, *platform], sort_keys=True))
 
 
 def client_arguments(
