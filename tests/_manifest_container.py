@@ -360,6 +360,7 @@ class ManifestPod:
         """A ``podman exec`` in one container, as the container's own user."""
         return subprocess.Popen(
             ["podman", "exec", self.containers[container], *command],
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

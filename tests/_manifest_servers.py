@@ -52,8 +52,11 @@ def _readable(folder: Path) -> None:
 
 
 @contextmanager
-def classifier_pod(workdir: Path, overlay: str = "dev") -> Iterator[ManifestPod]:
-    objs = render(overlay)
+def classifier_pod(
+    workdir: Path, overlay: str = "dev", objs: list[Obj] | None = None
+) -> Iterator[ManifestPod]:
+    """The classifier's predictor pod of ``overlay`` (or of ``objs``, rendered and edited)."""
+    objs = render(overlay) if objs is None else objs
     options = PodOptions(model_dir=registered_version(workdir / "model"))
     with run_predictor(objs, CLASSIFIER, workdir, options) as pod:
         yield pod
@@ -91,8 +94,11 @@ def redis_standin(objs: list[Obj], image: str) -> tuple[Obj, list[Obj]]:
 
 
 @contextmanager
-def scorer_pod(workdir: Path, overlay: str = "dev") -> Iterator[ManifestPod]:
-    objs = render(overlay)
+def scorer_pod(
+    workdir: Path, overlay: str = "dev", objs: list[Obj] | None = None
+) -> Iterator[ManifestPod]:
+    """The bias scorer's predictor pod of ``overlay`` (or of ``objs``), with its Redis."""
+    objs = render(overlay) if objs is None else objs
     pod = predictor_pod(objs, SCORER)
     serving = next(c for c in pod["containers"] if c["name"] == "kserve-container")
     extra: list[Obj] = []
