@@ -48,6 +48,8 @@ from _kustomize import Obj, find
 MODEL_MOUNT = "/mnt/models"
 IMAGE_MAP_ENV = "ASSAY_TEST_IMAGE_MAP"
 SERVING_GROUP = "serving.kserve.io"
+PODMAN_TIMEOUT_S = 600
+"""A podman command waits for the storage lock while another build or run holds it."""
 
 
 class PodNotReady(AssertionError):
@@ -240,7 +242,9 @@ def _security_flags(context: Obj) -> list[str]:
     elif context.get("runAsNonRoot"):
         flags.append("--user=65534:65534")  # no uid named: any non-root uid fits the manifest
     if context.get("readOnlyRootFilesystem"):
-        flags.append("--read-only")
+        # podman's --read-only alone mounts writable tmpfs on /tmp, /var/tmp and /run; Kubernetes
+        # gives a read-only root no writable path the pod spec does not mount.
+        flags += ["--read-only", "--read-only-tmpfs=false"]
     flags += [f"--cap-drop={cap}" for cap in context.get("capabilities", {}).get("drop", [])]
     flags += [f"--cap-add={cap}" for cap in context.get("capabilities", {}).get("add", [])]
     if context.get("allowPrivilegeEscalation") is False:
@@ -296,7 +300,7 @@ def command_line(container: Obj) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def _podman(*args: str, timeout: float = 120, check: bool = True) -> str:
+def _podman(*args: str, timeout: float = PODMAN_TIMEOUT_S, check: bool = True) -> str:
     result = subprocess.run(
         ["podman", *args], capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -368,21 +372,30 @@ class ManifestPod:
 
     def run(self, *command: str, container: str = "kserve-container") -> tuple[int, str]:
         process = self.exec(*command, container=container)
-        output, _ = process.communicate(timeout=60)
+        output, _ = process.communicate(timeout=PODMAN_TIMEOUT_S)
         return process.returncode, output
 
     def inspect(self, template: str, container: str = "kserve-container") -> str:
         return _podman("inspect", "--format", template, self.containers[container]).strip()
 
     def logs(self, container: str = "kserve-container", tail: int = 60) -> str:
-        result = subprocess.run(
-            ["podman", "logs", "--tail", str(tail), self.containers[container]],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        return result.stdout + result.stderr
+        """The end of a container's output (stdout and stderr, as podman stored them).
+
+        Right after a container exits its last lines can still be on their way to the log
+        file: an empty log is read again for a few seconds.
+        """
+        for _ in range(20):
+            result = subprocess.run(
+                ["podman", "logs", "--tail", str(tail), self.containers[container]],
+                capture_output=True,
+                text=True,
+                timeout=PODMAN_TIMEOUT_S,
+                check=False,
+            )
+            if text := result.stdout + result.stderr:
+                return text
+            time.sleep(0.25)
+        return "(empty)"
 
     def exited(self) -> tuple[str, int] | None:
         """(spec name, exit code) of a container that is no longer running."""
@@ -445,7 +458,10 @@ def require_image(reference: str) -> str:
     local = image_for(reference)
     require_podman()
     found = subprocess.run(
-        ["podman", "image", "exists", local], capture_output=True, timeout=60, check=False
+        ["podman", "image", "exists", local],
+        capture_output=True,
+        timeout=PODMAN_TIMEOUT_S,
+        check=False,
     )
     if found.returncode != 0:
         pytest.skip(f"image {local} is not built: `make image` then `make test-image`")
@@ -513,4 +529,4 @@ def run_predictor(
             )
         yield running
     finally:
-        _podman("pod", "rm", "--force", "--time=5", name, check=False, timeout=120)
+        _podman("pod", "rm", "--force", "--time=5", name, check=False)

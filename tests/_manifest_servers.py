@@ -39,9 +39,8 @@ def registered_version(workdir: Path) -> Path:
     build = write_model_folder(workdir / "build", n_estimators=20, threshold=0.3)
     registry = open_registry(f"file://{workdir / 'registry'}")
     version = registry.register(MODEL_NAME, build)
-    folder = workdir / "registry" / MODEL_NAME / version
-    _readable(folder)
-    return folder
+    _readable(workdir / "registry")
+    return workdir / "registry" / MODEL_NAME / version
 
 
 def _readable(folder: Path) -> None:

@@ -48,7 +48,7 @@ def test_podman_flags_reproduce_the_classifiers_spec(tmp_path) -> None:
         container, {"HOME": "/tmp"}, {"tmp": None, "kserve-provision-location": tmp_path}
     )
     assert "--user=10001:10001" in flags
-    assert "--read-only" in flags
+    assert "--read-only" in flags and "--read-only-tmpfs=false" in flags
     assert "--cap-drop=ALL" in flags
     assert "--security-opt=no-new-privileges" in flags
     assert "--memory=512m" in flags and "--cpus=1" in flags

@@ -23,7 +23,13 @@ from _wdbc_model import wdbc
 pytestmark = [pytest.mark.container, pytest.mark.integration]
 
 ROWS = wdbc()[0][:4]
-TEXTS = ["The council approved the budget after a short debate.", "Taxes are theft, again."]
+# Passages every simulated rater answers (the simulator fails some passages on purpose, by hash);
+# the in-process scorer tests rate the same ones.
+TEXTS = [
+    "Lawmakers debated the budget bill for hours (False).",
+    "Radical activists again demanded handouts paid by taxpayers (False).",
+]
+GRPC_TEXT = "Council approves new bike lanes downtown."
 
 
 @pytest.fixture(params=["classifier", "bias-scorer"])
@@ -40,6 +46,14 @@ def _v2_classifier_body(rows: np.ndarray) -> dict:
 
 def _outputs(response: httpx.Response) -> dict[str, list]:
     return {o["name"]: o["data"] for o in response.json()["outputs"]}
+
+
+def _grpc_int64(answer, name: str) -> list[int]:
+    """An INT64 output of a ModelInferResponse, sent raw or in typed contents."""
+    index = [o.name for o in answer.outputs].index(name)
+    if answer.raw_output_contents:
+        return np.frombuffer(answer.raw_output_contents[index], dtype=np.int64).tolist()
+    return list(answer.outputs[index].contents.int64_contents)
 
 
 def _proc_status(pod, container: str = "kserve-container") -> dict[str, str]:
@@ -91,15 +105,15 @@ def test_classifier_v2_grpc_infer(manifest_classifier) -> None:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
         assert stub.ServerReady(pb.ServerReadyRequest(), timeout=30).ready
         answer = stub.ModelInfer(request, timeout=30)
-    names = [o.name for o in answer.outputs]
-    predict = np.frombuffer(answer.raw_output_contents[names.index("predict")], dtype=np.int64)
-    assert answer.model_name == CLASSIFIER and predict.shape == (len(rows),)
-    assert set(predict.tolist()) <= {0, 1}
+    predict = _grpc_int64(answer, "predict")
+    assert answer.model_name == CLASSIFIER and len(predict) == len(rows)
+    assert set(predict) <= {0, 1}
 
 
 def test_scorer_v2_rest_rates_with_every_simulated_rater(manifest_scorer) -> None:
     """The dev ensemble (the ConfigMap mounted at /etc/assay) rates through the llm-sim sidecar
-    on the pod's loopback: every rater answers, none is missing."""
+    on the pod's loopback, its limits shared through the Redis its ConfigMap names: every rater
+    answers, none is missing."""
     body = {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": TEXTS}]}
     response = httpx.post(f"{manifest_scorer.url}/v2/models/{SCORER}/infer", json=body, timeout=120)
     assert response.status_code == 200, response.text
@@ -117,14 +131,12 @@ def test_scorer_v2_grpc_infer(manifest_scorer) -> None:
         name="text",
         datatype="BYTES",
         shape=[1],
-        contents=pb.InferTensorContents(bytes_contents=[TEXTS[0].encode()]),
+        contents=pb.InferTensorContents(bytes_contents=[GRPC_TEXT.encode()]),
     )
     request = pb.ModelInferRequest(model_name=SCORER, inputs=[tensor])
     with grpc.insecure_channel(manifest_scorer.grpc_target) as channel:
         answer = pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=120)
-    outputs = {o.name: i for i, o in enumerate(answer.outputs)}
-    n_ratings = np.frombuffer(answer.raw_output_contents[outputs["n_ratings"]], dtype=np.int64)
-    assert n_ratings.tolist() == [3]
+    assert _grpc_int64(answer, "n_ratings") == [3]
 
 
 def test_the_server_runs_as_the_manifests_user_without_privileges(pod) -> None:
@@ -140,15 +152,22 @@ def test_the_server_runs_as_the_manifests_user_without_privileges(pod) -> None:
 def test_the_root_filesystem_is_read_only_and_tmp_is_writable(pod) -> None:
     code, text = pod.run("sh", "-c", "echo x > /opt/venv/planted")
     assert code != 0 and "Read-only file system" in text, text
-    code, text = pod.run("sh", "-c", "echo x > /planted")
-    assert code != 0, text
+    for path in ("/planted", "/var/tmp/planted", "/run/planted"):  # no tmpfs the pod lacks
+        code, text = pod.run("sh", "-c", f"echo x > {path}")
+        assert code != 0, (path, text)
     code, text = pod.run("sh", "-c", "echo x > /tmp/planted && cat /tmp/planted")
     assert code == 0 and text.strip() == "x", text
 
 
 def test_the_model_folder_is_mounted_read_only(manifest_classifier) -> None:
-    code, text = manifest_classifier.run("sh", "-c", "echo x >> /mnt/models/model-card.json")
-    assert code != 0 and "Read-only file system" in text, text
+    """The storage initializer's volume is read-only in the server's container (a mount flag:
+    the files' modes alone already refuse the server's uid)."""
+    code, mounts = manifest_classifier.run("cat", "/proc/self/mounts")
+    assert code == 0, mounts
+    (options,) = [
+        line.split()[3] for line in mounts.splitlines() if line.split()[1] == "/mnt/models"
+    ]
+    assert options.split(",")[0] == "ro", options
 
 
 def test_the_memory_limit_is_the_manifests(pod) -> None:
