@@ -384,7 +384,7 @@ class ManifestPod:
         Right after a container exits its last lines can still be on their way to the log
         file: an empty log is read again for a few seconds.
         """
-        for _ in range(20):
+        for _ in range(40):
             result = subprocess.run(
                 ["podman", "logs", "--tail", str(tail), self.containers[container]],
                 capture_output=True,
@@ -392,7 +392,7 @@ class ManifestPod:
                 timeout=PODMAN_TIMEOUT_S,
                 check=False,
             )
-            if text := result.stdout + result.stderr:
+            if (text := result.stdout + result.stderr).strip():
                 return text
             time.sleep(0.25)
         return "(empty)"
