@@ -395,7 +395,28 @@ class ManifestPod:
             if (text := result.stdout + result.stderr).strip():
                 return text
             time.sleep(0.25)
-        return "(empty)"
+        return self._rerun_output(container)
+
+    def _rerun_output(self, container: str) -> str:
+        """The output of the same exited container started again, attached.
+
+        podman 4.3 now and then keeps no log for a container that exits within a second of
+        starting (the process wrote it; conmon did not store it); the second run's output is
+        read straight from the attached streams.
+        """
+        state = self.inspect("{{.State.Status}} {{.State.ExitCode}}", container)
+        if not state.startswith(("exited", "stopped")):
+            return f"(empty log; podman: {state})"
+        result = subprocess.run(
+            ["podman", "start", "--attach", self.containers[container]],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=PODMAN_TIMEOUT_S,
+            check=False,
+        )
+        output = (result.stdout + result.stderr).strip() or "(empty)"
+        return f"(podman kept no log; the same container started again printed:)\n{output}"
 
     def exited(self) -> tuple[str, int] | None:
         """(spec name, exit code) of a container that is no longer running."""
@@ -415,6 +436,8 @@ class ManifestPod:
         while time.monotonic() < deadline:
             if (gone := self.exited()) is not None:
                 spec_name, code = gone
+                # conmon may still be writing the log: wait until podman has recorded the exit.
+                _podman("wait", self.containers[spec_name], check=False)
                 raise PodNotReady(
                     f"container {spec_name} of {self.name} exited with code {code} before its "
                     f"readiness probe {path} answered 200; its log ends:\n{self.logs(spec_name)}"
