@@ -173,3 +173,22 @@ def minio_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("MINIO_SECURE", "false")
     monkeypatch.setenv("MINIO_REGION", "us-east-1")
     return s3_endpoint
+
+
+@pytest.fixture(scope="session")
+def manifest_classifier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The dev overlay's wdbc-classifier predictor pod, run by podman from the rendered spec
+    (tests/_manifest_container.py), ready; skips where podman or the image is missing."""
+    from _manifest_servers import classifier_pod
+
+    with classifier_pod(tmp_path_factory.mktemp("manifest-classifier")) as pod:
+        yield pod.wait_ready()
+
+
+@pytest.fixture(scope="session")
+def manifest_scorer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The dev overlay's bias-scorer predictor pod (with its llm-sim sidecar), run by podman."""
+    from _manifest_servers import scorer_pod
+
+    with scorer_pod(tmp_path_factory.mktemp("manifest-scorer")) as pod:
+        yield pod.wait_ready()

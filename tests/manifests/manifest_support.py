@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -19,50 +17,12 @@ from typing import Any
 
 import pytest
 import yaml
+from _kustomize import REPO_ROOT, TARGETS, Obj, find, render
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["REPO_ROOT", "TARGETS", "Obj", "find", "render"]
+
 CRD_DIR = REPO_ROOT.parent / "shared" / "crds"
 KUBERNETES_VERSION = "1.34"
-
-# kustomize targets: the root (deploys dev), both overlays and the two variants.
-TARGETS: dict[str, Path] = {
-    "root": REPO_ROOT,
-    "dev": REPO_ROOT / "manifests" / "overlays" / "dev",
-    "prod": REPO_ROOT / "manifests" / "overlays" / "prod",
-    "prod-raw-hpa": REPO_ROOT / "manifests" / "overlays" / "prod-raw-hpa",
-    "dev-sklearnserver": REPO_ROOT / "manifests" / "overlays" / "dev-sklearnserver",
-}
-
-Obj = dict[str, Any]
-
-
-def _kustomize_command(target: Path) -> list[str]:
-    if shutil.which("kubectl"):
-        return ["kubectl", "kustomize", str(target)]
-    if shutil.which("kustomize"):
-        return ["kustomize", "build", str(target)]
-    pytest.skip("neither kubectl nor kustomize is on PATH: cannot render the manifests")
-
-
-@cache
-def _render(target: Path) -> tuple[str, ...]:
-    result = subprocess.run(
-        _kustomize_command(target), capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, f"kustomize failed for {target}:\n{result.stderr}"
-    return (result.stdout,)
-
-
-def render(name: str) -> list[Obj]:
-    """The objects of one kustomize target, freshly parsed (callers may mutate them)."""
-    (text,) = _render(TARGETS[name])
-    return [doc for doc in yaml.safe_load_all(text) if doc]
-
-
-def find(objs: list[Obj], kind: str, name: str) -> Obj:
-    matches = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
-    assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
-    return matches[0]
 
 
 # --------------------------------------------------------------------------------------------

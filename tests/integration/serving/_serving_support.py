@@ -20,84 +20,14 @@ from pathlib import Path
 
 import httpx
 import joblib
-import numpy as np
-from _signing import SIGNER, write_public_key
+from _signing import write_public_key
+from _wdbc_model import MODEL_NAME, SELECTED, sign_folder, wdbc, write_model_folder
+
+__all__ = ["MODEL_NAME", "SELECTED", "sign_folder", "wdbc", "write_model_folder"]
 
 REPO = Path(__file__).resolve().parents[3]
-MODEL_NAME = "wdbc-classifier"
-SELECTED = list(range(0, 30, 2))
 MAX_REQUEST_BYTES = 65_536
 """The request-size limit of the hardened servers (small, so the size attacks stay cheap)."""
-
-
-def wdbc() -> tuple[np.ndarray, np.ndarray, list[str]]:
-    from sklearn.datasets import load_breast_cancer
-
-    data = load_breast_cancer()
-    return data.data, 1 - data.target, [str(name) for name in data.feature_names]
-
-
-def write_model_folder(
-    folder: Path,
-    *,
-    n_estimators: int = 50,
-    threshold: float = 0.3,
-    ranges: bool = False,
-    signed: bool = True,
-) -> Path:
-    """model.joblib + model-card.json shaped like the contract's exported model, and (``signed``)
-    a signature.json by the tests' key, which the servers ``launch`` starts trust.
-
-    ``ranges``: the card records each feature's training range (cards before issue 14 do not).
-    """
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import AdaBoostClassifier
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    X, y, names = wdbc()
-    pipeline = Pipeline(
-        [
-            ("scaler", StandardScaler()),
-            (
-                "select",
-                ColumnTransformer([("selected", "passthrough", SELECTED)], remainder="drop"),
-            ),
-            ("classifier", AdaBoostClassifier(n_estimators=n_estimators, random_state=0)),
-        ]
-    ).fit(X, y)
-    folder.mkdir(parents=True, exist_ok=True)
-    joblib.dump(pipeline, folder / "model.joblib")
-    card = {
-        "model_name": MODEL_NAME,
-        "estimator": "adaboost",
-        "feature_names": names,
-        "selected_features": [names[i] for i in SELECTED],
-        "threshold": threshold,
-        "positive_class": "malignant",
-        "positive_label": 1,
-        "metrics": {"roc_auc": 0.99},
-        "data_hash": "sha256:test",
-        "seed": 0,
-        "library_versions": {},
-        "created_at": "2026-01-01T00:00:00Z",
-        "protocol": "test fixture",
-    }
-    if ranges:
-        card["feature_ranges"] = {
-            name: [float(low), float(high)]
-            for name, low, high in zip(names, X.min(axis=0), X.max(axis=0), strict=True)
-        }
-    (folder / "model-card.json").write_text(json.dumps(card))
-    if signed:
-        sign_folder(folder)
-    return folder
-
-
-def sign_folder(folder: Path, version: str = "build") -> None:
-    """(Re)write ``folder``'s signature.json with the tests' key, as a register step would."""
-    files = {name: (folder / name).read_bytes() for name in ("model.joblib", "model-card.json")}
-    (folder / "signature.json").write_bytes(SIGNER.sign(MODEL_NAME, version, files))
 
 
 @cache

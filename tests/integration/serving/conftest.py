@@ -130,3 +130,33 @@ def hardened_scorer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scorer
         yield scorer.wait_ready()
     finally:
         scorer.stop()
+
+
+# The same attack tests run against the in-process servers above and against the dev overlay's
+# predictor pods, run by podman from the rendered manifests (tests/_manifest_container.py).
+CONTAINER = pytest.param("container", marks=pytest.mark.container)
+
+
+@pytest.fixture(scope="session", params=["in-process", CONTAINER])
+def classifier_endpoint(request: pytest.FixtureRequest):
+    """The shared ``python -m serving.classifier`` child process, then the manifest's pod."""
+    if request.param == "container":
+        return request.getfixturevalue("manifest_classifier")
+    return request.getfixturevalue("server")
+
+
+@pytest.fixture(scope="session", params=["in-process", CONTAINER])
+def tokenless_classifier(request: pytest.FixtureRequest):
+    """A classifier started without ``--admin-token-file`` (the repository endpoints are off):
+    the "cli" server, then the manifest's pod (the manifests give the servers no token)."""
+    if request.param == "container":
+        return request.getfixturevalue("manifest_classifier")
+    return request.getfixturevalue("servers")["cli"]
+
+
+@pytest.fixture(scope="session", params=["in-process", CONTAINER])
+def guarded_classifier(request: pytest.FixtureRequest):
+    """A classifier whose gRPC repository calls are refused: "hardened", then the manifest's pod."""
+    if request.param == "container":
+        return request.getfixturevalue("manifest_classifier")
+    return request.getfixturevalue("hardened")

@@ -1,7 +1,8 @@
 """Attack: binary-extension and JSON requests that break KServe's request decoding.
 
 Each must be a 4xx with a message, counted in ``inference_errors_total`` under a reason, on a
-real classifier server (and the bias scorer for the binary header) on 127.0.0.1.
+real classifier server (and the bias scorer for the binary header) on 127.0.0.1: the classifier
+both as a child process and as the dev overlay's pod run by podman from the manifests.
 """
 
 from __future__ import annotations
@@ -73,14 +74,14 @@ def normalise(case: tuple) -> tuple[str, bytes, str, str]:
     ids=[c[0] for c in ATTACKS],
 )
 def test_broken_binary_request_gets_a_4xx_counted_by_reason(
-    server, case, body, length, message
+    classifier_endpoint, case, body, length, message
 ) -> None:
-    url = f"{server.url}/v2/models/{MODEL_NAME}/infer"
-    before = metric_value(httpx.get(f"{server.url}/metrics").text, "inference_errors_total")
-    response = post_binary(url, body, length)
+    url = classifier_endpoint.url
+    before = metric_value(httpx.get(f"{url}/metrics").text, "inference_errors_total")
+    response = post_binary(f"{url}/v2/models/{MODEL_NAME}/infer", body, length)
     assert 400 <= response.status_code < 500, response.text
     assert message in response.json()["error"]
-    after = metric_value(httpx.get(f"{server.url}/metrics").text, "inference_errors_total")
+    after = metric_value(httpx.get(f"{url}/metrics").text, "inference_errors_total")
     assert after == before + 1
 
 
@@ -105,6 +106,7 @@ def test_binary_header_length_abc_on_the_bias_scorer(hardened_scorer) -> None:
     assert metric_value(hardened_scorer.metrics(), "inference_errors_total", reason=reason) >= 1
 
 
-def test_well_formed_binary_request_still_succeeds(server) -> None:
-    response = post_binary(f"{server.url}/v2/models/{MODEL_NAME}/infer", GOOD, str(GOOD_LENGTH))
+def test_well_formed_binary_request_still_succeeds(classifier_endpoint) -> None:
+    url = f"{classifier_endpoint.url}/v2/models/{MODEL_NAME}/infer"
+    response = post_binary(url, GOOD, str(GOOD_LENGTH))
     assert response.status_code == 200, response.text

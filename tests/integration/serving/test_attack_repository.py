@@ -1,7 +1,9 @@
 """Attack: unload (or load) a served model through the v2 repository endpoints without credentials.
 
 Real servers on 127.0.0.1: the "hardened" classifier and the bias scorer (both started with
-``--admin-token-file``) and the "cli" classifier (started without one: the endpoints are off).
+``--admin-token-file``) and the "cli" classifier (started without one: the endpoints are off);
+the tokenless and gRPC attacks also against the dev overlay's classifier pod, run by podman from
+the rendered manifests (which give the server no admin token).
 gRPC calls use KServe's own generated stubs (the server's protobuf module) in this process.
 """
 
@@ -52,13 +54,13 @@ def test_repository_call_with_a_wrong_token_is_refused(hardened, action) -> None
     assert_still_serving(hardened.url)
 
 
-def test_repository_endpoints_are_disabled_without_an_admin_token(servers) -> None:
-    cli = servers["cli"]
+def test_repository_endpoints_are_disabled_without_an_admin_token(tokenless_classifier) -> None:
+    url = tokenless_classifier.url
     for action in ("unload", "load"):
-        response = repository(cli.url, MODEL_NAME, action, headers={"authorization": "Bearer x"})
+        response = repository(url, MODEL_NAME, action, headers={"authorization": "Bearer x"})
         assert response.status_code == 403, response.text
         assert "--admin-token-file" in response.json()["error"]
-    assert_still_serving(cli.url)
+    assert_still_serving(url)
 
 
 def test_anonymous_unload_of_the_bias_scorer_is_refused(hardened_scorer) -> None:
@@ -104,9 +106,9 @@ def grpc_repository_call(target: str, action: str) -> grpc.RpcError | None:
 
 
 @pytest.mark.parametrize("action", ["unload", "load"])
-def test_anonymous_grpc_repository_call_is_refused(hardened, action) -> None:
+def test_anonymous_grpc_repository_call_is_refused(guarded_classifier, action) -> None:
     """gRPC carries no admin token here: the repository RPCs are refused outright."""
-    error = grpc_repository_call(hardened.grpc_target, action)
+    error = grpc_repository_call(guarded_classifier.grpc_target, action)
     assert error is not None and error.code() == grpc.StatusCode.PERMISSION_DENIED, error
     assert "REST" in error.details()
-    assert_still_serving(hardened.url)
+    assert_still_serving(guarded_classifier.url)

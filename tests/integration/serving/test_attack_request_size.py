@@ -1,6 +1,7 @@
 """Attack: request bodies far larger than any legitimate batch (the pods have 512 Mi).
 
-Real servers on 127.0.0.1 with ``--max-request-bytes=MAX_REQUEST_BYTES``; the requests go over a
+Real servers on 127.0.0.1 with ``--max-request-bytes=MAX_REQUEST_BYTES``, and the dev overlay's
+pods run by podman from the rendered manifests (default limits); the requests go over a
 raw socket so the test controls the headers and the streaming exactly. Each is answered 413
 before the body is parsed, and the server keeps serving.
 """
@@ -36,18 +37,44 @@ def huge_json(n_values: int) -> bytes:
     return (head + values + "]}]}").encode()
 
 
-@pytest.fixture(params=["classifier", "bias-scorer"])
-def target(request, hardened, hardened_scorer) -> tuple[object, str]:
+def _manifest_limit(pod, settings: type) -> int:
+    """The limit of a pod's server: the default, as long as the manifest sets neither the flag
+    nor the variable (checked, so a manifest that sets one makes this test say so)."""
+    serving = pod.serving
+    assert not any(a.startswith("--max-request-bytes") for a in serving.get("args", []))
+    assert "ASSAY_MAX_REQUEST_BYTES" not in {e["name"] for e in serving.get("env", [])}
+    return int(settings().max_request_bytes)
+
+
+@pytest.fixture(
+    params=[
+        "classifier",
+        "bias-scorer",
+        pytest.param("classifier-container", marks=pytest.mark.container),
+        pytest.param("bias-scorer-container", marks=pytest.mark.container),
+    ]
+)
+def target(request) -> tuple[object, str, int]:
+    """(server, infer path, its request-size limit): the hardened child processes, then the dev
+    overlay's pods run by podman from the manifests (with the servers' default limits)."""
+    classifier = (f"/v2/models/{MODEL_NAME}/infer", ClassifierServerSettings)
+    scorer = (f"/v2/models/{SCORER}/infer", BiasScorerServerSettings)
     if request.param == "classifier":
-        return hardened, f"/v2/models/{MODEL_NAME}/infer"
-    return hardened_scorer, f"/v2/models/{SCORER}/infer"
+        return request.getfixturevalue("hardened"), classifier[0], MAX_REQUEST_BYTES
+    if request.param == "bias-scorer":
+        return request.getfixturevalue("hardened_scorer"), scorer[0], MAX_REQUEST_BYTES
+    path, settings = classifier if request.param.startswith("classifier") else scorer
+    pod = request.getfixturevalue(
+        "manifest_classifier" if settings is ClassifierServerSettings else "manifest_scorer"
+    )
+    return pod, path, _manifest_limit(pod, settings)
 
 
 def test_declared_huge_content_length_is_refused_before_the_body(target) -> None:
     """Only the head is sent: a server that waited for the body would never answer (the socket
     times out). Sending a first body chunk made the test flaky: the server closes with that chunk
     unread, its TCP reset can reach the client before the client reads the 413."""
-    server, path = target
+    server, path, _ = target
     head = ["Content-Type: application/json", "Content-Length: 5000000000"]
     status, text = raw_request(server.http_port, path, head, [])
     assert status == 413, text
@@ -63,12 +90,12 @@ def test_declared_huge_content_length_is_refused_before_the_body(target) -> None
 
 
 def test_streamed_body_over_the_limit_is_refused(target) -> None:
-    server, path = target
-    body = huge_json(MAX_REQUEST_BYTES // 3)  # about 1.3 x the limit, no Content-Length
+    server, path, limit = target
+    body = huge_json(limit // 3)  # about 1.3 x the limit, no Content-Length
     head = ["Content-Type: application/json", "Transfer-Encoding: chunked"]
     status, text = raw_request(server.http_port, path, head, chunked(body))
     assert status == 413, text
-    assert f"{MAX_REQUEST_BYTES} bytes" in text
+    assert f"{limit} bytes" in text
 
 
 def test_binary_extension_body_over_the_limit_is_refused(hardened) -> None:

@@ -1,0 +1,58 @@
+"""Rendered kustomize targets, shared by the manifest tests and the container harness.
+
+No cluster exists here: a target is rendered with `kubectl kustomize` (or a standalone
+`kustomize`), once per session, and parsed afresh for each caller.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# kustomize targets: the root (deploys dev), both overlays and the two variants.
+TARGETS: dict[str, Path] = {
+    "root": REPO_ROOT,
+    "dev": REPO_ROOT / "manifests" / "overlays" / "dev",
+    "prod": REPO_ROOT / "manifests" / "overlays" / "prod",
+    "prod-raw-hpa": REPO_ROOT / "manifests" / "overlays" / "prod-raw-hpa",
+    "dev-sklearnserver": REPO_ROOT / "manifests" / "overlays" / "dev-sklearnserver",
+}
+
+Obj = dict[str, Any]
+
+
+def _kustomize_command(target: Path) -> list[str]:
+    if shutil.which("kubectl"):
+        return ["kubectl", "kustomize", str(target)]
+    if shutil.which("kustomize"):
+        return ["kustomize", "build", str(target)]
+    pytest.skip("neither kubectl nor kustomize is on PATH: cannot render the manifests")
+
+
+@cache
+def _render(target: Path) -> tuple[str, ...]:
+    result = subprocess.run(
+        _kustomize_command(target), capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, f"kustomize failed for {target}:\n{result.stderr}"
+    return (result.stdout,)
+
+
+def render(name: str) -> list[Obj]:
+    """The objects of one kustomize target, freshly parsed (callers may mutate them)."""
+    (text,) = _render(TARGETS[name])
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def find(objs: list[Obj], kind: str, name: str) -> Obj:
+    matches = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
+    return matches[0]
