@@ -66,7 +66,7 @@ def test_a_write_outside_the_pods_writable_mounts_fails(tmp_path: Path, tmp_moun
     runtime["args"] = [alias if a.startswith("--model_uri=") else a for a in runtime["args"]]
     if not tmp_mounted:
         without_tmp(objs)
-    registry_root = registered_version(tmp_path / "model").parents[1]
+    registry_root = registered_version(tmp_path / "model", objs).parents[1]
     options = PodOptions(model_dir=registry_root)
     with run_predictor(objs, CLASSIFIER, tmp_path, options) as pod:
         if tmp_mounted:
