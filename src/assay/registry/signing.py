@@ -24,6 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
 from assay.errors import RegistryError
 from assay.registry.integrity import ModelIntegrityError
 
@@ -38,7 +42,6 @@ class SignatureError(ModelIntegrityError):
 
 
 def key_id(public_key: Any) -> str:
-    from cryptography.hazmat.primitives import serialization
 
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
@@ -136,7 +139,6 @@ class ModelTrust:
         return status
 
     def _checked_signature(self, document: bytes, where: str) -> tuple[dict[str, Any], str]:
-        from cryptography.exceptions import InvalidSignature
 
         try:
             parsed = json.loads(document)
@@ -183,8 +185,6 @@ def trust_from(paths: Iterable[str | Path], allow_unsigned: bool = False) -> Mod
 
 
 def load_public_key(path: Path) -> Any:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     try:
         key = serialization.load_pem_public_key(path.read_bytes())
@@ -196,8 +196,6 @@ def load_public_key(path: Path) -> Any:
 
 
 def load_signer(path: Path) -> Signer:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
@@ -210,8 +208,6 @@ def load_signer(path: Path) -> Signer:
 
 def generate_key_pair(folder: Path) -> tuple[Path, Path]:
     """Write a new ``signing-key.pem`` (mode 0600) and ``signing-key.pub`` into ``folder``."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     folder.mkdir(parents=True, exist_ok=True)
     private, public = folder / PRIVATE_KEY_NAME, folder / PUBLIC_KEY_NAME
