@@ -14,6 +14,8 @@ same slot or the same dollars.
   after two days, so a restarted process keeps the day's spend. ``try_reserve`` checks and adds
   the worst case in one step; ``settle`` releases the reservation on the day it was made and adds
   the actual cost to today.
+- ``RedisHolds``: what each key (a caller) holds now (passages in progress) across every
+  process, each hold expiring on its own so a crashed replica's holds do not stay forever.
 """
 
 from __future__ import annotations
@@ -229,6 +231,47 @@ class RedisBudget:
     async def reserved_today(self) -> float:
         raw = await self.client.hget(self.day_key(self.today()), "reserved")
         return float(raw) if raw is not None else 0.0
+
+
+# KEYS[1] the key's holds (a sorted set: member "<id>:<amount>", score = expiry on Redis's clock).
+# ARGV: member id, amount, limit, ttl seconds. Returns {1 admitted | 0 refused, held before}.
+HOLD_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local held = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  held = held + tonumber(string.match(member, ':(%d+)$'))
+end
+local amount, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
+if held > 0 and held + amount > limit then return {0, held} end
+local ttl = tonumber(ARGV[4])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1] .. ':' .. ARGV[2])
+redis.call('EXPIRE', KEYS[1], math.ceil(ttl) + 1)
+return {1, held}
+"""
+
+
+class RedisHolds:
+    """Amounts held per key by every process sharing one Redis: :meth:`hold` admits an amount
+    unless the key already holds something and the sum would pass ``limit`` (a key holding
+    nothing is always admitted); :meth:`release` gives it back. A hold expires after ``ttl_s``."""
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self._hold = client.register_script(HOLD_LUA)
+
+    async def hold(
+        self, key: str, member: str, amount: int, limit: int, ttl_s: float
+    ) -> tuple[bool, int]:
+        """(admitted, what the key held before)."""
+        args = [member, int(amount), int(limit), float(ttl_s)]
+        admitted, held = await self._hold(keys=[self.prefix + key], args=args)
+        return bool(int(admitted)), int(held)
+
+    async def release(self, key: str, member: str, amount: int) -> None:
+        await self.client.zrem(self.prefix + key, f"{member}:{int(amount)}")
 
 
 def redis_client(url: str) -> Any:
