@@ -65,11 +65,11 @@ class RedisCache:
     """Redis (``redis.asyncio``) with a TTL; entries are shared by every process of a run."""
 
     def __init__(self, url: str, ttl_s: int = 7 * 24 * 3600) -> None:
-        import redis.asyncio as aioredis
+        from assay.llm.redis_limits import redis_client  # reconnects after a Redis restart
 
         self.url = url
         self.ttl_s = ttl_s
-        self._client = aioredis.Redis.from_url(url)
+        self._client = redis_client(url)
 
     async def get(self, key: str) -> dict[str, Any] | None:
         raw = await self._client.get(key)

@@ -31,6 +31,7 @@ from assay.llm.usage import Reservation, utc_today
 LIMIT_PREFIX = "assay:ratelimit:"
 BUDGET_PREFIX = "assay:budget:"
 BUDGET_TTL_S = 2 * 24 * 3600
+RECONNECT_TRIES = 3
 
 # The time of a script: Redis's clock, or ARGV[n] when the caller passes one (a test's fake clock).
 NOW_LUA = """
@@ -275,10 +276,19 @@ class RedisHolds:
 
 
 def redis_client(url: str) -> Any:
-    """An asyncio Redis client for ``url`` (connections open on first use, in the caller's loop)."""
-    import redis.asyncio as aioredis
+    """An asyncio Redis client for ``url`` (connections open on first use, in the caller's loop).
 
-    return aioredis.Redis.from_url(url)
+    A command whose connection the server closed (Redis restarted) is retried on a new one, up
+    to ``RECONNECT_TRIES`` times. A retried script may run twice when the reply alone was lost:
+    a reservation or a charge counted twice, never lost. Callers bound each call by their own
+    deadline (a frozen Redis answers nothing and closes nothing)."""
+    import redis
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+
+    retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), RECONNECT_TRIES)
+    return aioredis.Redis.from_url(url, retry=retry, retry_on_error=[redis.ConnectionError])
 
 
 def check_reachable(url: str, timeout_s: float = 5.0) -> None:
