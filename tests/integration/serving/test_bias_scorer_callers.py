@@ -216,3 +216,19 @@ def wait_for(condition: Any, seconds: float) -> None:
     while not condition():
         assert time.monotonic() < give_up
         time.sleep(0.02)
+
+
+def test_a_passage_of_emoji_is_capped_by_its_bytes(
+    budget_scorer: tuple[Scorer, Any, float],
+) -> None:
+    """The issue's attack: 19,980 emoji in one passage (chars/4 said 5,011 tokens, under the
+    cap; byte-level BPEs count up to 79,920). The cap counts UTF-8 bytes: 400, nothing rated;
+    an English passage of the same length is still rated."""
+    scorer, sim, _ = budget_scorer
+    calls_before = received(sim.stats()).get(RATER, 0)
+    emoji = infer(scorer, ["😀" * 19_980], KEYS["bob"])
+    assert emoji.status_code == 400, emoji.text
+    assert "79936 tokens" in emoji.json()["error"] and "UTF-8 byte" in emoji.json()["error"]
+    assert received(sim.stats()).get(RATER, 0) == calls_before
+    english = infer(scorer, [("The council debated taxes. " * 800)[:19_980]], KEYS["bob"])
+    assert english.status_code == 200, english.text
