@@ -8,12 +8,13 @@ from typing import Any
 
 import grpc
 import httpx
+import redis
 import yaml
 from _bias_scorer_support import MODEL, Scorer, launch, text_tensor
 
 from assay.bias.rating.task import RatingTask
 from assay.llm.ensemble import load_ensemble
-from assay.llm.usage import worst_case_cost
+from assay.llm.usage import utc_today, worst_case_cost
 
 RATER = "sim-gpt"
 KEYS = {
@@ -108,3 +109,13 @@ def grpc_infer(scorer: Scorer, texts: list[str], key: str | None) -> tuple[str, 
         except grpc.RpcError as exc:
             return exc.code().name, exc.details() or ""
     return "OK", ""
+
+
+def spend_record(url: str, scope: str) -> float:
+    """The USD spent today in the Redis budget of ``scope`` (``<model>[:caller:<id>]``)."""
+    client = redis.Redis.from_url(url)
+    try:
+        raw = client.hget(f"assay:budget:{scope}:{utc_today().isoformat()}", "spent")
+    finally:
+        client.close()
+    return float(raw) if raw is not None else 0.0

@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from _bias_scorer_support import MODEL, Scorer, received
 from _caller_support import (
     KEYS,
@@ -28,13 +27,12 @@ from _caller_support import (
     infer,
     passage,
     sim_config,
+    spend_record,
     start,
     worst_of,
     write_keys,
     write_priced_ensemble,
 )
-
-from assay.llm.usage import utc_today
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis]
 DEADLINE_S = 3.0
@@ -46,15 +44,6 @@ def fast_sim() -> Iterator[Any]:
 
     with start_sim_server(port=0, config=sim_config(0.0)) as sim:
         yield sim
-
-
-def spend_record(url: str, scope: str) -> float:
-    client = redis.Redis.from_url(url)
-    try:
-        raw = client.hget(f"assay:budget:{scope}:{utc_today().isoformat()}", "spent")
-    finally:
-        client.close()
-    return float(raw) if raw is not None else 0.0
 
 
 def until_refused(scorer: Scorer, key: str, tag: str, most: int = 200) -> httpx.Response:
