@@ -218,13 +218,11 @@ def wait_for(condition: Any, seconds: float) -> None:
         time.sleep(0.02)
 
 
-def test_a_passage_of_emoji_is_capped_by_its_bytes(
-    budget_scorer: tuple[Scorer, Any, float],
-) -> None:
+def test_a_passage_of_emoji_is_capped_by_its_bytes(queue_scorer: tuple[Scorer, Any]) -> None:
     """The issue's attack: 19,980 emoji in one passage (chars/4 said 5,011 tokens, under the
     cap; byte-level BPEs count up to 79,920). The cap counts UTF-8 bytes: 400, nothing rated;
-    an English passage of the same length is still rated."""
-    scorer, sim, _ = budget_scorer
+    an English passage of the same length is still rated (by the scorer with no budget)."""
+    scorer, sim = queue_scorer
     calls_before = received(sim.stats()).get(RATER, 0)
     emoji = infer(scorer, ["😀" * 19_980], KEYS["bob"])
     assert emoji.status_code == 400, emoji.text
