@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -112,35 +113,85 @@ def _answers_ping(port: int) -> bool:
         return False
 
 
-@contextmanager
-def redis_server(workdir: Path) -> Iterator[str]:
-    """A real redis-server on a free loopback port, no persistence, working in `workdir`; waits
-    until it answers PING, yields its URL, and stops it on exit."""
+def _spawn_redis(workdir: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    """A redis-server on 127.0.0.1:``port`` working in ``workdir``, answering PING on return."""
     binary = redis_server_binary()
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "redis-server.log"
-    port = _free_port()
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", *extra]
     argv += ["--dir", str(workdir), "--logfile", str(log)]
     process = subprocess.Popen(
         argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    deadline = time.monotonic() + 10
+    while not _answers_ping(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            output = log.read_text() if log.exists() else ""
+            state = "exited" if process.poll() is not None else "did not answer PING in 10 s"
+            _stop_redis(process)
+            pytest.fail(f"{binary} on port {port} {state}:\n{output[-2000:]}")
+        time.sleep(0.05)
+    return process
+
+
+def _stop_redis(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
     try:
-        deadline = time.monotonic() + 10
-        while not _answers_ping(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = log.read_text() if log.exists() else ""
-                state = "exited" if process.poll() is not None else "did not answer PING in 10 s"
-                pytest.fail(f"{binary} on port {port} {state}:\n{output[-2000:]}")
-            time.sleep(0.05)
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@contextmanager
+def redis_server(workdir: Path) -> Iterator[str]:
+    """A real redis-server on a free loopback port, no persistence, working in `workdir`; waits
+    until it answers PING, yields its URL, and stops it on exit."""
+    port = _free_port()
+    process = _spawn_redis(workdir, port, "--save", "", "--appendonly", "no")
+    try:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        _stop_redis(process)
+
+
+class DurableRedis:
+    """A redis-server with the manifests' persistence (append-only file, fsync on every write)
+    in a folder of its own, which a test can crash, restart on the same port, or freeze."""
+
+    ARGS = ("--save", "", "--appendonly", "yes", "--appendfsync", "always")
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir, self.port = workdir, _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = _spawn_redis(workdir, self.port, *self.ARGS)
+
+    def crash_and_restart(self) -> None:
+        """SIGKILL (no shutdown save), then a new server on the same port and folder."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+        self.process = _spawn_redis(self.workdir, self.port, *self.ARGS)
+
+    def freeze(self) -> None:
+        """SIGSTOP: connections stay open, nothing answers."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        self.thaw()
+        _stop_redis(self.process)
+
+
+@pytest.fixture
+def durable_redis(tmp_path: Path) -> Iterator[DurableRedis]:
+    """A real redis-server with an append-only file in tmp_path (see :class:`DurableRedis`)."""
+    server = DurableRedis(tmp_path / "durable-redis")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

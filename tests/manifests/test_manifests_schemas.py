@@ -2,6 +2,8 @@
 
 Core kinds: kubernetes-validate's schemas for Kubernetes 1.34, strict (unknown fields fail).
 Custom resources: the openAPIV3Schema of their CRD from ../shared/crds, made strict the same way.
+Istio's CRDs are not in ../shared/crds: its objects (the bias scorer's AuthorizationPolicy) are
+checked for their structure and meaning in test_manifests_callers.py instead.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from manifest_support import TARGETS, core_errors, crd_errors, crd_schema, find,
 pytestmark = pytest.mark.manifests
 
 CUSTOM_GROUPS = ("serving.kserve.io/", "monitoring.coreos.com/", "ray.io/")
+UNVALIDATED_GROUPS = ("security.istio.io/",)  # no CRD schema here: test_manifests_callers.py
 
 
 def test_every_target_renders_objects_in_namespace_assay(target: str) -> None:
@@ -31,7 +34,7 @@ def test_core_objects_validate_against_kubernetes_schemas(target: str) -> None:
     problems = {
         f"{o['kind']}/{o['metadata']['name']}": core_errors(o)
         for o in render(target)
-        if not o["apiVersion"].startswith(CUSTOM_GROUPS)
+        if not o["apiVersion"].startswith(CUSTOM_GROUPS + UNVALIDATED_GROUPS)
     }
     assert problems, "no core objects rendered"
     assert {k: v for k, v in problems.items() if v} == {}

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from assay.config import Settings
 from assay.errors import ConfigError
+from assay.llm.redis_limits import redis_client
 
 
 def cache_key(
@@ -65,11 +66,9 @@ class RedisCache:
     """Redis (``redis.asyncio``) with a TTL; entries are shared by every process of a run."""
 
     def __init__(self, url: str, ttl_s: int = 7 * 24 * 3600) -> None:
-        import redis.asyncio as aioredis
-
         self.url = url
         self.ttl_s = ttl_s
-        self._client = aioredis.Redis.from_url(url)
+        self._client = redis_client(url)  # reconnects after a Redis restart
 
     async def get(self, key: str) -> dict[str, Any] | None:
         raw = await self._client.get(key)

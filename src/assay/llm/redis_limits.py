@@ -14,6 +14,8 @@ same slot or the same dollars.
   after two days, so a restarted process keeps the day's spend. ``try_reserve`` checks and adds
   the worst case in one step; ``settle`` releases the reservation on the day it was made and adds
   the actual cost to today.
+- ``RedisHolds``: what each key (a caller) holds now (passages in progress) across every
+  process, each hold expiring on its own so a crashed replica's holds do not stay forever.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from assay.llm.usage import Reservation, utc_today
 LIMIT_PREFIX = "assay:ratelimit:"
 BUDGET_PREFIX = "assay:budget:"
 BUDGET_TTL_S = 2 * 24 * 3600
+RECONNECT_TRIES = 3
 
 # The time of a script: Redis's clock, or ARGV[n] when the caller passes one (a test's fake clock).
 NOW_LUA = """
@@ -231,11 +234,61 @@ class RedisBudget:
         return float(raw) if raw is not None else 0.0
 
 
-def redis_client(url: str) -> Any:
-    """An asyncio Redis client for ``url`` (connections open on first use, in the caller's loop)."""
-    import redis.asyncio as aioredis
+# KEYS[1] the key's holds (a sorted set: member "<id>:<amount>", score = expiry on Redis's clock).
+# ARGV: member id, amount, limit, ttl seconds. Returns {1 admitted | 0 refused, held before}.
+HOLD_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local held = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  held = held + tonumber(string.match(member, ':(%d+)$'))
+end
+local amount, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
+if held > 0 and held + amount > limit then return {0, held} end
+local ttl = tonumber(ARGV[4])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1] .. ':' .. ARGV[2])
+redis.call('EXPIRE', KEYS[1], math.ceil(ttl) + 1)
+return {1, held}
+"""
 
-    return aioredis.Redis.from_url(url)
+
+class RedisHolds:
+    """Amounts held per key by every process sharing one Redis: :meth:`hold` admits an amount
+    unless the key already holds something and the sum would pass ``limit`` (a key holding
+    nothing is always admitted); :meth:`release` gives it back. A hold expires after ``ttl_s``."""
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self._hold = client.register_script(HOLD_LUA)
+
+    async def hold(
+        self, key: str, member: str, amount: int, limit: int, ttl_s: float
+    ) -> tuple[bool, int]:
+        """(admitted, what the key held before)."""
+        args = [member, int(amount), int(limit), float(ttl_s)]
+        admitted, held = await self._hold(keys=[self.prefix + key], args=args)
+        return bool(int(admitted)), int(held)
+
+    async def release(self, key: str, member: str, amount: int) -> None:
+        await self.client.zrem(self.prefix + key, f"{member}:{int(amount)}")
+
+
+def redis_client(url: str) -> Any:
+    """An asyncio Redis client for ``url`` (connections open on first use, in the caller's loop).
+
+    A command whose connection the server closed (Redis restarted) is retried on a new one, up
+    to ``RECONNECT_TRIES`` times. A retried script may run twice when the reply alone was lost:
+    a reservation or a charge counted twice, never lost. Callers bound each call by their own
+    deadline (a frozen Redis answers nothing and closes nothing)."""
+    import redis
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+
+    retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), RECONNECT_TRIES)
+    return aioredis.Redis.from_url(url, retry=retry, retry_on_error=[redis.ConnectionError])
 
 
 def check_reachable(url: str, timeout_s: float = 5.0) -> None:

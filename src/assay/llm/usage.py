@@ -1,8 +1,11 @@
 """Tokens and cost per call, per rater and per run, and the budget (a run's or a day's).
 
 The budget is checked BEFORE a call is sent, against what is already spent plus a worst-case
-estimate for every call in flight (input tokens estimated from the text, output = max_tokens,
-twice for a possible repair retry), so a run stops cleanly before it can overspend.
+cost for every call in flight (input tokens bounded by the prompt's UTF-8 byte count, output =
+max_tokens, twice for a possible repair retry), so a run stops cleanly before it can overspend.
+The providers' tokenizers are byte-level BPEs: every token stands for at least one byte of UTF-8,
+so the byte count is an upper bound whatever the script (emoji and rare CJK cost 3-4 tokens a
+character, where chars/4 guessed a quarter of one).
 
 Callers go through the async :class:`Spending` face - :class:`LocalSpending` (this process) or
 ``redis_limits.RedisBudget`` (every process sharing a Redis) - and :func:`charged`, which settles
@@ -24,11 +27,20 @@ from assay.llm.ensemble import RaterConfig
 T = TypeVar("T")
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD_TOKENS = 16
+REPAIR_EXTRA_TOKENS = 4096
+SETTLE_GRACE_S = 1.0
 
 
 def estimate_tokens(*texts: str) -> int:
-    """A conservative token estimate for the input side of a call."""
+    """A typical token count for English text (the rate limiter's tokens-per-minute pacing; it
+    is corrected by the provider's count afterwards). Never for money: see :func:`token_bound`."""
     return sum(len(t) for t in texts) // CHARS_PER_TOKEN + MESSAGE_OVERHEAD_TOKENS
+
+
+def token_bound(*texts: str) -> int:
+    """The most tokens ``texts`` can be for a byte-level BPE tokenizer: one per UTF-8 byte (a
+    lone surrogate counts as the 3 bytes of its replacement), plus the message framing."""
+    return sum(len(t.encode("utf-8", "replace")) for t in texts) + MESSAGE_OVERHEAD_TOKENS
 
 
 def cost_usd(rater: RaterConfig, input_tokens: int, output_tokens: int) -> float:
@@ -38,9 +50,13 @@ def cost_usd(rater: RaterConfig, input_tokens: int, output_tokens: int) -> float
 
 
 def worst_case_cost(rater: RaterConfig, system: str, prompt: str, repair_calls: int = 1) -> float:
-    """The most one rating can cost: its call plus its repair calls, each at max_tokens out."""
-    per_call = cost_usd(rater, estimate_tokens(system, prompt) * 2, rater.max_tokens)
-    return per_call * (1 + repair_calls)
+    """The most one rating can cost: its call plus its repair calls, each at max_tokens out and
+    at most :func:`token_bound` in (a repair prompt repeats the passage and adds the rejected
+    answer, cut to 500 characters, and the problem: at most ``REPAIR_EXTRA_TOKENS`` more)."""
+    first = token_bound(system, prompt)
+    calls = cost_usd(rater, first, rater.max_tokens)
+    repair = cost_usd(rater, first + REPAIR_EXTRA_TOKENS, rater.max_tokens)
+    return calls + repair * repair_calls
 
 
 @dataclass
@@ -196,3 +212,46 @@ async def charged(
         raise
     await asyncio.shield(spending.settle(reservation, cost_of(result)))
     return result
+
+
+class DeadlineSpending:
+    """``inner`` with every call bounded by ``until`` (event-loop time): a budget store that does
+    not answer (a frozen Redis) cannot hold a request past its deadline.
+
+    Reserving or reading past the deadline raises ``TimeoutError`` (the caller fails closed). A
+    settle that cannot be written is logged, not raised: its reservation stays counted as
+    reserved for the day, so the record over-counts the call, never under-counts it. A settle
+    gets ``SETTLE_GRACE_S`` past the deadline: a rating that finished at the deadline is still
+    recorded at its actual cost.
+    """
+
+    def __init__(
+        self, inner: Spending, until: float, on_lost_settle: Callable[[str], None]
+    ) -> None:
+        self.inner = inner
+        self.until = until
+        self.on_lost_settle = on_lost_settle
+
+    @property
+    def limit_usd(self) -> float | None:
+        return self.inner.limit_usd
+
+    @property
+    def exhausted(self) -> bool:
+        return self.inner.exhausted
+
+    async def try_reserve(self, amount: float) -> Reservation | None:
+        async with asyncio.timeout_at(self.until):
+            return await self.inner.try_reserve(amount)
+
+    async def settle(self, reservation: Reservation, actual: float) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout_at(max(self.until, loop.time()) + SETTLE_GRACE_S):
+                await self.inner.settle(reservation, actual)
+        except Exception as exc:  # the store is gone or frozen: keep the reservation counted
+            self.on_lost_settle(f"{type(exc).__name__}: {exc}")
+
+    async def spent_today(self) -> float:
+        async with asyncio.timeout_at(self.until):
+            return await self.inner.spent_today()

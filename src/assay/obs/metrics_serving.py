@@ -60,6 +60,8 @@ class BiasScorerMetrics:
 
     rater_score: Histogram
     rater_unavailable: Counter
+    caller_spend: Counter
+    caller_refused: Counter
 
 
 _lock = threading.Lock()
@@ -135,6 +137,19 @@ def bias_scorer_metrics(registry: CollectorRegistry | None = None) -> BiasScorer
                     "bias_rater_unavailable",
                     "Requests a rater could not answer (error, open breaker, budget).",
                     ["rater"],
+                    registry=reg,
+                ),
+                caller_spend=Counter(
+                    "bias_scorer_caller_spend_usd",
+                    "USD spent on the raters for each caller (ids from the caller key file).",
+                    ["caller"],
+                    registry=reg,
+                ),
+                caller_refused=Counter(
+                    "bias_scorer_caller_refused",
+                    "Requests refused before rating, by caller and the limit or check that "
+                    "refused them (unauthenticated, revoked, caller_daily_budget, caller_queue).",
+                    ["caller", "limit"],
                     registry=reg,
                 ),
             )

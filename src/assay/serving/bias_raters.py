@@ -17,6 +17,7 @@ from assay.config import cache_uri
 from assay.llm.cache import open_cache
 from assay.llm.ensemble import load_ensemble
 from assay.llm.shared import open_daily_budget, open_limiter, require_redis
+from assay.llm.usage import Spending
 from assay.obs.metrics_llm import llm_metrics
 
 MAX_REASON_CHARS = 200
@@ -63,11 +64,18 @@ class RaterPool:
         return list(self.runtime.runners) if self.runtime else []
 
     async def rate(
-        self, text: str, publisher: str | None, passage_id: str, *, until: float | None = None
+        self,
+        text: str,
+        publisher: str | None,
+        passage_id: str,
+        *,
+        until: float | None = None,
+        budget: Spending | None = None,
     ) -> PassageScore:
         """Rate one passage with every rater that can answer now (at most max_concurrency
         passages at once); ``until`` (event-loop time) is the request's deadline: a rater still
-        rating then, or a passage still waiting for a slot, is missing with reason timeout."""
+        rating then, or a passage still waiting for a slot, is missing with reason timeout.
+        ``budget``: the request's (a caller's and the scorer's), else the scorer's daily one."""
         rated = PassageScore(missing=dict(self.unconfigured))
         if self.runtime is None:
             return rated
@@ -78,7 +86,10 @@ class RaterPool:
             rated.missing.update(dict.fromkeys(self.runtime.runners, REQUEST_TIMEOUT))
             return rated
         try:
-            await self._rate_in_slot(self.runtime, text, publisher, passage_id, until, rated)
+            spending = budget if budget is not None else self.budget
+            await self._rate_in_slot(
+                self.runtime, text, publisher, passage_id, until, rated, spending
+            )
         finally:
             self._slots.release()
         return rated
@@ -91,8 +102,9 @@ class RaterPool:
         passage_id: str,
         until: float | None,
         rated: PassageScore,
+        budget: Spending,
     ) -> None:
-        skipped = await self.unavailable_now(runtime)
+        skipped = await self.unavailable_now(runtime, budget)
         asked = [name for name in runtime.runners if name not in skipped]
         rated.missing.update(skipped)
         if not asked:
@@ -107,16 +119,18 @@ class RaterPool:
             publisher=publisher,
             deadline_s=deadline_s,
             raters=asked,
-            budget=self.budget,
+            budget=budget,
         )
         rated.ratings = result.ratings
         rated.missing.update({r: why[:MAX_REASON_CHARS] for r, why in result.missing.items()})
 
-    async def unavailable_now(self, runtime: EnsembleRuntime) -> dict[str, str]:
+    async def unavailable_now(
+        self, runtime: EnsembleRuntime, budget: Spending | None = None
+    ) -> dict[str, str]:
         """Raters not worth asking now: over the daily budget, or every breaker open; all of
         them when the shared budget cannot be read (fail closed)."""
         try:
-            spent = await self.budget.spent_today()
+            spent = await (budget or self.budget).spent_today()
         except Exception as exc:
             return dict.fromkeys(runtime.runners, f"error: the LLM budget cannot be read ({exc})")
         return unavailable_raters(runtime.runners, self.daily_budget_usd, spent)

@@ -54,7 +54,7 @@ from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from assay.bias.rating.scorer import PassageScore
 from assay.llm.ensemble import bundled_ensemble_path
-from assay.llm.usage import estimate_tokens
+from assay.llm.usage import DeadlineSpending, Spending, token_bound
 from assay.obs.logging import get_logger
 from assay.obs.metrics_serving import (
     BiasScorerMetrics,
@@ -62,6 +62,13 @@ from assay.obs.metrics_serving import (
     bias_scorer_metrics,
     observe_many,
     serving_metrics,
+)
+from assay.serving.bias_caller_http import install_caller_guards
+from assay.serving.bias_callers import (
+    Caller,
+    CallerForbidden,
+    CallerUnauthenticated,
+    read_caller_keys,
 )
 from assay.serving.bias_ensemble import (
     BIASED_SHARE,
@@ -72,6 +79,13 @@ from assay.serving.bias_ensemble import (
 )
 from assay.serving.bias_guard import Admission, coarse_reasons, install_guards
 from assay.serving.bias_preflight import preflight_scorer
+from assay.serving.bias_quota import (
+    CallerOverQuota,
+    CallerQuotas,
+    CallerSpending,
+    over_budget,
+    store_unavailable,
+)
 from assay.serving.bias_raters import RaterPool
 from assay.serving.body_budget import JsonBudget
 from assay.serving.passages import PUBLISHER, TEXT, Passages, passages_from_v1, passages_from_v2
@@ -115,6 +129,7 @@ class ScorerRequest:
     request_id: str
     started: float
     v2: InferRequest | None  # None: a v1 ``{"instances": ...}`` body
+    caller: Caller
 
 
 @dataclass(frozen=True)
@@ -136,6 +151,8 @@ class BiasScorerModel(Model):
         self.environ = dict(environ)
         self.pool: RaterPool | None = None
         self.admission = Admission(settings.max_queued_passages)
+        self.callers = read_caller_keys(settings.caller_keys_file)  # once, at start-up
+        self.quotas: CallerQuotas | None = None
         self.metrics: ServingMetrics = serving_metrics()
         self.bias_metrics: BiasScorerMetrics = bias_scorer_metrics()
         self.request_log = RequestLog(
@@ -163,6 +180,19 @@ class BiasScorerModel(Model):
             redis_url=settings.redis_url,
             budget_scope=settings.name,
         )
+        if self.callers.required:
+            self.quotas = CallerQuotas(
+                scope=settings.name,
+                redis_url=settings.redis_url,
+                default_budget_usd=settings.caller_daily_budget_usd,
+                default_queued=settings.caller_max_queued_passages,
+                hold_ttl_s=settings.request_deadline_s,
+            )
+        else:
+            log.warning(
+                "callers_not_authenticated",
+                note="no --caller-keys-file: anyone who reaches the port spends the budget",
+            )
         self.metrics.set_model_info(self.name, pool.version, "+".join(pool.raters), BIASED_SHARE)
         for rater, reason in pool.unconfigured.items():
             log.warning("rater_not_configured", rater=rater, reason=reason)
@@ -203,6 +233,7 @@ class BiasScorerModel(Model):
         self, payload: InferRequest | dict[str, Any], headers: dict[str, str] | None = None
     ) -> ScorerRequest:
         started = time.perf_counter()
+        caller = self._caller(headers)
         limits = (self.settings.max_batch_rows, self.settings.max_text_chars)
         outputs: list[str] = []
         if isinstance(payload, InferRequest):
@@ -212,7 +243,19 @@ class BiasScorerModel(Model):
         else:
             v2, passages = None, passages_from_v1(payload, *limits)
         self._check_tokens(passages.texts)
-        return ScorerRequest(passages, outputs, request_id(headers, v2), started, v2)
+        return ScorerRequest(passages, outputs, request_id(headers, v2), started, v2, caller)
+
+    def _caller(self, headers: Mapping[str, Any] | None) -> Caller:
+        """Who asks (REST checked it before the body; gRPC's metadata is checked here)."""
+        lowered = {name.lower(): value for name, value in (headers or {}).items()}
+        try:
+            return self.callers.authenticate(lowered)
+        except CallerForbidden as exc:
+            self.bias_metrics.caller_refused.labels(exc.caller, "revoked").inc()
+            raise
+        except CallerUnauthenticated:
+            self.bias_metrics.caller_refused.labels("unauthenticated", "unauthenticated").inc()
+            raise
 
     async def predict(
         self,
@@ -222,9 +265,21 @@ class BiasScorerModel(Model):
     ) -> ScorerResult:
         if self.pool is None:
             raise RatersUnavailable("the rater ensemble is not loaded")
-        rid, passages = payload.request_id, payload.passages
-        with self.admission.admit(len(passages.texts)):
-            rated = await self._rate_all(self.pool, payload)
+        rid, passages, caller = payload.request_id, payload.passages, payload.caller
+        until = asyncio.get_running_loop().time() + self.settings.request_deadline_s
+        combined, spending = self._spending(self.pool, caller, until)
+        try:
+            await self._check_budgets(caller, spending, until)
+            with self.admission.admit(len(passages.texts)):
+                async with self._queue_share(caller, len(passages.texts), until):
+                    rated = await self._rate_all(self.pool, payload, until, spending)
+        except CallerOverQuota as exc:
+            self.bias_metrics.caller_refused.labels(caller.id, exc.limit).inc()
+            raise
+        if not any(p.ratings for p in rated) and combined.refused_by_caller:
+            self.bias_metrics.caller_refused.labels(caller.id, "caller_daily_budget").inc()
+            assert self.quotas is not None
+            raise over_budget(caller, self.quotas.budget_usd(caller) or 0.0)
         missed, details = self._count_missing(rated), missing_reasons(rated)
         reasons = coarse_reasons(details)  # clients get these; the details stay in the log
         if not any(passage.ratings for passage in rated):
@@ -236,13 +291,52 @@ class BiasScorerModel(Model):
             log.info("raters_missing", request_id=rid, missing=details)
         return ScorerResult(payload, list(rated), missed, reasons)
 
-    async def _rate_all(self, pool: RaterPool, payload: ScorerRequest) -> list[PassageScore]:
+    def _spending(
+        self, pool: RaterPool, caller: Caller, until: float
+    ) -> tuple[CallerSpending, DeadlineSpending]:
+        """The request's budget: the caller's and the scorer's, every call under ``until``."""
+        own = self.quotas.budget_of(caller) if self.quotas is not None else None
+        spend = self.bias_metrics.caller_spend.labels(caller.id)
+
+        def lost(error: str) -> None:
+            log.error("spend_not_settled", caller=caller.id, error=error)
+
+        combined = CallerSpending(own, pool.budget, spend.inc)
+        return combined, DeadlineSpending(combined, until, lost)
+
+    async def _check_budgets(self, caller: Caller, spending: Spending, until: float) -> None:
+        """429 when the caller's day is spent; 503 when the spend record does not answer
+        before the deadline (nothing is rated then)."""
+        try:
+            async with asyncio.timeout_at(until):
+                if self.quotas is not None:
+                    await self.quotas.check_budget(caller)
+                await spending.spent_today()
+        except CallerOverQuota:
+            raise
+        except Exception as exc:
+            self.metrics.count_error("spend_store_unavailable")
+            log.error("spend_store_unavailable", caller=caller.id, error=repr(exc))
+            raise store_unavailable(exc) from None
+
+    @contextlib.asynccontextmanager
+    async def _queue_share(self, caller: Caller, passages: int, until: float) -> Any:
+        if self.quotas is None:
+            yield
+            return
+        async with self.quotas.queue_share(caller, passages, until):
+            yield
+
+    async def _rate_all(
+        self, pool: RaterPool, payload: ScorerRequest, until: float, spending: Spending
+    ) -> list[PassageScore]:
         """Every passage, concurrently, all within the request's deadline."""
-        until = asyncio.get_running_loop().time() + self.settings.request_deadline_s
         passages = payload.passages
         return await asyncio.gather(
             *(
-                pool.rate(text, publisher, f"{payload.request_id}:{row}", until=until)
+                pool.rate(
+                    text, publisher, f"{payload.request_id}:{row}", until=until, budget=spending
+                )
                 for row, (text, publisher) in enumerate(
                     zip(passages.texts, passages.publishers, strict=True)
                 )
@@ -253,10 +347,11 @@ class BiasScorerModel(Model):
         """400 for a passage whose prompt would cost a rater more than ``max_passage_tokens``."""
         cap = self.settings.max_passage_tokens
         for row, text in enumerate(texts):
-            tokens = estimate_tokens(text)
+            tokens = token_bound(text)
             if tokens > cap:
                 raise BadRequest(
-                    f"passage {row} is about {tokens} tokens, more than the limit of {cap}",
+                    f"passage {row} may be up to {tokens} tokens (one per UTF-8 byte), more "
+                    f"than the limit of {cap}",
                     "too_many_tokens",
                 )
 
@@ -357,6 +452,7 @@ def run_server(settings: BiasScorerServerSettings, environ: Mapping[str, str]) -
         preflight_scorer(settings.ensemble_path, environ, settings.max_text_chars)
         model = build_model(settings, environ)
         install_guards(app, model.metrics, LOGGER)
+        install_caller_guards(app, model.callers, model.bias_metrics, LOGGER)
         # one process; the limiter, budget and cache are shared across replicas with --redis-url
         budget = JsonBudget.for_tensors(
             rows=settings.max_batch_rows, values_per_row=1, tensors=2, text=True

@@ -240,11 +240,12 @@ class BiasScorerServerSettings(ServerSettings):
     )
     max_passage_tokens: Annotated[int, Flags("--max-passage-tokens", "--max_passage_tokens")] = (
         Field(
-            6_000,
+            24_000,
             ge=1,
             validation_alias="ASSAY_SCORER_MAX_PASSAGE_TOKENS",
-            description="Most prompt tokens (estimated) one passage may cost a rater; a longer "
-            "passage is a 400.",
+            description="Most prompt tokens one passage may cost a rater, bounded by its UTF-8 "
+            "bytes (a byte-level BPE makes at most one token per byte); a longer passage is a "
+            "400.",
         )
     )
     daily_budget_usd: Annotated[float | None, Flags("--daily-budget", "--daily_budget_usd")] = (
@@ -255,6 +256,28 @@ class BiasScorerServerSettings(ServerSettings):
             description="Stop calling raters once this many USD are spent in a UTC day "
             "(default: no cap).",
         )
+    )
+    caller_keys_file: Annotated[str | None, Flags("--caller-keys-file")] = Field(
+        None,
+        validation_alias="ASSAY_SCORER_CALLER_KEYS_FILE",
+        description="YAML file of the callers and their API keys (mounted from a Secret; see "
+        "docs/bias-scorer-auth.md): inference then needs 'Authorization: Bearer <key>' and each "
+        "caller has its own daily budget and queue share. Unset: no authentication (anyone who "
+        "reaches the port spends the budget).",
+    )
+    caller_daily_budget_usd: Annotated[float | None, Flags("--caller-daily-budget")] = Field(
+        None,
+        ge=0.0,
+        validation_alias="ASSAY_SCORER_CALLER_DAILY_BUDGET_USD",
+        description="USD one caller may spend in a UTC day unless the key file sets its own "
+        "(default: only the scorer's --daily-budget).",
+    )
+    caller_max_queued_passages: Annotated[int, Flags("--caller-max-queued")] = Field(
+        64,
+        ge=1,
+        validation_alias="ASSAY_SCORER_CALLER_MAX_QUEUED",
+        description="Passages one caller may have in progress unless the key file sets its own "
+        "share; beyond it that caller gets 429 (a caller with nothing in progress is admitted).",
     )
     redis_url: Annotated[str | None, Flags("--redis-url")] = Field(
         None,

@@ -20,9 +20,10 @@ import yaml
 
 from assay.bias.rating.availability import unavailable_raters, usable_ensemble
 from assay.bias.rating.scorer import EnsembleRuntime, PassageScore, score_passage
+from assay.bias.rating.task import RatingTask
 from assay.llm.ensemble import load_ensemble
 from assay.llm.types import CompletionRequest, CompletionResponse
-from assay.llm.usage import Budget
+from assay.llm.usage import Budget, worst_case_cost
 from assay.obs.metrics_llm import NullMetrics
 from assay.serving.bias_ensemble import aggregate
 
@@ -147,7 +148,9 @@ def test_a_rater_is_not_asked_when_its_worst_case_cost_does_not_fit_the_budget(
     provider = AnsweringProvider()
     ensemble = load_ensemble(ensemble_file(tmp_path / "e.yaml", price=0.01), environ={})
     usable, _ = usable_ensemble(ensemble, {"KEY_B1": "k"})
-    spend = Budget(0.03)  # score_passage settles each rating at its cost
+    task = RatingTask("first passage")  # "second passage" is as long: the same worst case
+    worst = worst_case_cost(usable.raters["b"], task.system, task.prompt)
+    spend = Budget(worst + 0.01)  # the first fits; after its 0.02, the second does not
     runtime = EnsembleRuntime(
         usable,
         metrics=NullMetrics(),

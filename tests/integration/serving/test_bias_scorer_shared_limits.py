@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import yaml
 from _bias_scorer_support import MODEL, Scorer, launch, metric_value
+from _caller_support import spend_record
 from _serving_support import free_port
 
 from assay.bias.rating.task import RatingTask
 from assay.llm.ensemble import load_ensemble
-from assay.llm.usage import utc_today, worst_case_cost
+from assay.llm.usage import worst_case_cost
 from assay.sim import SimConfig, SimModelConfig, start_sim_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis, pytest.mark.slow]
@@ -99,12 +99,7 @@ def own_cost(scorer: Scorer) -> float:
 
 
 def shared_spend(url: str) -> float:
-    client = redis.Redis.from_url(url)
-    try:
-        raw = client.hget(f"assay:budget:{MODEL}:{utc_today().isoformat()}", "spent")
-    finally:
-        client.close()
-    return float(raw) if raw is not None else 0.0
+    return spend_record(url, MODEL)
 
 
 def received(sim: Any) -> int:
