@@ -68,6 +68,15 @@ def classifier_pod(
         yield pod
 
 
+def caller_key(overlay: str = "dev") -> str:
+    """An API key of the overlay's Secret bias-scorer-callers: the scorer authenticates callers."""
+    import yaml
+
+    secret = find(render(overlay), "Secret", "bias-scorer-callers")
+    callers = yaml.safe_load(base64.b64decode(secret["data"]["callers.yaml"]))["callers"]
+    return str(next(iter(callers.values()))["keys"][0])
+
+
 def _redis_host(objs: list[Obj]) -> str | None:
     """The host of the scorer's ASSAY_REDIS_URL, if its environment names one."""
     serving = next(c for c in predictor_pod(objs, SCORER)["containers"] if "ports" in c)

@@ -17,7 +17,7 @@ import httpx
 import joblib
 import numpy as np
 import pytest
-from _manifest_servers import CLASSIFIER, SCORER
+from _manifest_servers import CLASSIFIER, SCORER, caller_key
 from _wdbc_model import wdbc
 
 pytestmark = [pytest.mark.container, pytest.mark.integration]
@@ -115,7 +115,12 @@ def test_scorer_v2_rest_rates_with_every_simulated_rater(manifest_scorer) -> Non
     on the pod's loopback, its limits shared through the Redis its ConfigMap names: every rater
     answers, none is missing."""
     body = {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": TEXTS}]}
-    response = httpx.post(f"{manifest_scorer.url}/v2/models/{SCORER}/infer", json=body, timeout=120)
+    response = httpx.post(
+        f"{manifest_scorer.url}/v2/models/{SCORER}/infer",
+        json=body,
+        headers={"Authorization": f"Bearer {caller_key()}"},
+        timeout=120,
+    )
     assert response.status_code == 200, response.text
     outputs = _outputs(response)
     assert outputs["n_ratings"] == [3, 3], outputs
@@ -135,7 +140,9 @@ def test_scorer_v2_grpc_infer(manifest_scorer) -> None:
     )
     request = pb.ModelInferRequest(model_name=SCORER, inputs=[tensor])
     with grpc.insecure_channel(manifest_scorer.grpc_target) as channel:
-        answer = pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=120)
+        answer = pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(
+            request, timeout=120, metadata=(("authorization", f"Bearer {caller_key()}"),)
+        )
     assert _grpc_int64(answer, "n_ratings") == [3]
 
 
