@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import queue
 import resource
 import time
 import warnings
@@ -209,11 +210,18 @@ def run_per_passage(
     child = context.Process(target=_per_passage_child, args=(study, scale, config, target, results))
     child.start()
     try:
-        return results.get(timeout=timeout)
-    except Exception:  # queue.Empty: the timeout
+        while time.perf_counter() - started < timeout:
+            try:
+                row: Row = results.get(timeout=1.0)
+                return row
+            except queue.Empty:
+                if not child.is_alive():
+                    raise RuntimeError(
+                        f"the per-passage {scale} fit failed (exit code {child.exitcode})"
+                    ) from None
         print(
-            f"assay {scale} (per passage) on {study.name}: did not finish in {timeout:.0f} s "
-            f"({time.perf_counter() - started:.0f} s wall); {load()}",
+            f"assay {scale} (per passage) on {study.name}: did not finish in {timeout:.0f} s; "
+            f"{load()}",
             flush=True,
         )
         return None
