@@ -130,8 +130,10 @@ def answer_loglik(
     cutpoints: Any = None,
 ) -> Any:
     """log p(answer | a passage effect at each quadrature node of its group): a groups x nodes
-    x raters x answers tensor. Binary: Bernoulli-logit. Ordinal: P(y = c) =
-    sigmoid(cut_{c+1}/s - eta) - sigmoid(cut_c/s - eta) with padded outer cutpoints."""
+    x raters x answers tensor. Binary: Bernoulli-logit. Ordinal, with k_c = cut_c / s and padded
+    outer cutpoints: P(y = c) = sigmoid(k_{c+1} - eta) - sigmoid(k_c - eta)
+    = sigmoid(k_{c+1} - eta) sigmoid(eta - k_c) (1 - exp(k_c - k_{c+1})), whose last factor
+    does not depend on the passage (computed per rater and answer, not per node)."""
     import pytensor.tensor as pt
 
     nodes, _ = quadrature()
@@ -141,10 +143,11 @@ def answer_loglik(
         return pt.stack([-pt.softplus(eta), -pt.softplus(-eta)], axis=3)  # y = 0, 1
     outer = np.array([1e6])
     padded = pt.concatenate([-outer, cutpoints, outer])
-    cut = padded[None, None, None, :] / rater_scale[None, None, :, None]
-    log_cdf = -pt.softplus(eta[:, :, :, None] - cut)  # log P(y* <= cut): G x K x R x C+1
-    upper, lower = log_cdf[..., 1:], log_cdf[..., :-1]
-    return upper + pt.log1mexp(pt.minimum(lower - upper, -1e-12))  # G x K x R x C
+    cut = padded[None, :] / rater_scale[:, None]  # R x C+1
+    lower, upper = cut[:, :-1], cut[:, 1:]
+    gap = pt.log1mexp(pt.minimum(lower - upper, -1e-12))  # R x C
+    eta = eta[:, :, :, None]
+    return -pt.softplus(eta - upper) - pt.softplus(lower - eta) + gap  # G x K x R x C
 
 
 def node_loglik(patterns: RatingPatterns, per_answer: Any) -> Any:
