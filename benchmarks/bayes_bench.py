@@ -322,16 +322,20 @@ def main() -> None:
             _print_ratio(ours, base, target)
     import pymc  # noqa: F401  (outside every timing)
 
-    for scale in (s for s in SCALES[1:] if s in args.scales):
-        study = babe_like(scale, args.seed, quick=args.quick, babe_dir=args.babe)
-        pooled = run_assay(study, scale, config, target)
-        rows.append(pooled)
+    studies = {
+        scale: babe_like(scale, args.seed, quick=args.quick, babe_dir=args.babe)
+        for scale in SCALES[1:]
+        if scale in args.scales
+    }
+    pooled = {scale: run_assay(study, scale, config, target) for scale, study in studies.items()}
+    rows.extend(pooled.values())
+    for scale, study in studies.items():  # after every pooled fit: the slow part last
         if args.skip_per_passage:
             continue
         timeout = args.per_passage_timeout
         per_passage = run_per_passage(study, scale, config, target, timeout)
         rows.extend([per_passage] if per_passage else [])
-        _print_pooling_ratio(pooled, per_passage, timeout)
+        _print_pooling_ratio(pooled[scale], per_passage, timeout)
     _print_table(rows)
 
 
