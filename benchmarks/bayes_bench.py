@@ -234,8 +234,12 @@ def _print_pooling_ratio(pooled: Row, per_passage: Row | None, timeout: float) -
     if per_passage is None:
         print(
             f"{pooled.scale}: per passage did not finish in {timeout:.0f} s; pooled "
-            f"{pooled.total_s:.1f} s ({pooled.cpu_s:.1f} CPU s) -> more than "
-            f"{timeout / pooled.total_s:.1f}x"
+            f"{pooled.total_s:.1f} s ({pooled.cpu_s:.1f} CPU s) -> "
+            + (
+                f"more than {timeout / pooled.total_s:.1f}x"
+                if timeout > pooled.total_s
+                else "no ratio (the cap is shorter than the pooled fit)"
+            )
         )
         return
     print(
