@@ -44,14 +44,14 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## every benchmark, each printing its ratios from one run (over an hour: bayes_bench alone runs the baseline for about 10 minutes and the ordinal fit for longer)
+bench: $(STAMP)  ## every benchmark, each printing its ratios from one run (over an hour: bayes_bench alone runs the baseline for about 10 minutes and the per-passage binary/ordinal fits up to 10 minutes each)
 	$(BIN)/python benchmarks/train_bench.py
 	$(BIN)/python benchmarks/serve_bench.py
 	$(BIN)/python benchmarks/llm_bench.py
 	$(BIN)/python benchmarks/abuse_bench.py
 	$(BIN)/python benchmarks/bayes_bench.py
 
-bench-robustness: $(STAMP)  ## 20 Bayesian fits per design cell: divergences, R-hat, ESS (about 45 minutes)
+bench-robustness: $(STAMP)  ## 20 Bayesian fits per design cell (interval, binary, ordinal): divergences, R-hat, ESS (over an hour)
 	$(BIN)/python benchmarks/bayes_robustness.py --out build/bayes_robustness.jsonl
 
 bench-coverage: $(STAMP)  ## coverage / SBC of the interval model: 100 replicates x 5 variants (28 minutes on a shared 2-core machine)

@@ -1,7 +1,8 @@
 """The studies ``bayes_bench.py`` fits: the seed-scale textbook study (interval) and a study of
-BABE's shape (binary, ordinal): BABE itself for the binary scale where ../shared/data/babe is
-present, else simulated sentences of its shape (3,699 sentences, 11 outlets, 8 experts, about
-5 of them per sentence, no textbooks)."""
+BABE's shape (binary, ordinal): BABE itself where ../shared/data/babe is present - its experts'
+bias labels (binary) and their opinion labels (ordinal: entirely factual < somewhat factual but
+also opinionated < expresses the writer's opinion) - else simulated sentences of its shape
+(3,699 sentences, 11 outlets, 8 experts, about 5 of them per sentence, no textbooks)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from assay.bias.babe import RAW_FILE, load_babe
+from assay.bias.babe import RAW_FILE, load_babe, passage_id_for
 from assay.bias.synthetic import SimulatedRater, SyntheticSpec, generate_corpus, simulate_ratings
 
 BABE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "babe"
 BABE_SENTENCES, BABE_OUTLETS, BABE_EXPERTS, BABE_RATINGS_PER_SENTENCE = 3699, 11, 8, 5
+OPINION_LEVELS = {
+    "Entirely factual": 0.0,
+    "Somewhat factual but also opinionated": 1.0,
+    "Expresses writer\u2019s opinion": 2.0,
+}
 
 
 @dataclass(frozen=True)
@@ -50,11 +56,28 @@ def _babe_shaped(seed: int, sentences: int, round_to: float) -> pd.DataFrame:
     return ratings[ratings["error"] == ""].reset_index(drop=True)
 
 
+def babe_opinions(babe_dir: Path) -> pd.DataFrame:
+    """BABE's ratings with each expert's opinion label (0, 1, 2) as the score."""
+    ratings = load_babe(babe_dir).ratings
+    raw = pd.read_csv(babe_dir / RAW_FILE, sep=";", encoding="utf-8-sig").dropna(subset=["text"])
+    opinion = pd.DataFrame(
+        {
+            "passage_id": raw["text"].map(passage_id_for),
+            "rater": "expert-" + raw["annotator_id"].astype(str),
+            "opinion": raw["label_opinion"].map(OPINION_LEVELS),
+        }
+    ).drop_duplicates(["passage_id", "rater"])
+    merged = ratings.drop(columns="score").merge(opinion, on=["passage_id", "rater"], how="left")
+    return merged.rename(columns={"opinion": "score"})
+
+
 def babe_like(scale: str, seed: int, *, quick: bool = False, babe_dir: Path = BABE_DIR) -> Study:
     """The binary or ordinal study of BABE's shape (quick: 400 simulated sentences)."""
-    if scale == "binary" and not quick and (babe_dir / RAW_FILE).exists():
-        babe = load_babe(babe_dir)
-        return Study(f"BABE expert labels ({babe.notes['units']} sentences)", babe.ratings)
+    if not quick and (babe_dir / RAW_FILE).exists():
+        if scale == "binary":
+            babe = load_babe(babe_dir)
+            return Study(f"BABE expert labels ({babe.notes['units']} sentences)", babe.ratings)
+        return Study("BABE expert opinion labels (3 levels)", babe_opinions(babe_dir))
     sentences = 400 if quick else BABE_SENTENCES
     # Ordinal: scores rounded to whole steps, the five levels -2 ... +2.
     ratings = _babe_shaped(seed, sentences, round_to=1.0)

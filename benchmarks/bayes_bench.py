@@ -26,31 +26,43 @@ draws) reaching the target was complete in every chain. A baseline that never re
 prints "not reached in N s": a lower bound, never an extrapolation. assay's headline is its
 whole default run (the prefix at which it reached the target is printed too).
 
-Binary and ordinal scales (passage effects integrated out by quadrature): assay's fit on
-BABE's expert labels (binary; ../shared/data/babe, when present) or simulated sentences of
-BABE's shape, timed the same way; no baseline.
+Binary and ordinal scales (passage effects integrated out by quadrature over pooled rating
+patterns): assay's fit on BABE's expert labels (binary; ``--babe``, default ../shared/data/babe,
+when present) or simulated sentences of BABE's shape (ordinal: BABE has no ordinal labels),
+timed the same way; then the same model integrating every passage on its own (the per-passage
+log density the pooled one equals), in a child process stopped after ``--per-passage-timeout``
+seconds, and the ratio of the two times. Targets on a quiet 2-core machine, compilation
+included, diagnostics passing: binary <= 30 s, ordinal <= 60 s. Every timing line prints the
+load average (other work on the machine slows wall time; CPU seconds less so).
 
     python benchmarks/bayes_bench.py [--target-ess 3000] [--baseline-draws N] [--quick]
-        [--skip-baseline] [--scales interval,binary,ordinal]
+        [--skip-baseline] [--scales interval,binary,ordinal] [--babe DIR]
+        [--per-passage-timeout 600] [--skip-per-passage]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
+import queue
 import resource
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import arviz as az
 import numpy as np
 from _bayes_baseline import sample_stamped
-from _bayes_studies import Study, babe_like, seed_scale
+from _bayes_studies import BABE_DIR, Study, babe_like, seed_scale
 from _bayes_timing import TimeToTarget, min_bulk_ess, prefix_reaching, target_check, time_to_target
 
 from assay.bias.aggregate import Scale
 from assay.bias.bayes import (
     BayesConfig,
+    ModelData,
     add_collapsed_effects,
     build_model,
     collapses_effects,
@@ -58,6 +70,7 @@ from assay.bias.bayes import (
     prepare,
     sample_robustly,
 )
+from assay.bias.model_logit import build_binary_model, build_ordinal_model
 
 BASELINE_DRAWS = 3000
 """Post-warm-up draws per chain of the baseline: one full run reached ESS 3,000 after 1,550."""
@@ -71,6 +84,11 @@ def cpu_seconds() -> float:
         resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
     )
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def load() -> str:
+    """The 1-minute load average, for every timing line."""
+    return f"load average {os.getloadavg()[0]:.1f}"
 
 
 @dataclass
@@ -94,10 +112,19 @@ def _publisher_draws(idata: object) -> np.ndarray:
     return effect.transpose("chain", "draw", "publisher").to_numpy()
 
 
-def run_assay(study: Study, scale: Scale, config: BayesConfig, target: float) -> Row:
+def _model(data: ModelData, pooled: bool) -> Any:
+    if pooled:
+        return build_model(data)
+    build = build_binary_model if data.scale == "binary" else build_ordinal_model
+    return build(data, pooled=False)
+
+
+def run_assay(
+    study: Study, scale: Scale, config: BayesConfig, target: float, *, pooled: bool = True
+) -> Row:
     data = prepare(study.ratings, scale)
     cpu_started, started = cpu_seconds(), time.perf_counter()
-    model = build_model(data)
+    model = _model(data, pooled)
     built = time.perf_counter()
     idata, attempts = sample_robustly(model, data, config)
     sampled = time.perf_counter()
@@ -116,18 +143,20 @@ def run_assay(study: Study, scale: Scale, config: BayesConfig, target: float) ->
         f"{total - (sampled - started):.1f}"
     )
     last = attempts[-1]
+    how = "" if pooled or scale == "interval" else " (per passage)"
     print(
-        f"assay {scale} on {study.name}: {len(data.y)} ratings, {len(data.raters)} raters, "
+        f"assay {scale}{how} on {study.name}: {len(data.y)} ratings, {len(data.raters)} raters, "
         f"{len(data.publishers)} publishers; total {total:.1f} s ({cpu:.1f} CPU s) = {parts}; "
         f"{len(attempts)} sampler run(s), the last {last['tune']}+{last['draws']} x "
         f"{config.chains} chains; min publisher bulk ESS {ess:.0f} (target reached after "
         f"{'-' if prefix is None else prefix} draws per chain); max R-hat "
         f"{diagnostics.rhat_max:.4f} ({diagnostics.worst['r_hat']}); divergences "
-        f"{diagnostics.divergences}; diagnostics {'passed' if diagnostics.passed else 'FAILED'}",
+        f"{diagnostics.divergences}; diagnostics {'passed' if diagnostics.passed else 'FAILED'}; "
+        f"{load()}",
         flush=True,
     )
     return Row(
-        "assay (nutpie)", scale, compile_s, total, cpu, reached, ess, diagnostics.rhat_max,
+        f"assay (nutpie){how}", scale, compile_s, total, cpu, reached, ess, diagnostics.rhat_max,
         diagnostics.divergences, [] if diagnostics.passed else diagnostics.failures,
     )  # fmt: skip
 
@@ -152,7 +181,7 @@ def run_baseline(study: Study, args: argparse.Namespace, target: float) -> tuple
         f"x 4 chains; first post-warm-up draw at {run.stamps[:, 0].min():.1f} s; min publisher "
         f"bulk ESS {ess_end:.0f} at the end; max R-hat {rhat_max:.4f} ({worst}) "
         f"{'<=' if rhat_max <= 1.01 else '>'} 1.01; divergences {divergences}; "
-        f"time to ESS {target:.0f}: {result.describe()}",
+        f"time to ESS {target:.0f}: {result.describe()}; {load()}",
         flush=True,
     )
     row = Row(
@@ -160,6 +189,65 @@ def run_baseline(study: Study, args: argparse.Namespace, target: float) -> tuple
         rhat_max, divergences,
     )  # fmt: skip
     return row, result
+
+
+def _per_passage_child(
+    study: Study, scale: Scale, config: BayesConfig, target: float, out: Any
+) -> None:
+    import pymc  # noqa: F401  (imported before the clock starts, as in the parent)
+
+    warnings.filterwarnings("ignore")
+    out.put(run_assay(study, scale, config, target, pooled=False))
+
+
+def run_per_passage(
+    study: Study, scale: Scale, config: BayesConfig, target: float, timeout: float
+) -> Row | None:
+    """The per-passage fit in a child process, stopped after ``timeout`` seconds (None)."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    started = time.perf_counter()
+    child = context.Process(target=_per_passage_child, args=(study, scale, config, target, results))
+    child.start()
+    try:
+        while time.perf_counter() - started < timeout:
+            try:
+                row: Row = results.get(timeout=1.0)
+                return row
+            except queue.Empty:
+                if not child.is_alive():
+                    raise RuntimeError(
+                        f"the per-passage {scale} fit failed (exit code {child.exitcode})"
+                    ) from None
+        print(
+            f"assay {scale} (per passage) on {study.name}: did not finish in {timeout:.0f} s; "
+            f"{load()}",
+            flush=True,
+        )
+        return None
+    finally:
+        child.terminate()
+        child.join()
+
+
+def _print_pooling_ratio(pooled: Row, per_passage: Row | None, timeout: float) -> None:
+    if per_passage is None:
+        print(
+            f"{pooled.scale}: per passage did not finish in {timeout:.0f} s; pooled "
+            f"{pooled.total_s:.1f} s ({pooled.cpu_s:.1f} CPU s) -> "
+            + (
+                f"more than {timeout / pooled.total_s:.1f}x"
+                if timeout > pooled.total_s
+                else "no ratio (the cap is shorter than the pooled fit)"
+            )
+        )
+        return
+    print(
+        f"{pooled.scale}: per passage {per_passage.total_s:.1f} s ({per_passage.cpu_s:.1f} CPU s), "
+        f"pooled {pooled.total_s:.1f} s ({pooled.cpu_s:.1f} CPU s) -> "
+        f"{per_passage.total_s / pooled.total_s:.1f}x wall, "
+        f"{per_passage.cpu_s / pooled.cpu_s:.1f}x CPU"
+    )
 
 
 def _print_check(row: Row, study: Study, target: float) -> None:
@@ -207,6 +295,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small studies: a smoke run")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--scales", default=",".join(SCALES), help="comma-separated subset")
+    parser.add_argument("--babe", type=Path, default=BABE_DIR, help="BABE folder (binary)")
+    parser.add_argument("--per-passage-timeout", type=float, default=600.0)
+    parser.add_argument("--skip-per-passage", action="store_true")
     args = parser.parse_args()
     args.target_ess = args.target_ess or (500.0 if args.quick else 3000.0)
     args.baseline_draws = args.baseline_draws or (300 if args.quick else BASELINE_DRAWS)
@@ -233,8 +324,22 @@ def main() -> None:
             base_row, base = run_baseline(study, args, target)
             rows.append(base_row)
             _print_ratio(ours, base, target)
-    for scale in (s for s in SCALES[1:] if s in args.scales):
-        rows.append(run_assay(babe_like(scale, args.seed, quick=args.quick), scale, config, target))
+    import pymc  # noqa: F401  (outside every timing)
+
+    studies = {
+        scale: babe_like(scale, args.seed, quick=args.quick, babe_dir=args.babe)
+        for scale in SCALES[1:]
+        if scale in args.scales
+    }
+    pooled = {scale: run_assay(study, scale, config, target) for scale, study in studies.items()}
+    rows.extend(pooled.values())
+    for scale, study in studies.items():  # after every pooled fit: the slow part last
+        if args.skip_per_passage:
+            continue
+        timeout = args.per_passage_timeout
+        per_passage = run_per_passage(study, scale, config, target, timeout)
+        rows.extend([per_passage] if per_passage else [])
+        _print_pooling_ratio(pooled[scale], per_passage, timeout)
     _print_table(rows)
 
 

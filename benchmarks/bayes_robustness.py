@@ -1,13 +1,15 @@
 """Robustness of the bias study's Bayesian fit: divergences, R-hat and ESS over many seeds.
 
 For each design cell (the small design of the pipeline test - 60 passages, 10 textbooks - and
-the default design of ``assay bias-study`` - 600 passages, 60 textbooks - on the interval and
-binary scales) it generates ``--seeds`` synthetic corpora, rates them with three in-process
-simulated raters (the offsets and noise of the simulated endpoint's default models) and fits
-each with ``assay.bias.bayes.fit`` exactly as the study does (4 chains x 1,000 + 1,000 draws,
-the design's target acceptance, at most one automatic re-run at a higher one when the first
-run diverges). Per fit it prints the divergences (first run and final), max R-hat, min bulk
-and tail ESS and seconds; per cell the number of fits with 0 divergences and R-hat <= 1.01.
+the default design of ``assay bias-study`` - 600 passages, 60 textbooks - on the interval,
+binary and ordinal scales; ordinal ratings are the scores' nearest anchors -2..+2) it
+generates ``--seeds`` synthetic corpora, rates them with three in-process simulated raters
+(the offsets and noise of the simulated endpoint's default models) and fits each with
+``assay.bias.bayes.fit`` exactly as the study does (4 chains x 1,000 + 1,000 draws, the
+design's target acceptance, at most one automatic re-run at a higher one when the first run
+diverges). Per fit it prints the divergences (first run and final), max R-hat, min bulk and
+tail ESS, seconds (wall and CPU) and the load average; per cell the number of fits with 0
+divergences and R-hat <= 1.01.
 
 Every fit is appended to ``--out`` (JSON lines) as it finishes; ``--resume`` skips fits already
 there, so a long run interrupted loses nothing. Target: 20 of 20 clean fits in every cell.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 import warnings
 from pathlib import Path
@@ -34,6 +37,8 @@ CELLS: dict[str, tuple[int, int, Scale]] = {
     "small-binary": (60, 10, "binary"),
     "default-interval": (600, 60, "interval"),
     "default-binary": (600, 60, "binary"),
+    "small-ordinal": (60, 10, "ordinal"),
+    "default-ordinal": (600, 60, "ordinal"),
 }
 
 
@@ -45,7 +50,7 @@ def fit_once(cell: str, seed: int, draws: int, tune: int) -> dict[str, Any]:
     passages, textbooks, scale = CELLS[cell]
     corpus = generate_corpus(SyntheticSpec(n_passages=passages, n_textbooks=textbooks, seed=seed))
     ratings = simulate_ratings(corpus, _raters(), seed=seed)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = fit(ratings, scale, BayesConfig(draws=draws, tune=tune, seed=seed))
     diag = result.diagnostics
     return {
@@ -62,6 +67,8 @@ def fit_once(cell: str, seed: int, draws: int, tune: int) -> dict[str, Any]:
         "worst": diag.worst,
         "clean": diag.divergences == 0 and diag.rhat_max <= 1.01,
         "seconds": round(time.perf_counter() - started, 1),
+        "cpu_s": round(time.process_time() - cpu_started, 1),
+        "load_average": round(os.getloadavg()[0], 1),
         "compile_s": round(result.timings["compile_s"], 1),
     }
 

@@ -2,7 +2,10 @@
 and the raters x passages reliability matrix.
 
 The study's scale decides which column is the rating: ``score`` for interval (-2..+2) and
-ordinal (ordered categories), ``biased`` (0/1) for binary.
+ordinal (ordered categories), ``biased`` (0/1) for binary. On the ordinal scale a score on the
+prompt's -2..+2 scale counts as its nearest anchor (-2, -1, 0, +1, +2: the five points the
+prompt names; an LLM answers between them), so an LLM-rated study has five categories; scores
+outside that range (an imported Likert scale) are categories as they are.
 """
 
 from __future__ import annotations
@@ -36,6 +39,15 @@ def level_of_measurement(scale: Scale) -> str:
     return _LEVEL_OF_MEASUREMENT[scale]
 
 
+def ordinal_categories(score: pd.Series) -> pd.Series:
+    """Scores as ordinal categories: on the prompt's -2..+2 scale (every score within it), each
+    rounded to its nearest whole point, halves away from zero; otherwise as they are."""
+    present = score.dropna()
+    if present.empty or present.min() < -2 or present.max() > 2:
+        return score
+    return np.sign(score) * np.floor(score.abs() + 0.5)
+
+
 def valid_ratings(ratings: pd.DataFrame, scale: Scale) -> pd.DataFrame:
     """Rows that hold a usable rating: no error, a value on the scale, one per (passage, rater).
 
@@ -47,6 +59,8 @@ def valid_ratings(ratings: pd.DataFrame, scale: Scale) -> pd.DataFrame:
         raise DataValidationError(f"The ratings have no {column!r} column for a {scale} study.")
     error = ratings["error"].fillna("").astype(str) if "error" in ratings else ""
     value = pd.to_numeric(ratings[column], errors="coerce").astype(float)
+    if scale == "ordinal":
+        value = ordinal_categories(value)
     usable = ratings.assign(value=value)[(error == "") & value.notna()]
     usable = usable.drop_duplicates(["passage_id", "rater"], keep="first")
     if usable.empty:

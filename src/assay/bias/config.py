@@ -64,8 +64,9 @@ class BiasStudySettings(BaseSettings):
     )
     scale: Literal["auto", "interval", "binary", "ordinal"] = Field(
         "auto",
-        description="Rating scale: interval (score -2..+2), binary (biased 0/1), ordinal; auto "
-        "= binary for BABE, interval otherwise.",
+        description="Rating scale: interval (score -2..+2), binary (biased 0/1), ordinal (the "
+        "score's nearest whole point -2..+2, or an imported scale's values); auto = binary for "
+        "BABE, interval otherwise.",
     )
     passages: int = Field(600, ge=1, description="Size of the synthetic corpus.")
     textbooks: int = Field(60, ge=1, description="Textbooks in the synthetic corpus.")

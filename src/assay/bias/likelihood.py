@@ -1,6 +1,12 @@
 """Likelihood maths of the publisher-effects model on the binary and ordinal scales: passage
-effects integrated out by Gauss-Hermite quadrature over grouped passage signatures (the interval
+effects integrated out by Gauss-Hermite quadrature over pooled rating patterns (the interval
 scale integrates every effect out analytically: ``assay.bias.collapsed``).
+
+Passages in the same group (textbook, else publisher) with the same rating from every rater
+contribute identical quadrature terms, so ``RatingPatterns.pooled`` keeps each distinct
+pattern once with its passage count, as ``RatingCells.pooled`` does for the interval scale;
+``RatingPatterns.per_passage`` keeps every passage (the reference the pooled form is tested
+and benchmarked against). One function, ``quadrature_logp``, evaluates either.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from assay.bias.collapsed import Grouping, Nesting
 from assay.bias.design import ModelData, dense
 
 PUBLISHER_PRIOR_SD = {"interval": 1.0, "binary": 1.5, "ordinal": 1.5}
@@ -20,43 +27,92 @@ PUBLISHER_PRIOR_SD = {"interval": 1.0, "binary": 1.5, "ordinal": 1.5}
 QUADRATURE_NODES = 16
 
 
-@dataclass
-class Signatures:
-    """Passages grouped by everything their likelihood depends on.
+@dataclass(frozen=True)
+class RatingPatterns:
+    """What the quadrature likelihood needs of the ratings: units of passages with the same
+    group and the same (rater, answer) pairs, and for each unit where its answers sit in the
+    table of per-(group, rater, answer) log-likelihoods.
 
-    Two passages with the same group (textbook, else publisher) and the same rating from every
-    rater contribute identical marginal likelihoods once their passage effect is integrated
-    out, so each distinct signature is computed once and weighted by its count. The
-    per-rating log-likelihoods are evaluated once per (group, node, rater, value) and summed
-    into signatures with one-hot arrays, which keeps the costly exp/log work small.
+    ``cells`` holds, per unit, the flat index ``(group * raters + rater) * values + answer``
+    of each of its ratings, padded with ``pad`` (the index of a row of zeros) up to the most
+    ratings any unit has, so a unit's log-likelihood at a node is one gather and one sum.
     """
 
-    group: np.ndarray  # group index (0..G-1) of every signature
-    group_passage: np.ndarray  # a passage index per group (for the group's mean)
-    counts: np.ndarray  # passages per signature
-    onehot: np.ndarray  # signatures x raters x values: 1 where the rater gave that value
-    of_passage: np.ndarray  # signature index of every passage
+    group: Grouping  # unit -> group
+    count: np.ndarray  # passages per unit
+    cells: np.ndarray  # units x max ratings per unit: flat table indices, ``pad`` where none
+    of_passage: np.ndarray  # unit of every passage
+    n_raters: int
+    n_values: int
+
+    @property
+    def pad(self) -> int:
+        return self.group.n_groups * self.n_raters * self.n_values
+
+    @classmethod
+    def pooled(
+        cls, values: np.ndarray, mask: np.ndarray, group: Grouping, n_values: int
+    ) -> RatingPatterns:
+        """One unit per distinct (group, answers) pattern, weighted by its passage count."""
+        key = np.column_stack([group.index, np.where(mask > 0, values, -1.0)])
+        _, first, unit, counts = np.unique(
+            key, axis=0, return_index=True, return_inverse=True, return_counts=True
+        )
+        return cls._of(values[first], mask[first], group, first, n_values, counts, unit.ravel())
+
+    @classmethod
+    def per_passage(
+        cls, values: np.ndarray, mask: np.ndarray, group: Grouping, n_values: int
+    ) -> RatingPatterns:
+        """One unit per passage."""
+        passages = np.arange(len(group.index))
+        ones = np.ones(len(passages), int)
+        return cls._of(values, mask, group, passages, n_values, ones, passages)
+
+    @classmethod
+    def _of(
+        cls,
+        values: np.ndarray,
+        mask: np.ndarray,
+        group: Grouping,
+        passage: np.ndarray,
+        n_values: int,
+        counts: np.ndarray,
+        of_passage: np.ndarray,
+    ) -> RatingPatterns:
+        units, n_raters = mask.shape
+        unit_group = group.index[passage]
+        unit, rater = np.nonzero(mask)
+        flat = (unit_group[unit] * n_raters + rater) * n_values + values[unit, rater].astype(int)
+        per_unit = np.bincount(unit, minlength=units)
+        slot = np.arange(len(unit)) - np.repeat(np.cumsum(per_unit) - per_unit, per_unit)
+        cells = np.full((units, max(int(per_unit.max(initial=0)), 1)), -1)
+        cells[unit, slot] = flat
+        patterns = cls(
+            group=Grouping(unit_group, group.n_groups),
+            count=counts.astype(float),
+            cells=cells,
+            of_passage=of_passage,
+            n_raters=n_raters,
+            n_values=n_values,
+        )
+        cells[cells < 0] = patterns.pad
+        return patterns
+
+    @classmethod
+    def of(cls, data: ModelData, *, pooled: bool = True) -> RatingPatterns:
+        """The study's ratings grouped by textbook (else publisher), pooled or per passage."""
+        values, mask = dense(data)
+        n_values = 2 if data.levels is None else len(data.levels)
+        build = cls.pooled if pooled else cls.per_passage
+        return build(values, mask, Nesting.of(data).passage_group, n_values)
 
 
-def signatures(data: ModelData) -> Signatures:
-    values, mask = dense(data)
-    group = data.passage_textbook if data.passage_textbook is not None else data.passage_publisher
-    key = np.column_stack([group, np.where(mask > 0, values, -1.0)])
-    _, first, inverse, counts = np.unique(
-        key, axis=0, return_index=True, return_inverse=True, return_counts=True
-    )
-    _, group_first, sig_group = np.unique(group[first], return_index=True, return_inverse=True)
-    n_values = 2 if data.levels is None else len(data.levels)
-    onehot = np.zeros((len(first), len(data.raters), n_values))
-    u, r = np.nonzero(mask[first])
-    onehot[u, r, values[first][u, r].astype(int)] = 1.0
-    return Signatures(
-        group=sig_group.ravel(),
-        group_passage=first[group_first],
-        counts=counts.astype(float),
-        onehot=onehot,
-        of_passage=inverse.ravel(),
-    )
+def group_first_passage(data: ModelData) -> np.ndarray:
+    """A passage of every group (textbook, else publisher), in group order: where to read each
+    group's mean from the per-passage means."""
+    group = Nesting.of(data).passage_group.index
+    return np.unique(group, return_index=True)[1]
 
 
 def quadrature() -> tuple[np.ndarray, np.ndarray]:
@@ -65,34 +121,53 @@ def quadrature() -> tuple[np.ndarray, np.ndarray]:
     return nodes, np.log(weights / math.sqrt(2 * math.pi))
 
 
-def node_loglik(
-    sig: Signatures,
+def answer_loglik(
     scale: str,
-    passage_mean: Any,
+    group_mean: Any,
     passage_sd: Any,
     offset: Any,
     rater_scale: Any,
     cutpoints: Any = None,
-    n_levels: int = 2,
 ) -> Any:
-    """log p(a signature's ratings | its passage effect at each quadrature node).
-
-    Returns a signatures x nodes tensor. Binary: Bernoulli-logit. Ordinal: P(y = c) =
-    sigmoid(cut_{c+1}/s - eta) - sigmoid(cut_c/s - eta) with padded outer cutpoints.
-    """
+    """log p(answer | a passage effect at each quadrature node of its group): a groups x nodes
+    x raters x answers tensor. Binary: Bernoulli-logit. Ordinal, with k_c = cut_c / s and padded
+    outer cutpoints: P(y = c) = sigmoid(k_{c+1} - eta) - sigmoid(k_c - eta)
+    = sigmoid(k_{c+1} - eta) sigmoid(eta - k_c) (1 - exp(k_c - k_{c+1})), whose last factor
+    does not depend on the passage (computed per rater and answer, not per node)."""
     import pytensor.tensor as pt
 
     nodes, _ = quadrature()
-    theta = passage_mean[sig.group_passage][:, None] + passage_sd * nodes[None, :]  # G x K
+    theta = group_mean[:, None] + passage_sd * nodes[None, :]  # G x K
     eta = (theta[:, :, None] + offset[None, None, :]) / rater_scale[None, None, :]  # G x K x R
     if scale == "binary":
-        per_value = pt.stack([-pt.softplus(eta), -pt.softplus(-eta)], axis=3)  # y = 0, 1
-    else:
-        outer = np.array([1e6])
-        padded = pt.concatenate([-outer, cutpoints, outer])
-        cut = padded[None, None, None, :] / rater_scale[None, None, :, None]
-        log_cdf = -pt.softplus(eta[:, :, :, None] - cut)  # log P(y* <= cut): G x K x R x C+1
-        upper, lower = log_cdf[..., 1:], log_cdf[..., :-1]
-        per_value = upper + pt.log1mexp(pt.minimum(lower - upper, -1e-12))  # G x K x R x C
-    # signatures x nodes: the group's per-value terms picked by each signature's ratings
-    return (per_value[sig.group] * sig.onehot[:, None, :, :]).sum(axis=(2, 3))
+        return pt.stack([-pt.softplus(eta), -pt.softplus(-eta)], axis=3)  # y = 0, 1
+    outer = np.array([1e6])
+    padded = pt.concatenate([-outer, cutpoints, outer])
+    cut = padded[None, :] / rater_scale[:, None]  # R x C+1
+    lower, upper = cut[:, :-1], cut[:, 1:]
+    gap = pt.log1mexp(pt.minimum(lower - upper, -1e-12))  # R x C
+    eta = eta[:, :, :, None]
+    return -pt.softplus(eta - upper) - pt.softplus(lower - eta) + gap  # G x K x R x C
+
+
+def node_loglik(patterns: RatingPatterns, per_answer: Any) -> Any:
+    """log p(a unit's ratings | its passage effect at each node): units x nodes, from
+    ``answer_loglik``'s table (one row per (group, rater, answer), a zero row for padding)."""
+    import pytensor.tensor as pt
+
+    nodes = per_answer.shape[1]
+    table = per_answer.transpose(0, 2, 3, 1).reshape((patterns.pad, nodes))
+    table = pt.concatenate([table, pt.zeros((1, nodes))], axis=0)
+    units, slots = patterns.cells.shape
+    picked = table[patterns.cells.ravel()].reshape((units, slots, nodes))
+    return picked.sum(axis=1)
+
+
+def quadrature_logp(patterns: RatingPatterns, per_answer: Any) -> Any:
+    """log p(ratings | group means and rater parameters), passage effects integrated out:
+    sum over units of count x log sum_k w_k p(unit's ratings | node k)."""
+    import pymc as pm
+
+    _, log_weights = quadrature()
+    per_node = node_loglik(patterns, per_answer) + log_weights
+    return (patterns.count * pm.math.logsumexp(per_node, axis=1).flatten()).sum()

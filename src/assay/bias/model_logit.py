@@ -6,7 +6,7 @@
 
 Rater scales are relative (log scales sum to zero); in the ordinal model the cutpoints carry
 the overall level. When marginalised, passage effects are integrated out by Gauss-Hermite
-quadrature over grouped passage signatures (``assay.bias.likelihood``); textbook effects are
+quadrature over pooled rating patterns (``assay.bias.likelihood``); textbook effects are
 sampled, non-centred where textbooks are sparsely informed (``assay.bias.priors``).
 """
 
@@ -16,56 +16,58 @@ from collections.abc import Callable
 from typing import Any
 
 from assay.bias.design import ModelData
-from assay.bias.likelihood import node_loglik, quadrature, signatures
-from assay.bias.priors import cutpoints, passage_effects, passage_mean, rater_and_spread
+from assay.bias.likelihood import RatingPatterns, answer_loglik, quadrature_logp
+from assay.bias.priors import (
+    cutpoints,
+    group_mean,
+    passage_effects,
+    passage_group,
+    rater_and_spread,
+)
 
 
 def _quadrature_loglik(
-    data: ModelData, mean: Any, passage_sd: Any, offset: Any, scale: Any, cut: Any
+    data: ModelData, pooled: bool, mean: Any, passage_sd: Any, offset: Any, scale: Any, cut: Any
 ) -> Any:
-    import pymc as pm
-
-    sig = signatures(data)
-    _, log_weights = quadrature()
-    n_levels = 0 if data.levels is None else len(data.levels)
-    per_node = node_loglik(sig, data.scale, mean, passage_sd, offset, scale, cut, n_levels=n_levels)
-    return (sig.counts * pm.math.logsumexp(per_node + log_weights, axis=1).flatten()).sum()
+    per_answer = answer_loglik(data.scale, mean, passage_sd, offset, scale, cut)
+    return quadrature_logp(RatingPatterns.of(data, pooled=pooled), per_answer)
 
 
 Observe = Callable[[Any, Any, Any], None]
 
 
-def _build_logit_model(data: ModelData, marginalise: bool, observe: Observe) -> Any:
+def _build_logit_model(data: ModelData, marginalise: bool, pooled: bool, observe: Observe) -> Any:
     """The shared structure of both logit models; ``observe(latent, rating_scale, cut)`` adds
-    the observed ratings when passages are not integrated out."""
+    the observed ratings when passages are not integrated out. ``pooled=False`` integrates
+    every passage on its own (the same log density, for tests and benchmarks)."""
     import pymc as pm
 
     with pm.Model(coords=data.coords) as model:
         common = rater_and_spread(data)
         offset, scale = common.rater_offset, common.rater_scale
-        mean = passage_mean(data, common.textbook_sd)
+        mean = group_mean(data, common.textbook_sd)
         cut = cutpoints(data)
         if marginalise:
-            loglik = _quadrature_loglik(data, mean, common.passage_sd, offset, scale, cut)
+            loglik = _quadrature_loglik(data, pooled, mean, common.passage_sd, offset, scale, cut)
             pm.Potential("ratings_marginal_loglik", loglik)
             return model
-        theta = passage_effects(mean, common.passage_sd)
+        theta = passage_effects(mean[passage_group(data)], common.passage_sd)
         latent = theta[data.obs_passage] + offset[data.obs_rater]
         observe(latent, scale[data.obs_rater], cut)
     return model
 
 
-def build_binary_model(data: ModelData, *, marginalise: bool = True) -> Any:
+def build_binary_model(data: ModelData, *, marginalise: bool = True, pooled: bool = True) -> Any:
     """The PyMC model for 0/1 ratings."""
     import pymc as pm
 
     def observe(latent: Any, rating_scale: Any, cut: Any) -> None:
         pm.Bernoulli("y", logit_p=latent / rating_scale, observed=data.y, dims="obs")
 
-    return _build_logit_model(data, marginalise, observe)
+    return _build_logit_model(data, marginalise, pooled, observe)
 
 
-def build_ordinal_model(data: ModelData, *, marginalise: bool = True) -> Any:
+def build_ordinal_model(data: ModelData, *, marginalise: bool = True, pooled: bool = True) -> Any:
     """The PyMC model for ordered categories (``data.levels``)."""
     import pymc as pm
 
@@ -78,4 +80,4 @@ def build_ordinal_model(data: ModelData, *, marginalise: bool = True) -> Any:
             dims="obs",
         )
 
-    return _build_logit_model(data, marginalise, observe)
+    return _build_logit_model(data, marginalise, pooled, observe)

@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 
 from assay.bias.design import ModelData
-from assay.bias.likelihood import PUBLISHER_PRIOR_SD, node_loglik, quadrature, signatures
+from assay.bias.likelihood import (
+    PUBLISHER_PRIOR_SD,
+    RatingPatterns,
+    answer_loglik,
+    group_first_passage,
+    node_loglik,
+    quadrature,
+)
 
 
 def _stacked(group: Any, names: list[str], take: np.ndarray) -> dict[str, np.ndarray]:
@@ -97,26 +104,28 @@ def _quadrature_conditional(
     import pytensor
     import pytensor.tensor as pt
 
-    sig = signatures(data)
+    patterns = RatingPatterns.of(data)
+    first = group_first_passage(data)
     nodes, log_weights = quadrature()
     mean_in, sd_in, offset_in = pt.vector("mean"), pt.scalar("sd"), pt.vector("offset")
     scale_in, cut_in = pt.vector("scale"), pt.vector("cutpoints")
-    n_levels = 0 if data.levels is None else len(data.levels)
-    out = node_loglik(sig, data.scale, mean_in, sd_in, offset_in, scale_in, cut_in, n_levels)
+    per_answer = answer_loglik(data.scale, mean_in, sd_in, offset_in, scale_in, cut_in)
     compiled = pytensor.function(
-        [mean_in, sd_in, offset_in, scale_in, cut_in], out, on_unused_input="ignore"
+        [mean_in, sd_in, offset_in, scale_in, cut_in],
+        node_loglik(patterns, per_answer),
+        on_unused_input="ignore",
     )
     theta = np.empty_like(mean)
     for s in range(mean.shape[0]):
         cutpoints = params["cutpoints"][s] if "cutpoints" in params else np.zeros(1)
         per_node = compiled(
-            mean[s], sd[s, 0], params["rater_offset"][s], params["rater_scale"][s], cutpoints
+            mean[s, first], sd[s, 0], params["rater_offset"][s], params["rater_scale"][s], cutpoints
         )
         logits = per_node + log_weights
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         cumulative = np.cumsum(probs / probs.sum(axis=1, keepdims=True), axis=1)
         u = rng.random(len(data.passages))
-        chosen = (u[:, None] > cumulative[sig.of_passage]).sum(axis=1)
+        chosen = (u[:, None] > cumulative[patterns.of_passage]).sum(axis=1)
         theta[s] = mean[s] + sd[s, 0] * nodes[np.minimum(chosen, len(nodes) - 1)]
     return theta
 

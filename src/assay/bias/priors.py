@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from assay.bias.collapsed import Nesting
 from assay.bias.design import ModelData
 from assay.bias.likelihood import PUBLISHER_PRIOR_SD
 
@@ -79,14 +80,25 @@ def _sampled_textbook_effect(data: ModelData, textbook_sd: Any) -> Any:
     return pm.Deterministic("textbook_effect", textbook_sd * textbook_z, dims="textbook")
 
 
+def group_mean(data: ModelData, textbook_sd: Any) -> Any:
+    """Each passage group's expected effect (textbook, else publisher): its publisher's effect
+    plus, with textbooks, its textbook's, both sampled."""
+    publisher = _publisher_prior(data)
+    if data.textbooks is None:
+        return publisher
+    textbook_publisher = Nesting.of(data).textbook_publisher
+    assert textbook_publisher is not None
+    return publisher[textbook_publisher.index] + _sampled_textbook_effect(data, textbook_sd)
+
+
+def passage_group(data: ModelData) -> np.ndarray:
+    """The group (textbook, else publisher) of every passage: an index into ``group_mean``."""
+    return Nesting.of(data).passage_group.index
+
+
 def passage_mean(data: ModelData, textbook_sd: Any) -> Any:
-    """Each passage's expected effect: its publisher's effect plus its textbook's, both
-    sampled."""
-    mean = _publisher_prior(data)[data.passage_publisher]
-    if data.textbooks is not None:
-        textbook_effect = _sampled_textbook_effect(data, textbook_sd)
-        mean = mean + textbook_effect[data.passage_textbook]
-    return mean
+    """Each passage's expected effect: its group's (``group_mean``)."""
+    return group_mean(data, textbook_sd)[passage_group(data)]
 
 
 def cutpoints(data: ModelData) -> Any:

@@ -86,3 +86,19 @@ def test_passage_stats(study) -> None:
     one = ratings[(ratings["passage_id"] == stats["passage_id"][0]) & (ratings["error"] == "")]
     assert stats["mean"][0] == pytest.approx(one["score"].mean())
     assert stats["median"][0] == pytest.approx(one["score"].median())
+
+
+def test_ordinal_scale_reads_llm_scores_as_their_nearest_anchor() -> None:
+    """LLM scores (two decimals on -2..+2) become the five anchors the prompt names; an
+    imported scale outside -2..+2 keeps its values as categories."""
+    ratings = pd.DataFrame(
+        {
+            "passage_id": ["a", "b", "c", "d", "e"],
+            "rater": "r",
+            "score": [-1.73, -0.5, 0.49, 1.5, 2.0],
+            "error": "",
+        }
+    )
+    assert valid_ratings(ratings, "ordinal")["value"].tolist() == [-2, -1, 0, 2, 2]
+    likert = ratings.assign(score=[1.0, 3.0, 5.0, 7.0, 7.0])
+    assert valid_ratings(likert, "ordinal")["value"].tolist() == [1, 3, 5, 7, 7]

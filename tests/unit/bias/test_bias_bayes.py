@@ -10,7 +10,7 @@ from scipy import integrate, stats
 from assay.bias.bayes import BayesConfig, fit
 from assay.bias.design import ModelData
 from assay.bias.effects import build_summary
-from assay.bias.likelihood import node_loglik, quadrature, signatures
+from assay.bias.likelihood import RatingPatterns, answer_loglik, node_loglik, quadrature
 from assay.bias.synthetic import (
     DEFAULT_RATERS,
     SyntheticSpec,
@@ -39,11 +39,11 @@ def test_binary_quadrature_matches_numerical_integration() -> None:
     data = _tiny("binary", np.array([1, 1, 0, 0, 0, 1, 1, 1]))
     mean, tau = np.array([0.3, 0.3, 0.3]), 1.2
     offset, scale = np.array([0.4, -0.1, -0.3]), np.array([1.3, 0.9, 0.85])
-    sig = signatures(data)
+    sig = RatingPatterns.of(data)
     _, log_w = quadrature()
-    per_node = node_loglik(sig, "binary", mean, tau, offset, scale).eval()
+    per_node = node_loglik(sig, answer_loglik("binary", mean[:1], tau, offset, scale)).eval()
     got = np.logaddexp.reduce(per_node + log_w, axis=1)
-    for s in range(len(sig.counts)):
+    for s in range(len(sig.count)):
         p = int(np.flatnonzero(sig.of_passage == s)[0])
         rows = data.obs_passage == p
 
@@ -85,9 +85,9 @@ def test_ordinal_quadrature_matches_numerical_integration() -> None:
     mean, tau = np.array([0.1, 0.1, 0.1]), 0.8
     offset, scale = np.array([0.2, -0.3, 0.1]), np.array([1.1, 0.8, 1.0 / 0.88])
     cut = np.array([-0.7, 0.9])
-    sig = signatures(data)
+    sig = RatingPatterns.of(data)
     _, log_w = quadrature()
-    per_node = node_loglik(sig, "ordinal", mean, tau, offset, scale, cut, n_levels=3).eval()
+    per_node = node_loglik(sig, answer_loglik("ordinal", mean[:1], tau, offset, scale, cut)).eval()
     got = np.logaddexp.reduce(per_node + log_w, axis=1)
 
     def category_prob(theta: float, rater: int, level: int) -> float:
@@ -95,7 +95,7 @@ def test_ordinal_quadrature_matches_numerical_integration() -> None:
         cdf = [0.0, *(1 / (1 + np.exp(-(c / scale[rater] - eta))) for c in cut), 1.0]
         return cdf[level + 1] - cdf[level]
 
-    for s in range(len(sig.counts)):
+    for s in range(len(sig.count)):
         p = int(np.flatnonzero(sig.of_passage == s)[0])
         rows = np.flatnonzero(data.obs_passage == p)
 
