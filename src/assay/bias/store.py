@@ -37,6 +37,8 @@ from assay.storage.s3 import ObjectStore, S3Location, StorageError, is_s3_uri, p
 KEY = "key"
 FILE_NAME = "ratings.jsonl"
 SEGMENTS = "segments"
+SCAN_BLOCK = 1 << 16
+"""Bytes read at a time while looking back for the end of the last finished line."""
 FINAL_ERROR_REASONS = ("parse_error", "bad_request")
 """A failed rating whose error starts with one of these is final (the model answered, badly, or
 the request itself is invalid); other failures (timeouts, outages) are retried on resume."""
@@ -178,12 +180,21 @@ class RatingsStore(BaseRatingsStore):
             fh.seek(-1, os.SEEK_END)
             if fh.read(1) == b"\n":
                 return
-            data_end = fh.seek(0, os.SEEK_END)
-            block = min(data_end, 1 << 20)
-            fh.seek(data_end - block)
-            tail = fh.read(block)
-            cut = tail.rfind(b"\n")
-            fh.truncate(0 if cut < 0 else data_end - block + cut + 1)
+            fh.truncate(_end_of_last_line(fh))
+
+
+def _end_of_last_line(fh: IO[bytes]) -> int:
+    """The offset just past the file's last newline (0 if it has none), scanning back block by
+    block: a torn line may be of any size, and every byte before its start is a finished row."""
+    end = fh.seek(0, os.SEEK_END)
+    while end > 0:
+        start = max(0, end - SCAN_BLOCK)
+        fh.seek(start)
+        newline = fh.read(end - start).rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        end = start
+    return 0
 
 
 def is_finished(row: Mapping[str, Any]) -> bool:
