@@ -2,7 +2,9 @@
 
 Each line is one row of the ratings table (``RATINGS_COLUMNS``) plus ``key`` (passage, rater,
 model, prompt version). Reading keeps the LAST row per key, so a failed rating retried later is
-superseded, never duplicated. Two backends, chosen by :func:`open_ratings_store`:
+superseded, never duplicated, except that a finished row (a rating or a final failure) is never
+superseded by an unfinished one (``supersedes``: a slower concurrent or stale run's timeout
+cannot undo a rating). Two backends, chosen by :func:`open_ratings_store`, share that rule:
 
 - a local folder (``RatingsStore``): one ``ratings.jsonl``, fsync'd per append. A killed run
   loses at most the line being written; a torn last line is ignored on read and cut off before
@@ -12,8 +14,7 @@ superseded, never duplicated. Two backends, chosen by :func:`open_ratings_store`
   append is one new immutable object ``<prefix>/segments/<time>-<writer>-<n>.jsonl``. An object
   appears whole or not at all, so a crash loses at most the batch in flight, and writers never
   touch each other's objects, so concurrent runs cannot corrupt the store. Reading is the union
-  of the segments in name (time) order, last row per key, except that a finished row is never
-  superseded by an unfinished one (a slower concurrent writer's timeout cannot undo a rating).
+  of the segments in name (time) order.
 """
 
 from __future__ import annotations
@@ -89,8 +90,15 @@ class BaseRatingsStore:
         raise NotImplementedError
 
     def latest(self) -> dict[str, dict[str, Any]]:
-        """The last row written for each key."""
-        return {row[KEY]: row for row in self.rows()}
+        """The row that stands for each key: the last one written, except that an unfinished
+        row never replaces a finished one (a concurrent or stale run's timeout cannot undo a
+        rating, which would then be paid for again)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for row in self.rows():
+            before = latest.get(row[KEY])
+            if before is None or supersedes(row, before):
+                latest[row[KEY]] = row
+        return latest
 
     def finished_keys(self) -> set[str]:
         """Keys a resumed run must not call again: valid ratings and final failures."""
@@ -198,8 +206,15 @@ def _end_of_last_line(fh: IO[bytes]) -> int:
 
 
 def is_finished(row: Mapping[str, Any]) -> bool:
+    """A valid rating or a final failure: a resumed run does not ask for it again."""
     error = row.get("error") or ""
     return not error or str(error).startswith(FINAL_ERROR_REASONS)
+
+
+def supersedes(later: Mapping[str, Any], earlier: Mapping[str, Any]) -> bool:
+    """Whether ``later`` (written after ``earlier``, same key) stands for the key instead: the
+    last row wins unless it is unfinished and ``earlier`` is finished."""
+    return is_finished(later) or not is_finished(earlier)
 
 
 class S3RatingsStore(BaseRatingsStore):
@@ -249,12 +264,3 @@ class S3RatingsStore(BaseRatingsStore):
                 self._cache[key] = _parse_lines(data.splitlines(keepends=True))
             out.extend(self._cache[key])
         return out
-
-    def latest(self) -> dict[str, dict[str, Any]]:
-        """The last row per key, but never an unfinished row over a finished one."""
-        latest: dict[str, dict[str, Any]] = {}
-        for row in self.rows():
-            before = latest.get(row[KEY])
-            if before is None or is_finished(row) or not is_finished(before):
-                latest[row[KEY]] = row
-        return latest
