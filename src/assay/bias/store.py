@@ -25,7 +25,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -103,6 +103,13 @@ class BaseRatingsStore:
     def finished_keys(self) -> set[str]:
         """Keys a resumed run must not call again: valid ratings and final failures."""
         return {key for key, row in self.latest().items() if is_finished(row)}
+
+    def spent_usd(self, keys: Collection[str]) -> float:
+        """What the rows of ``keys`` cost, every row counted (a superseded failure was paid
+        for too): a resumed study's spend so far."""
+        wanted = set(keys)
+        costs = (row.get("cost") or 0.0 for row in self.rows() if row[KEY] in wanted)
+        return math.fsum(float(cost) for cost in costs)
 
     def to_frame(self, *, with_key: bool = False) -> pd.DataFrame:
         """One row per key in ``RATINGS_COLUMNS`` order (plus ``key`` if asked)."""
