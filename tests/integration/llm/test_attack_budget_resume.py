@@ -40,6 +40,4 @@ def test_three_resumed_runs_store_no_more_than_the_budget(tmp_path: Path) -> Non
     assert runs[0]["stopped_reason"] == "budget" and len(rows) < 180  # the budget bit
     assert stored <= BUDGET + 1e-9, [run["cost_usd"] for run in runs]
     assert math.fsum(run["cost_usd"] for run in runs) == pytest.approx(stored)
-    assert runs[2]["spent_before_usd"] == pytest.approx(
-        runs[0]["cost_usd"] + runs[1]["cost_usd"]
-    )
+    assert runs[2]["spent_before_usd"] == pytest.approx(runs[0]["cost_usd"] + runs[1]["cost_usd"])
