@@ -45,6 +45,7 @@ of the two, and the angle brackets): escaped too, so nothing in a block even loo
 _MAYBE_ESCAPED = re.compile(r"[&<>\u0080-\U0010ffff]")
 _ESCAPE = re.compile(r"&(amp|lt|gt|#x[0-9A-F]+);")
 _NAMED = {"&": "amp", "<": "lt", ">": "gt"}
+_NAMED_CHARS = {name: char for char, name in _NAMED.items()}
 RATING_FIELDS = ("score", "biased", "confidence", "explanation")
 
 SYSTEM_PROMPT = """\
@@ -93,8 +94,7 @@ def unescape_text(text: str) -> str:
 
 def _unescaped(match: re.Match[str]) -> str:
     name = match.group(1)
-    named = {value: char for char, value in _NAMED.items()}
-    return named[name] if name in named else chr(int(name[2:], 16))
+    return _NAMED_CHARS[name] if name in _NAMED_CHARS else chr(int(name[2:], 16))
 
 
 def _block(open_marker: str, text: str, close_marker: str) -> str:
