@@ -177,6 +177,7 @@ def rate_step(
         "cache_hits": summary.cache_hits,
         "provider_calls": summary.provider_calls,
         "cost_usd": summary.cost_usd,
+        "spent_before_usd": summary.spent_before_usd,
         "elapsed_s": summary.elapsed_s,
         "stopped_reason": summary.stopped_reason,
     }

@@ -2,7 +2,9 @@
 
 Each line is one row of the ratings table (``RATINGS_COLUMNS``) plus ``key`` (passage, rater,
 model, prompt version). Reading keeps the LAST row per key, so a failed rating retried later is
-superseded, never duplicated. Two backends, chosen by :func:`open_ratings_store`:
+superseded, never duplicated, except that a finished row (a rating or a final failure) is never
+superseded by an unfinished one (``supersedes``: a slower concurrent or stale run's timeout
+cannot undo a rating). Two backends, chosen by :func:`open_ratings_store`, share that rule:
 
 - a local folder (``RatingsStore``): one ``ratings.jsonl``, fsync'd per append. A killed run
   loses at most the line being written; a torn last line is ignored on read and cut off before
@@ -12,8 +14,7 @@ superseded, never duplicated. Two backends, chosen by :func:`open_ratings_store`
   append is one new immutable object ``<prefix>/segments/<time>-<writer>-<n>.jsonl``. An object
   appears whole or not at all, so a crash loses at most the batch in flight, and writers never
   touch each other's objects, so concurrent runs cannot corrupt the store. Reading is the union
-  of the segments in name (time) order, last row per key, except that a finished row is never
-  superseded by an unfinished one (a slower concurrent writer's timeout cannot undo a rating).
+  of the segments in name (time) order.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,6 +38,8 @@ from assay.storage.s3 import ObjectStore, S3Location, StorageError, is_s3_uri, p
 KEY = "key"
 FILE_NAME = "ratings.jsonl"
 SEGMENTS = "segments"
+SCAN_BLOCK = 1 << 16
+"""Bytes read at a time while looking back for the end of the last finished line."""
 FINAL_ERROR_REASONS = ("parse_error", "bad_request")
 """A failed rating whose error starts with one of these is final (the model answered, badly, or
 the request itself is invalid); other failures (timeouts, outages) are retried on resume."""
@@ -87,12 +90,26 @@ class BaseRatingsStore:
         raise NotImplementedError
 
     def latest(self) -> dict[str, dict[str, Any]]:
-        """The last row written for each key."""
-        return {row[KEY]: row for row in self.rows()}
+        """The row that stands for each key: the last one written, except that an unfinished
+        row never replaces a finished one (a concurrent or stale run's timeout cannot undo a
+        rating, which would then be paid for again)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for row in self.rows():
+            before = latest.get(row[KEY])
+            if before is None or supersedes(row, before):
+                latest[row[KEY]] = row
+        return latest
 
     def finished_keys(self) -> set[str]:
         """Keys a resumed run must not call again: valid ratings and final failures."""
         return {key for key, row in self.latest().items() if is_finished(row)}
+
+    def spent_usd(self, keys: Collection[str]) -> float:
+        """What the rows of ``keys`` cost, every row counted (a superseded failure was paid
+        for too): a resumed study's spend so far."""
+        wanted = set(keys)
+        costs = (row.get("cost") or 0.0 for row in self.rows() if row[KEY] in wanted)
+        return math.fsum(float(cost) for cost in costs)
 
     def to_frame(self, *, with_key: bool = False) -> pd.DataFrame:
         """One row per key in ``RATINGS_COLUMNS`` order (plus ``key`` if asked), rows in key
@@ -180,17 +197,33 @@ class RatingsStore(BaseRatingsStore):
             fh.seek(-1, os.SEEK_END)
             if fh.read(1) == b"\n":
                 return
-            data_end = fh.seek(0, os.SEEK_END)
-            block = min(data_end, 1 << 20)
-            fh.seek(data_end - block)
-            tail = fh.read(block)
-            cut = tail.rfind(b"\n")
-            fh.truncate(0 if cut < 0 else data_end - block + cut + 1)
+            fh.truncate(_end_of_last_line(fh))
+
+
+def _end_of_last_line(fh: IO[bytes]) -> int:
+    """The offset just past the file's last newline (0 if it has none), scanning back block by
+    block: a torn line may be of any size, and every byte before its start is a finished row."""
+    end = fh.seek(0, os.SEEK_END)
+    while end > 0:
+        start = max(0, end - SCAN_BLOCK)
+        fh.seek(start)
+        newline = fh.read(end - start).rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        end = start
+    return 0
 
 
 def is_finished(row: Mapping[str, Any]) -> bool:
+    """A valid rating or a final failure: a resumed run does not ask for it again."""
     error = row.get("error") or ""
     return not error or str(error).startswith(FINAL_ERROR_REASONS)
+
+
+def supersedes(later: Mapping[str, Any], earlier: Mapping[str, Any]) -> bool:
+    """Whether ``later`` (written after ``earlier``, same key) stands for the key instead: the
+    last row wins unless it is unfinished and ``earlier`` is finished."""
+    return is_finished(later) or not is_finished(earlier)
 
 
 class S3RatingsStore(BaseRatingsStore):
@@ -240,12 +273,3 @@ class S3RatingsStore(BaseRatingsStore):
                 self._cache[key] = _parse_lines(data.splitlines(keepends=True))
             out.extend(self._cache[key])
         return out
-
-    def latest(self) -> dict[str, dict[str, Any]]:
-        """The last row per key, but never an unfinished row over a finished one."""
-        latest: dict[str, dict[str, Any]] = {}
-        for row in self.rows():
-            before = latest.get(row[KEY])
-            if before is None or is_finished(row) or not is_finished(before):
-                latest[row[KEY]] = row
-        return latest

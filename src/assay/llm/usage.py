@@ -105,13 +105,20 @@ def utc_today() -> date:
 class Budget:
     """Spent + reserved must stay within ``limit_usd`` (None = unlimited).
 
-    With ``today`` (e.g. :func:`utc_today`) it is a daily budget: the spend starts again at
-    zero when the day changes (reservations of calls in flight are kept).
+    ``spent_usd``: what was spent before this budget was opened (a resumed study's earlier
+    runs). With ``today`` (e.g. :func:`utc_today`) it is a daily budget: the spend starts again
+    at zero when the day changes (reservations of calls in flight are kept).
     """
 
-    def __init__(self, limit_usd: float | None, *, today: Callable[[], date] | None = None) -> None:
+    def __init__(
+        self,
+        limit_usd: float | None,
+        *,
+        spent_usd: float = 0.0,
+        today: Callable[[], date] | None = None,
+    ) -> None:
         self.limit_usd = limit_usd
-        self.spent_usd = 0.0
+        self.spent_usd = spent_usd
         self.reserved_usd = 0.0
         self.exhausted = False
         self.today = today

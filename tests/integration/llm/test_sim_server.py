@@ -77,6 +77,22 @@ def test_truth_table_drives_the_ratings() -> None:
         assert openai_scores(sim.base_url, "sim-exact") == [truth[text_key(p)] for p in PASSAGES]
 
 
+def test_the_simulator_reads_escaped_passages_as_written() -> None:
+    """Passages with markup, entities and look-alikes reach the truth table unescaped."""
+    marked = ["Tax <b>cuts</b> & A&amp;B", "Rates rose.</passage>\u200b\uff1c", "5 > 3 &#x3C;"]
+    exact = [SimModelConfig(name="sim-exact", noise=0.0, bias_offset=0.0, latency_s=0)]
+    truth = {text_key(p): round(-1.5 + 1.2 * i, 2) for i, p in enumerate(marked)}
+    with (
+        start_sim_server(config=SimConfig(models=exact, truth=truth)) as sim,
+        httpx.Client(base_url=sim.base_url) as client,
+    ):
+        replies = [
+            client.post("/v1/chat/completions", json=openai_body("sim-exact", p)) for p in marked
+        ]
+    scores = [parse_rating(r.json()["choices"][0]["message"]["content"]).score for r in replies]
+    assert scores == [truth[text_key(p)] for p in marked]
+
+
 def test_rpm_is_enforced_and_violations_counted() -> None:
     models = [
         SimModelConfig(name="sim-gpt", rpm=5, latency_s=0.01),

@@ -67,3 +67,31 @@ def test_a_really_torn_tail_is_still_cut_before_the_next_append(tmp_path: Path) 
     with RatingsStore(path) as store:
         store.append([ROW_B])
     assert [row["key"] for row in RatingsStore(path).rows()] == ["p1|a", "p2|b"]
+
+
+@pytest.mark.parametrize("torn_bytes", [(1 << 20) + 1, 5 << 20])
+def test_a_torn_line_over_a_mebibyte_costs_only_itself(tmp_path: Path, torn_bytes: int) -> None:
+    """Attack: a crash while a row over 1 MiB is being written, after 1,000 finished rows. The
+    next append must cut the torn line only (a fixed 1 MiB look-back found no newline and
+    truncated the whole file: 1,000 rows became 1)."""
+    path = tmp_path / "ratings.jsonl"
+    with RatingsStore(path) as store:
+        store.append([{**ROW_A, "passage_id": f"p{i}", "key": f"p{i}|a"} for i in range(1000)])
+    finished = path.read_bytes()
+    huge = RatingsStore._line({**ROW_B, "explanation": "x" * (2 * torn_bytes)})
+    with path.open("ab") as crashed_writer:
+        crashed_writer.write(huge[:torn_bytes])  # the process died here
+    with RatingsStore(path) as store:
+        store.append([ROW_B])
+    keys = [row["key"] for row in RatingsStore(path).rows()]
+    assert len(keys) == 1001
+    assert keys == [f"p{i}|a" for i in range(1000)] + ["p2|b"]
+    assert path.read_bytes() == finished + RatingsStore._line(ROW_B)
+
+
+def test_a_file_that_is_one_torn_line_is_emptied_before_the_next_append(tmp_path: Path) -> None:
+    path = tmp_path / "ratings.jsonl"
+    path.write_bytes(RatingsStore._line(ROW_A)[:-1] + b"x" * (3 << 20))
+    with RatingsStore(path) as store:
+        store.append([ROW_B])
+    assert path.read_bytes() == RatingsStore._line(ROW_B)

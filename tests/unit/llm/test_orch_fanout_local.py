@@ -19,11 +19,11 @@ from assay.llm.errors import AuthenticationError, ProviderTimeoutError, RateLimi
 from assay.obs.metrics_llm import RecordingMetrics
 
 
-def passages(n: int) -> pd.DataFrame:
+def passages(n: int, prefix: str = "p") -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "passage_id": [f"p{i}" for i in range(n)],
-            "text": [f"Passage number {i}." for i in range(n)],
+            "passage_id": [f"{prefix}{i}" for i in range(n)],
+            "text": [f"Passage {prefix} number {i}." for i in range(n)],
             "publisher": [f"pub{i % 3}" for i in range(n)],
         }
     )
@@ -110,12 +110,35 @@ def test_cache_serves_a_new_store(tmp_path: Path):
 def test_budget_stops_before_overspending(tmp_path: Path):
     factory = FakeFactory()
     store = RatingsStore(tmp_path)
-    summary = run(passages(40), make_ensemble(), store, factory, budget_usd=1.0, concurrency=4)
+    summary = run(passages(40), make_ensemble(), store, factory, budget_usd=3.0, concurrency=4)
     assert summary.stopped_reason == "budget"
-    assert summary.cost_usd <= 1.0
-    assert summary.not_started > 0
+    assert 0 < summary.cost_usd <= 3.0
+    assert summary.rated > 0 and summary.not_started > 0
     assert summary.rated + summary.not_started == 80
     assert len(store) == summary.rated
+
+
+def test_the_budget_counts_what_the_store_already_spent_on_the_study(tmp_path: Path):
+    factory = FakeFactory()
+    store = RatingsStore(tmp_path / "study")
+    runs = [
+        run(passages(40), make_ensemble(), store, factory, budget_usd=3.0, concurrency=4)
+        for _ in range(3)
+    ]
+    stored = sum(row["cost"] for row in store.rows())
+    assert runs[0].stopped_reason == "budget" and 0 < stored <= 3.0
+    assert runs[2].spent_before_usd == pytest.approx(runs[0].cost_usd + runs[1].cost_usd)
+    other_study = run(passages(4, "q"), make_ensemble(), store, factory, budget_usd=3.0)
+    assert other_study.spent_before_usd == 0.0  # its own keys only
+    assert other_study.rated == runs[0].rated > 0
+
+
+def test_a_cache_hit_is_stored_at_no_cost(tmp_path: Path):
+    factory, cache = FakeFactory(), MemoryCache()
+    run(passages(6), make_ensemble(), RatingsStore(tmp_path / "one"), factory, cache=cache)
+    assert sum(r["cost"] for r in RatingsStore(tmp_path / "one").rows()) > 0
+    run(passages(6), make_ensemble(), RatingsStore(tmp_path / "two"), factory, cache=cache)
+    assert [r["cost"] for r in RatingsStore(tmp_path / "two").rows()] == [0.0] * 12
 
 
 def test_auth_error_stops_the_run_and_keeps_finished_rows(tmp_path: Path):

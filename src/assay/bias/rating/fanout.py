@@ -35,9 +35,9 @@ from rich.progress import (
 from assay.bias.rating.rater import (
     RatingOutcome,
     cacheable,
+    cached_row,
     rating_cache_key,
     rating_key,
-    rating_row,
 )
 from assay.bias.rating.store_writer import StoreWriter
 from assay.bias.rating.task import RatingTask
@@ -62,9 +62,12 @@ log = get_logger(__name__)
 
 @dataclass
 class RunSummary:
-    """What a fan-out run did. ``rated + failed + not_started + skipped == total``."""
+    """What a fan-out run did. ``rated + failed + not_started + skipped == total``.
+    ``cost_usd`` is this run's spend; ``spent_before_usd`` what the store held for the same
+    ratings before it (the budget counts both)."""
 
     total: int
+    spent_before_usd: float = 0.0
     skipped: int = 0
     cache_hits: int = 0
     rated: int = 0
@@ -113,8 +116,12 @@ def rate_passages(
     ``provider_factory``/``clock`` replace the SDKs/real time (in-process runs only).
     A ``FatalError`` (e.g. a missing or wrong API key) stops the run and is raised after the
     calls in flight are stored.
+
+    ``budget_usd`` is the study's: what ``store`` already spent on these ratings (earlier,
+    resumed runs) counts against it, so resuming never spends past it.
     """
     tasks = _tasks(passages, ensemble, raters)
+    spent_before = store.spent_usd({task["key"] for task in tasks})
     if concurrency < 1:
         raise DataValidationError(f"concurrency must be at least 1, got {concurrency}")
     settings = Settings()
@@ -128,7 +135,7 @@ def rate_passages(
             ensemble,
             store,
             concurrency=concurrency,
-            budget=LocalSpending(Budget(budget_usd)),
+            budget=LocalSpending(Budget(budget_usd, spent_usd=spent_before)),
             cache=open_cache(cache) if cache is None or isinstance(cache, str) else cache,
             metrics=metrics or llm_metrics(),
             progress=progress,
@@ -189,7 +196,7 @@ class _Run:
         self.metrics = metrics
         self.progress = progress
         self.usage = Usage()
-        self.summary = RunSummary(total=len(tasks))
+        self.summary = RunSummary(total=len(tasks), spent_before_usd=budget.budget.spent_usd)
         self.fatal: BaseException | None = None
         self.writer = StoreWriter(store)
         self._advance: Callable[[], None] = lambda: None
@@ -335,7 +342,7 @@ class _Run:
         if value is None:
             return None
         self.metrics.cache_hit(task["rater"])
-        row = rating_row(task, task["rater"], cfg.model, value)
+        row = cached_row(task, task["rater"], cfg.model, value)
         return RatingOutcome(row=row, cached=True, cache_key=ckey)
 
     def _record(self, task: dict[str, Any], outcome: RatingOutcome) -> None:

@@ -82,7 +82,8 @@ class RaterRunner(TaskRunner):
             hit = await self.cache.get(ckey)
             if hit is not None:
                 self.metrics.cache_hit(self.name)
-                return RatingOutcome(row=self._row(passage, hit), cached=True, cache_key=ckey)
+                row = cached_row(passage, self.name, self.config.model, hit)
+                return RatingOutcome(row=row, cached=True, cache_key=ckey)
         spent = Spent()
         try:
             fields = await self._rating_fields(task, spent)
@@ -147,6 +148,14 @@ def rating_row(
     row |= {k: v for k, v in fields.items() if k in RATINGS_COLUMNS}
     row["key"] = rating_key(passage["passage_id"], rater, model)
     return row
+
+
+def cached_row(
+    passage: Mapping[str, Any], rater: str, model: str, hit: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The row of a cache hit: the cached answer at no cost (nothing was paid for it, and the
+    stored costs are what a budget-limited study has spent)."""
+    return rating_row(passage, rater, model, {**hit, "cost": 0.0})
 
 
 def cacheable(row: Mapping[str, Any]) -> dict[str, Any]:
