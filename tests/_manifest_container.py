@@ -96,8 +96,21 @@ def _substitute(text: str, values: Mapping[str, str]) -> str:
 def _merge_model(runtime_container: Obj, model: Obj, values: Mapping[str, str]) -> Obj:
     """The kserve-container: the model's container fields over the runtime's, args appended."""
     merged = copy.deepcopy(runtime_container)
-    skip = {"modelFormat", "runtime", "storageUri", "protocolVersion", "args", "env"}
+    skip = {
+        "modelFormat",
+        "runtime",
+        "storageUri",
+        "protocolVersion",
+        "args",
+        "env",
+        "volumeMounts",
+    }
     merged.update({k: copy.deepcopy(v) for k, v in model.items() if k not in skip})
+    # KServe merges the model's container into the runtime's by strategic merge patch: volume
+    # mounts are merged by mountPath (the model's win), not replaced as a whole list.
+    by_path = {m["mountPath"]: m for m in runtime_container.get("volumeMounts", [])}
+    by_path.update({m["mountPath"]: m for m in model.get("volumeMounts", [])})
+    merged["volumeMounts"] = copy.deepcopy(list(by_path.values()))
     merged["args"] = [*runtime_container.get("args", []), *model.get("args", [])]
     by_name = {e["name"]: e for e in runtime_container.get("env", [])}
     by_name.update({e["name"]: e for e in model.get("env", [])})
