@@ -217,6 +217,11 @@ def _mount_sources(
             sources[name] = model_dir
         elif "hostPath" in volume:
             sources[name] = Path(volume["hostPath"]["path"])
+        elif "persistentVolumeClaim" in volume:  # a fresh, empty volume, as a new PV is
+            folder = workdir / f"pvc-{name}"
+            folder.mkdir(mode=0o777)
+            folder.chmod(0o777)  # the pod's fsGroup would make it writable for its uid
+            sources[name] = folder
         elif "configMap" in volume or "secret" in volume:
             kind = "ConfigMap" if "configMap" in volume else "Secret"
             ref = volume["configMap"] if kind == "ConfigMap" else volume["secret"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from _serving_support import MODEL_NAME, wdbc, write_model_folder
+from _signing import write_public_key
 from container_support import Engine, running, wait_until_ready
 
 pytestmark = pytest.mark.container
@@ -91,7 +92,11 @@ def test_the_classifier_image_serves_a_model_read_only(
     """The image's own CMD on /mnt/models, root filesystem read-only, /tmp a tmpfs (as the
     ServingRuntime runs it): ready time printed, then a v2 REST inference."""
     model = write_model_folder(tmp_path / "model", n_estimators=20, threshold=0.3)
+    trusted = write_public_key(tmp_path / "trusted").parent  # the model's signer, as a ConfigMap
+    trusted.chmod(0o755)
     options = ["--read-only", "--tmpfs", "/tmp", "-v", f"{model}:/mnt/models:ro"]
+    options += ["-v", f"{trusted}:/etc/assay/trusted-keys:ro"]
+    options += ["-e", "ASSAY_TRUSTED_KEYS=/etc/assay/trusted-keys"]
     started = time.monotonic()
     with running(engine, classifier_image, options=options, ports=[8080]) as server:
         url = f"http://127.0.0.1:{server.host_port(8080)}"

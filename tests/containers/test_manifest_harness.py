@@ -44,9 +44,9 @@ def test_the_classifier_is_the_runtime_container_with_the_models_fields() -> Non
 
 def test_podman_flags_reproduce_the_classifiers_spec(tmp_path) -> None:
     container = serving_container(predictor_pod(render("dev"), CLASSIFIER))
-    flags = run_flags(
-        container, {"HOME": "/tmp"}, {"tmp": None, "kserve-provision-location": tmp_path}
-    )
+    keys = tmp_path / "keys"
+    mounts = {"tmp": None, "kserve-provision-location": tmp_path, "trusted-keys": keys}
+    flags = run_flags(container, {"HOME": "/tmp"}, mounts)
     assert "--user=10001:10001" in flags
     assert "--read-only" in flags and "--read-only-tmpfs=false" in flags
     assert "--cap-drop=ALL" in flags
@@ -54,6 +54,7 @@ def test_podman_flags_reproduce_the_classifiers_spec(tmp_path) -> None:
     assert "--memory=512m" in flags and "--cpus=1" in flags
     assert "--tmpfs=/tmp:rw,mode=1777" in flags
     assert f"--volume={tmp_path}:/mnt/models:ro" in flags
+    assert f"--volume={keys}:/etc/assay/trusted-keys:ro" in flags  # the model signers' keys
     assert "--entrypoint=python" in flags
     assert command_line(container)[:2] == ["-m", "serving.classifier"]
 

@@ -69,7 +69,7 @@ def test_prod_leaves_the_key_secret_to_the_operator() -> None:
     for target in ("prod", "prod-raw-hpa"):
         assert not [o for o in render(target) if o["kind"] == "Secret"]
         _, container = _scorer(render(target))
-        assert _key_file_path(container) == "/etc/assay/callers/callers.yaml"
+        assert _key_file_path(container) == "/etc/assay-callers/callers.yaml"
 
 
 def test_each_caller_has_a_default_share_the_server_accepts(target: str) -> None:
