@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from assay.registry import parse_registry_uri
+from assay.registry import local_keys_dir, parse_registry_uri
 from assay.workflow.containers import Mount
 from components._base import BASE_IMAGE
 
@@ -42,8 +42,11 @@ def input_mounts(values: Iterable[str | Path | None]) -> list[Mount]:
 
 
 def registry_mount(registry: str) -> list[Mount]:
-    """A file:// registry root is written by the register step."""
+    """A file:// registry root is written by the register step, which signs with the local
+    registry's key beside it (``<registry parent>/keys``, made on first use)."""
     uri = parse_registry_uri(registry)
     if uri.scheme != "file" or uri.path is None:
         return []
-    return [Mount(Path(uri.path), writable=True)]
+    keys = local_keys_dir(registry)
+    assert keys is not None
+    return [Mount(Path(uri.path), writable=True), Mount(keys, writable=True)]
