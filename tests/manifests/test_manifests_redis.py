@@ -11,6 +11,7 @@ import pytest
 from manifest_support import find, render
 from netpol import Pod, allowed, network_policies, rendered_pods
 
+STEP_LABELS = {"pipelines.kubeflow.org/v2_component": "true"}
 pytestmark = pytest.mark.manifests
 REDIS_LABELS = {"app.kubernetes.io/name": "redis"}
 
@@ -54,8 +55,12 @@ def test_only_the_llm_callers_reach_the_deployed_redis(target: str) -> None:
     objs = render(target)
     policies, pods = network_policies(objs), rendered_pods(objs)
     redis = pods["Deployment/redis"]
+    from pipelines.bias_study import RATE_STEP_LABELS
+
+    rate_step = Pod("rate step", redis.namespace, {**STEP_LABELS, **RATE_STEP_LABELS})
     assert allowed(policies, pods["InferenceService/bias-scorer"], redis, 6379)
-    assert allowed(policies, pods["RayCluster/assay-ray cpu"], redis, 6379)
+    assert allowed(policies, rate_step, redis, 6379)
     stranger = Pod("unlabelled pod", redis.namespace, {})
-    for caller in (pods["InferenceService/wdbc-classifier"], pods["Deployment/minio"], stranger):
+    others = (pods["InferenceService/wdbc-classifier"], pods["Deployment/minio"], stranger)
+    for caller in (*others, pods["RayCluster/assay-ray cpu"]):
         assert not allowed(policies, caller, redis, 6379), f"{caller.name} -> Redis"
