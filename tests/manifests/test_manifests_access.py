@@ -83,7 +83,15 @@ def test_the_deploy_step_does_not_run_as_pipeline_runner(tmp_path: Path) -> None
     assert mounts.pop("exec-deploy-inference-service") == [
         (DEPLOYER_TOKEN, DEPLOYER_CREDENTIALS_DIR)
     ]
-    assert not [m for m in mounts.values() if m], f"other steps mount the token: {mounts}"
+    assert not [m for m in mounts.values() if any(name == DEPLOYER_TOKEN for name, _ in m)], (
+        f"other steps mount the token: {mounts}"
+    )
+    # the only other Secret a training step mounts: the register step's model-signing key
+    from pipelines.training import SIGNING_KEY_DIR, SIGNING_KEY_SECRET
+
+    assert {k: m for k, m in mounts.items() if m} == {
+        "exec-register-model": [(SIGNING_KEY_SECRET, SIGNING_KEY_DIR)]
+    }
     labels = executors["exec-deploy-inference-service"]["podMetadata"]["labels"]
     assert labels == DEPLOY_STEP_LABELS
 

@@ -80,8 +80,18 @@ def test_only_the_deploy_step_carries_the_deployer_token(compiled: Path) -> None
     deploy = executors["exec-deploy-inference-service"]
     assert deploy["secretAsVolume"][0]["secretName"] == "assay-deployer-token"
     assert deploy["podMetadata"]["labels"] == {"assay.io/step": "deploy"}
-    others = [name for name, e in executors.items() if e.get("secretAsVolume")]
-    assert others == ["exec-deploy-inference-service"]
+    holders = [
+        name
+        for name, e in executors.items()
+        if any(v["secretName"] == "assay-deployer-token" for v in e.get("secretAsVolume", []))
+    ]
+    assert holders == ["exec-deploy-inference-service"]
+    signers = [
+        name
+        for name, e in executors.items()
+        if any(v["secretName"] == "assay-model-signing-key" for v in e.get("secretAsVolume", []))
+    ]
+    assert signers == ["exec-register-model"]  # the signing key: the register step alone
 
 
 def test_bias_study_ir_takes_s3_inputs_and_mounts_minio_where_they_are_read(
