@@ -107,12 +107,19 @@ def test_cache_serves_a_new_store(tmp_path: Path):
     assert len(RatingsStore(tmp_path / "two")) == 12
 
 
+# Each call reserves its worst case (every input byte a token, the output cap, a repair call),
+# about $9 with the fake ensemble's prices; 80 calls cost $11.2 in all. A $20 budget admits a few.
+BUDGET_USD = 20.0
+
+
 def test_budget_stops_before_overspending(tmp_path: Path):
     factory = FakeFactory()
     store = RatingsStore(tmp_path)
-    summary = run(passages(40), make_ensemble(), store, factory, budget_usd=3.0, concurrency=4)
+    summary = run(
+        passages(40), make_ensemble(), store, factory, budget_usd=BUDGET_USD, concurrency=4
+    )
     assert summary.stopped_reason == "budget"
-    assert 0 < summary.cost_usd <= 3.0
+    assert 0 < summary.cost_usd <= BUDGET_USD
     assert summary.rated > 0 and summary.not_started > 0
     assert summary.rated + summary.not_started == 80
     assert len(store) == summary.rated
@@ -122,13 +129,13 @@ def test_the_budget_counts_what_the_store_already_spent_on_the_study(tmp_path: P
     factory = FakeFactory()
     store = RatingsStore(tmp_path / "study")
     runs = [
-        run(passages(40), make_ensemble(), store, factory, budget_usd=3.0, concurrency=4)
+        run(passages(40), make_ensemble(), store, factory, budget_usd=BUDGET_USD, concurrency=4)
         for _ in range(3)
     ]
     stored = sum(row["cost"] for row in store.rows())
-    assert runs[0].stopped_reason == "budget" and 0 < stored <= 3.0
+    assert runs[0].stopped_reason == "budget" and 0 < stored <= BUDGET_USD
     assert runs[2].spent_before_usd == pytest.approx(runs[0].cost_usd + runs[1].cost_usd)
-    other_study = run(passages(4, "q"), make_ensemble(), store, factory, budget_usd=3.0)
+    other_study = run(passages(4, "q"), make_ensemble(), store, factory, budget_usd=BUDGET_USD)
     assert other_study.spent_before_usd == 0.0  # its own keys only
     assert other_study.rated == runs[0].rated > 0
 
