@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from _processes import stop_process
 
 # Starts a local Ray (2 CPUs) the way every assay step does, prints what a process needs to
 # join it (its GCS address; the token-auth mode Ray enabled, whose token is in ~/.ray), and
@@ -128,19 +129,10 @@ def _spawn_redis(workdir: Path, port: int, *extra: str) -> subprocess.Popen[byte
         if process.poll() is not None or time.monotonic() > deadline:
             output = log.read_text() if log.exists() else ""
             state = "exited" if process.poll() is not None else "did not answer PING in 10 s"
-            _stop_redis(process)
+            stop_process(process)
             pytest.fail(f"{binary} on port {port} {state}:\n{output[-2000:]}")
         time.sleep(0.05)
     return process
-
-
-def _stop_redis(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 @contextmanager
@@ -152,7 +144,7 @@ def redis_server(workdir: Path) -> Iterator[str]:
     try:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        _stop_redis(process)
+        stop_process(process)
 
 
 class DurableRedis:
@@ -181,7 +173,7 @@ class DurableRedis:
 
     def stop(self) -> None:
         self.thaw()
-        _stop_redis(self.process)
+        stop_process(self.process)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _processes import stop_process
 
 
 def write_wdbc_csv(path: Path) -> Path:
@@ -68,12 +69,7 @@ def docker_host(tmp_path_factory: pytest.TempPathFactory, container_image: str) 
             pytest.skip(f"image {container_image} not built: `make image` or set ASSAY_TEST_IMAGE")
         yield url
     finally:
-        service.terminate()
-        try:
-            service.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            service.kill()
-            service.wait(timeout=10)
+        stop_process(service, grace_s=30)
 
 
 def _wait_for_engine(url: str, service: subprocess.Popen[bytes]) -> None:

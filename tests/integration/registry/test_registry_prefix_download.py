@@ -12,7 +12,6 @@ server refuses a folder holding anything but the version's two files.
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from urllib.parse import urlparse
 
 import pytest
 from _hostile import code_running_pickle
-from _s3_support import model_dir
+from _s3_support import model_dir, put_raw
 from _signing import SIGNER, TRUST
 
 from assay.deploy import DeploySpec
@@ -49,8 +48,7 @@ def kserve_download(client: Any, uri: str, dest: Path) -> list[str]:
 
 
 def _plant(registry: S3Registry, key: str, data: bytes) -> None:
-    full = f"{registry.prefix}/{NAME}/{key}"
-    registry._client.put_object(registry.bucket, full, io.BytesIO(data), len(data))
+    put_raw(registry, f"{NAME}/{key}", data)
 
 
 def test_siblings_of_the_version_folder_never_reach_the_served_folder(

@@ -7,11 +7,10 @@ to the bucket and swaps a registered version's model object; readers must refuse
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 
 import pytest
-from _s3_support import model_dir
+from _s3_support import model_dir, put_raw
 from _signing import SIGNER, TRUST, write_public_key
 from typer.testing import CliRunner
 
@@ -26,8 +25,7 @@ runner = CliRunner()
 
 
 def _swap_model_object(registry: S3Registry, version: str, data: bytes) -> None:
-    key = f"{registry.prefix}/{NAME}/{version}/model.joblib"
-    registry._client.put_object(registry.bucket, key, io.BytesIO(data), len(data))
+    put_raw(registry, f"{NAME}/{version}/model.joblib", data)
 
 
 def test_s3_card_records_the_digest_of_the_uploaded_model(

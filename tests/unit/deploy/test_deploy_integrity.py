@@ -42,6 +42,17 @@ def _tamper(registry: FileRegistry, tmp_path: Path) -> None:
     (registry.path / NAME / "v1" / "model.joblib").write_bytes(evil)
 
 
+def _deploy_v1(registry: FileRegistry, api: FakeCustomObjectsApi, clock: FakeClock) -> object:
+    return deploy_verified(
+        DeploySpec.for_model_uri(V1),
+        registry=registry,
+        trust=TRUST,
+        api=api,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+
+
 def test_deploy_of_a_verified_version_rolls_out(registry: FileRegistry, clock: FakeClock) -> None:
     api = FakeCustomObjectsApi(controller=becomes_ready_after(1))
     spec = DeploySpec.for_model_uri(V1)
@@ -57,14 +68,7 @@ def test_deploy_of_a_tampered_model_is_refused_before_the_cluster_is_touched(
     _tamper(registry, tmp_path)
     api = FakeCustomObjectsApi(controller=becomes_ready_after(1))
     with pytest.raises(DeployError, match="changed after it was signed") as caught:
-        deploy_verified(
-            DeploySpec.for_model_uri(V1),
-            registry=registry,
-            trust=TRUST,
-            api=api,
-            clock=clock,
-            sleep=clock.sleep,
-        )
+        _deploy_v1(registry, api, clock)
     assert registry.card(NAME, "v1")["model_sha256"] in str(caught.value)
     assert api.calls == []
     assert not (tmp_path / "pickle-ran").exists()
@@ -79,14 +83,7 @@ def test_deploy_of_an_unsigned_version_is_refused(registry: FileRegistry, clock:
     card_path.write_text(json.dumps(card))
     api = FakeCustomObjectsApi()
     with pytest.raises(DeployError, match="unsigned"):
-        deploy_verified(
-            DeploySpec.for_model_uri(V1),
-            registry=registry,
-            trust=TRUST,
-            api=api,
-            clock=clock,
-            sleep=clock.sleep,
-        )
+        _deploy_v1(registry, api, clock)
     assert api.calls == []
 
 
