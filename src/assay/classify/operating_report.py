@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from assay.classify.models import MODELS
+from assay.classify.names import UNDEFINED
 from assay.classify.operating_point import HELD_OUT_METRICS
 from assay.obs import html
 
@@ -74,7 +75,7 @@ def calibration_table(metrics: dict[str, Any]) -> str:
             [
                 html.escape(MODELS[key].label + mark),
                 *[
-                    html.cell(value, 4, nan="-")
+                    html.cell(value, 4, nan=UNDEFINED)
                     for name in ("slope", "intercept", "brier")
                     for value in (before[name], after[name])
                 ],

@@ -20,7 +20,7 @@ from assay.classify.analysis import build_analysis, pooled_label
 from assay.classify.evaluate import leaderboard, pooled_oof, summarize_all
 from assay.classify.metrics import METRIC_NAMES, score_all
 from assay.classify.models import MODELS
-from assay.classify.names import CUTOFF_METRICS
+from assay.classify.names import CUTOFF_METRICS, UNDEFINED, UNDEFINED_NOTE
 from assay.obs import html
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ def build_metrics(
             for k in order
         ],
         "selected_model": selected,
+        "undefined_metrics": UNDEFINED_NOTE,
         "models": summaries,
         "pooled_oof": {k: score_all(*pooled_oof(oof, k)) for k in order},
         "clinical_threshold": clinical,
@@ -136,10 +137,23 @@ def _scalars(selected: dict[str, Any], single: dict[str, Any]) -> dict[str, floa
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
-    return html.table(header, [[html.cell(c, 4, nan="-") for c in r] for r in rows])
+    return html.table(header, [[html.cell(c, 4, nan=UNDEFINED) for c in r] for r in rows])
+
+
+def _summary_cell(s: dict[str, Any], folds: int) -> str:
+    """mean ± std [CI]; 'undefined' where no fold defines the metric, and how many did where
+    only some did (names.UNDEFINED_NOTE)."""
+    if s["n"] == 0:
+        return UNDEFINED
+    cell = (
+        f"{s['mean']:.4f} ± {s['std']:.4f}<br><small>[{s['ci_low']:.4f}, "
+        f"{s['ci_high']:.4f}]</small>"
+    )
+    return cell if s["n"] >= folds else f"{cell}<br><small>{s['n']} of {folds} folds</small>"
 
 
 def _leaderboard_table(metrics: dict[str, Any]) -> str:
+    folds = metrics["config"]["folds"] * metrics["config"]["repeats"]
     rows = []
     for entry in metrics["leaderboard"]:
         key = entry["model"]
@@ -147,11 +161,7 @@ def _leaderboard_table(metrics: dict[str, Any]) -> str:
         mark = " *" if key == metrics["selected_model"] else ""
         row: list[Any] = [m["label"] + mark]
         for name in METRIC_NAMES:
-            s = m["cv"][name]
-            row.append(
-                f"{s['mean']:.4f} ± {s['std']:.4f}<br><small>[{s['ci_low']:.4f}, "
-                f"{s['ci_high']:.4f}]</small>"
-            )
+            row.append(_summary_cell(m["cv"][name], folds))
         row.append(f"{m['fit_seconds']['mean']:.3f}")
         lat = m["predict_latency_ms_per_row"]
         row.append(f"{lat['p50']:.2f} / {lat['p95']:.2f}")
@@ -198,6 +208,7 @@ def write_report(out_dir: Path, metrics: dict[str, Any], frames: dict[str, Any])
         "<p>mean ± std, [95% CI] over outer folds. <b>Columns marked @0.5 are at the 0.5 "
         "cut-off of the uncalibrated classifier, not at the served threshold</b> (see Clinical "
         "operating threshold); brier is of the uncalibrated probabilities. "
+        f"Undefined metrics: {html.escape(UNDEFINED_NOTE)}. "
         f"CI: {html.escape(metrics['protocol']['metrics']['ci'])}. * = selected model.</p>",
         _leaderboard_table(metrics),
         html.png_img(images["leaderboard"], "leaderboard"),

@@ -7,6 +7,7 @@ from typing import Any
 
 from assay.classify.decision_curve import TABLE_THRESHOLDS
 from assay.classify.models import MODELS
+from assay.classify.names import UNDEFINED
 from assay.obs import html
 
 
@@ -15,7 +16,7 @@ def _label(key: str) -> str:
 
 
 def _rows_table(header: list[str], rows: list[list[Any]], digits: int = 4) -> str:
-    return html.table(header, [[html.cell(c, digits, nan="-") for c in r] for r in rows])
+    return html.table(header, [[html.cell(c, digits, nan=UNDEFINED) for c in r] for r in rows])
 
 
 def selection_section(selection: dict[str, Any], image: bytes) -> list[str]:
