@@ -7,6 +7,7 @@ Nothing here reads the environment at import time: call ``Settings()`` (or a sec
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -72,7 +73,7 @@ class Settings(BaseSettings):
         "(unless ASSAY_CACHE names another) the response cache; unset: per process",
     )
     log_json: bool = Field(False, description="emit JSON log lines instead of console lines")
-    log_level: str = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     seed: int = 42
     ray_address: str | None = Field(
         None, validation_alias="RAY_ADDRESS", description="Ray cluster; local Ray when unset"

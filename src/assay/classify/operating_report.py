@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from assay.classify.models import MODELS
+from assay.classify.names import UNDEFINED
 from assay.classify.operating_point import HELD_OUT_METRICS
 from assay.obs import html
 
@@ -50,7 +51,7 @@ def operating_point_table(metrics: dict[str, Any]) -> html.Table:
         "missed malignant / malignant, per repeat",
         "fold thresholds: median [min, max]",
     ]
-    return html.table(header, rows, 4, nan="-")
+    return html.table(header, rows, 4, nan=UNDEFINED)
 
 
 def calibration_table(metrics: dict[str, Any]) -> html.Table:
@@ -82,4 +83,4 @@ def calibration_table(metrics: dict[str, Any]) -> html.Table:
         "per-fold Brier before",
         "per-fold Brier after",
     ]
-    return html.table(header, rows, 4, nan="-")
+    return html.table(header, rows, 4, nan=UNDEFINED)

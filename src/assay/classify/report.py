@@ -20,7 +20,7 @@ from assay.classify.analysis import build_analysis, pooled_label
 from assay.classify.evaluate import leaderboard, pooled_oof, summarize_all
 from assay.classify.metrics import METRIC_NAMES, score_all
 from assay.classify.models import MODELS
-from assay.classify.names import CUTOFF_METRICS
+from assay.classify.names import CUTOFF_METRICS, UNDEFINED, UNDEFINED_NOTE
 from assay.obs import html
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ def build_metrics(
             for k in order
         ],
         "selected_model": selected,
+        "undefined_metrics": UNDEFINED_NOTE,
         "models": summaries,
         "pooled_oof": {k: score_all(*pooled_oof(oof, k)) for k in order},
         "clinical_threshold": clinical,
@@ -144,7 +145,19 @@ FIGURE_ALTS = {
 }
 
 
+def _summary_cell(s: dict[str, Any], folds: int) -> html.Stacked | str:
+    """mean ± std [CI]; 'undefined' where no fold defines the metric, and how many did where
+    only some did (names.UNDEFINED_NOTE)."""
+    if s["n"] == 0:
+        return UNDEFINED
+    ci = f"[{s['ci_low']:.4f}, {s['ci_high']:.4f}]"
+    if s["n"] < folds:
+        ci = f"{ci} {s['n']} of {folds} folds"
+    return html.Stacked(f"{s['mean']:.4f} ± {s['std']:.4f}", ci)
+
+
 def _leaderboard_table(metrics: dict[str, Any]) -> html.Table:
+    folds = metrics["config"]["folds"] * metrics["config"]["repeats"]
     rows = []
     for entry in metrics["leaderboard"]:
         key = entry["model"]
@@ -152,12 +165,7 @@ def _leaderboard_table(metrics: dict[str, Any]) -> html.Table:
         mark = " *" if key == metrics["selected_model"] else ""
         row: list[Any] = [m["label"] + mark]
         for name in METRIC_NAMES:
-            s = m["cv"][name]
-            row.append(
-                html.Stacked(
-                    f"{s['mean']:.4f} ± {s['std']:.4f}", f"[{s['ci_low']:.4f}, {s['ci_high']:.4f}]"
-                )
-            )
+            row.append(_summary_cell(m["cv"][name], folds))
         row.append(f"{m['fit_seconds']['mean']:.3f}")
         lat = m["predict_latency_ms_per_row"]
         row.append(f"{lat['p50']:.2f} / {lat['p95']:.2f}")
@@ -219,8 +227,9 @@ def render_html(metrics: dict[str, Any], images: dict[str, bytes]) -> str:
         final_params=json.dumps(final["best_params"]),
         features=report_sections.features_view(metrics["features"]),
         literature=report_sections.literature_view(metrics["literature_split"]),
-        vif=html.table(["feature", "VIF"], vif_rows, 4, nan="-") if vif_rows else None,
+        vif=html.table(["feature", "VIF"], vif_rows, 4, nan=UNDEFINED) if vif_rows else None,
         protocol=json.dumps(metrics["protocol"], indent=2),
+        undefined_note=UNDEFINED_NOTE,
     )
 
 

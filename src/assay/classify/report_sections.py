@@ -8,6 +8,7 @@ from typing import Any
 
 from assay.classify.decision_curve import TABLE_THRESHOLDS
 from assay.classify.models import MODELS
+from assay.classify.names import UNDEFINED
 from assay.obs import html
 
 
@@ -54,7 +55,7 @@ def selection_view(selection: dict[str, Any]) -> dict[str, Any]:
         "best": _label(best),
         "tied": ", ".join(_label(k) for k in tied) or "none",
         "selected": _label(selection["selected"]),
-        "vs_best": html.table(vs_best_header, vs_best, 4, nan="-"),
+        "vs_best": html.table(vs_best_header, vs_best, 4, nan=UNDEFINED),
         "pairs": html.table(["pair", *compared], pairs, 4),
     }
 
@@ -89,7 +90,7 @@ def literature_view(block: dict[str, Any]) -> dict[str, Any] | None:
         "quoted": quoted,
         "interval": quoted["clopper_pearson_95"],
         "share": _share_text(quoted["share_of_outer_folds_at_or_above"]),
-        "table": html.table(header, rows, 4, nan="-"),
+        "table": html.table(header, rows, 4, nan=UNDEFINED),
     }
 
 
@@ -109,7 +110,7 @@ def decision_curve_table(curves: dict[str, Any]) -> html.Table:
         for k, c in curves["models"].items()
     ]
     header = ["net benefit at pt", *[f"{pts[i]:.2f}" for i in columns]]
-    return html.table(header, rows, 4, nan="-")
+    return html.table(header, rows, 4, nan=UNDEFINED)
 
 
 def features_view(features: dict[str, Any]) -> dict[str, Any]:
@@ -123,10 +124,10 @@ def features_view(features: dict[str, Any]) -> dict[str, Any]:
         importance = {
             "label": perm["label"],
             "roc_auc": perm["reference_roc_auc_apparent"],
-            "table": html.table(["feature", "mean drop in ROC-AUC", "std"], rows, 4, nan="-"),
+            "table": html.table(["feature", "mean drop in ROC-AUC", "std"], rows, 4, nan=UNDEFINED),
         }
     return {
         "rfe": rfe,
-        "frequency": html.table(["feature", "share of folds"], freq, 2, nan="-"),
+        "frequency": html.table(["feature", "share of folds"], freq, 2, nan=UNDEFINED),
         "importance": importance,
     }
