@@ -6,6 +6,7 @@ No cluster exists here: a target is rendered with `kubectl kustomize` (or a stan
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from functools import cache
@@ -48,8 +49,28 @@ def _render(target: Path) -> tuple[str, ...]:
 
 def render(name: str) -> list[Obj]:
     """The objects of one kustomize target, freshly parsed (callers may mutate them)."""
-    (text,) = _render(TARGETS[name])
+    return render_path(TARGETS[name])
+
+
+def render_path(target: Path) -> list[Obj]:
+    """The objects of the kustomization in ``target`` (e.g. a copy of manifests/ in tmp_path)."""
+    (text,) = _render(target)
     return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def generated_name(name: str, rendered: str) -> bool:
+    """Whether ``rendered`` is what a generator called ``name`` renders: the name itself (no
+    hash suffix) or the name with kustomize's content hash ("-" and 10 characters)."""
+    return (
+        rendered == name or re.fullmatch(rf"{re.escape(name)}-[a-z0-9]{{10}}", rendered) is not None
+    )
+
+
+def find_generated(objs: list[Obj], kind: str, name: str) -> Obj:
+    """The one ``kind`` the generator ``name`` rendered, with or without its hash suffix."""
+    matches = [o for o in objs if o["kind"] == kind and generated_name(name, o["metadata"]["name"])]
+    assert len(matches) == 1, f"expected one generated {kind}/{name}, found {len(matches)}"
+    return matches[0]
 
 
 def find(objs: list[Obj], kind: str, name: str) -> Obj:
