@@ -38,24 +38,33 @@ def _kustomize_command(target: Path) -> list[str]:
     pytest.skip("neither kubectl nor kustomize is on PATH: cannot render the manifests")
 
 
-@cache
-def _render(target: Path) -> tuple[str, ...]:
+def _kustomize(target: Path) -> str:
     result = subprocess.run(
         _kustomize_command(target), capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, f"kustomize failed for {target}:\n{result.stderr}"
-    return (result.stdout,)
+    return result.stdout
+
+
+@cache
+def _render(target: Path) -> tuple[str, ...]:
+    return (_kustomize(target),)
+
+
+def _parse(text: str) -> list[Obj]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
 def render(name: str) -> list[Obj]:
     """The objects of one kustomize target, freshly parsed (callers may mutate them)."""
-    return render_path(TARGETS[name])
+    (text,) = _render(TARGETS[name])
+    return _parse(text)
 
 
 def render_path(target: Path) -> list[Obj]:
-    """The objects of the kustomization in ``target`` (e.g. a copy of manifests/ in tmp_path)."""
-    (text,) = _render(target)
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+    """The objects of the kustomization in ``target`` (e.g. an edited copy of manifests/ in
+    tmp_path), rendered now: never cached, the files may have changed."""
+    return _parse(_kustomize(target))
 
 
 def generated_name(name: str, rendered: str) -> bool:
