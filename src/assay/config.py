@@ -109,8 +109,10 @@ def redis_url_with_password(url: str | None, password: SecretStr | str | None) -
         return url
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
-    own = query.get("password") if parts.scheme == "unix" else parts.password
-    own = unquote(own) if own is not None and parts.scheme != "unix" else own
+    if parts.scheme == "unix":
+        own = query.get("password")
+    else:
+        own = None if parts.password is None else unquote(parts.password)
     if own is not None:
         if own != secret:
             raise ConfigError(
