@@ -24,7 +24,13 @@ PUBLISHER_PRIOR_SD = {"interval": 1.0, "binary": 1.5, "ordinal": 1.5}
 """Prior standard deviation of a publisher effect on each scale."""
 
 
-QUADRATURE_NODES = 16
+QUADRATURE_NODES = 64
+"""Gauss-Hermite order. The integrand turns from 0 to 1 within rater_scale / passage_sd prior
+sds; on BABE's binary posterior that is a quarter, where 16 nodes missed the log density by 4
+(its gradient by 39) and 64 miss it by 0.002 (0.08), against 256."""
+NEGLIGIBLE_WEIGHT = 1e-15
+"""Nodes of smaller weight are dropped (24 of 64, all beyond 8 sds): the integrand is a
+probability, at most 1, so the integral loses less than their summed weight, 1e-14."""
 
 
 @dataclass(frozen=True)
@@ -116,9 +122,12 @@ def group_first_passage(data: ModelData) -> np.ndarray:
 
 
 def quadrature() -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Hermite nodes and log weights for E[f(Z)], Z ~ N(0, 1)."""
+    """Gauss-Hermite nodes and log weights for E[f(Z)], Z ~ N(0, 1), without the nodes of
+    weight below ``NEGLIGIBLE_WEIGHT``."""
     nodes, weights = np.polynomial.hermite_e.hermegauss(QUADRATURE_NODES)
-    return nodes, np.log(weights / math.sqrt(2 * math.pi))
+    weights = weights / math.sqrt(2 * math.pi)
+    kept = weights >= NEGLIGIBLE_WEIGHT
+    return nodes[kept], np.log(weights[kept])
 
 
 def answer_loglik(
