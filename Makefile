@@ -25,9 +25,13 @@ demo: $(STAMP)  ## train the classifier through kfp.local on WDBC, then run the 
 	$(BIN)/assay bias-study --out $(DEMO_OUT)/bias-study
 	@echo "Reports: $(DEMO_OUT)/classifier/report.html and $(DEMO_OUT)/bias-study/report.html"
 
+# Test processes side by side (pytest-xdist): most tests wait on servers, Ray or rate windows,
+# so 4 workers keep 2 cores busy. tests/_scheduling.py says which tests share a worker.
+TEST_WORKERS ?= 4
+
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m compileall -q src pipelines components serving > /dev/null  # bytecode for every server and step process the tests start
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 test-image: $(STAMP)  ## the container tests only (after `make image`): the images, pipelines and servers in podman/docker
 	$(BIN)/python -m pytest -m container

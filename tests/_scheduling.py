@@ -1,0 +1,82 @@
+"""How the suite is split over pytest-xdist workers (`make test` runs ``-n 4 --dist loadgroup``).
+
+xdist sends every work unit to one worker. A unit is one test, unless tests share an
+``xdist_group``: then they run on the same worker, one after another, and share that worker's
+fixtures. The rules below group, per module (so a module's tests stay together):
+
+1. modules whose tests use one of the session-wide servers in ``SHARED_SERVERS`` join that
+   server's group, so each server starts once in the whole run instead of once per worker;
+2. modules with a module- or class-scoped fixture (a pipeline run, a server of their own)
+   become a group of their own, so the fixture is built once;
+3. every other test is a unit of its own and goes to whichever worker is free.
+
+An ``xdist_group`` mark written in a module wins over these rules (a module can split its
+expensive fixtures over two workers that way). Units are handed out in the order of
+:func:`heaviest_first`: modules with a test marked ``slow`` first, so the long ones start at
+once and the short ones fill the gaps at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+
+SHARED_SERVERS: dict[str, str] = {
+    # the classifier servers (tests/integration/serving/conftest.py) and the tests that reach
+    # them through a parametrized endpoint fixture (which may also start the manifest pods)
+    "servers": "classifier-servers",
+    "classifier_endpoint": "classifier-servers",
+    "tokenless_classifier": "classifier-servers",
+    "guarded_classifier": "classifier-servers",
+    "manifest_classifier": "classifier-servers",
+    "manifest_scorer": "classifier-servers",
+    "hardened_scorer": "classifier-servers",
+}
+"""Session fixture -> the group of every module that uses it."""
+
+SHARED_SCOPES = ("module", "class", "package")
+
+
+def _module_of(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+def _fixture_scopes(item: pytest.Item) -> dict[str, str]:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return {}
+    return {name: defs[-1].scope for name, defs in info.name2fixturedefs.items() if defs}
+
+
+def _group_of_module(items: Iterable[pytest.Item]) -> str | None:
+    shared_module_fixture = False
+    for item in items:
+        for name, scope in _fixture_scopes(item).items():
+            if name in SHARED_SERVERS:
+                return SHARED_SERVERS[name]
+            shared_module_fixture |= scope in SHARED_SCOPES
+    return None if not shared_module_fixture else "module"
+
+
+def assign_groups(items: list[pytest.Item]) -> None:
+    """Add an ``xdist_group`` mark to the items that must share a worker (rules above)."""
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(_module_of(item), []).append(item)
+    for module, members in modules.items():
+        if any(item.get_closest_marker("xdist_group") for item in members):
+            continue  # the module groups its tests itself
+        group = _group_of_module(members)
+        if group is None:
+            continue
+        name = module if group == "module" else group
+        for item in members:
+            item.add_marker(pytest.mark.xdist_group(name))
+
+
+def heaviest_first(items: list[pytest.Item]) -> None:
+    """Reorder ``items`` in place: modules holding a ``slow`` test first, then the rest, each
+    part in collection order (a stable sort)."""
+    slow_modules = {_module_of(i) for i in items if i.get_closest_marker("slow")}
+    items.sort(key=lambda item: _module_of(item) not in slow_modules)
