@@ -23,15 +23,22 @@ from pathlib import Path
 import pytest
 from _processes import stop_process
 from _ray_head import private_head, shared_head, stop_shared_head
-from _scheduling import assign_groups, heaviest_first
+from _scheduling import GroupScheduling, assign_groups, heaviest_first, publish_groups
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group the tests that share expensive fixtures and put the long ones first
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the long tests first and, in an xdist worker, publish which tests share a worker
     (tests/_scheduling.py)."""
-    assign_groups(items)
     heaviest_first(items)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is not None:
+        run_folder = config._tmp_path_factory.getbasetemp().parent  # type: ignore[attr-defined]
+        publish_groups(assign_groups(items), run_folder, worker)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadgroup`` schedules by the groups the workers published."""
+    return GroupScheduling(config, log) if config.getoption("dist") == "loadgroup" else None
 
 
 @pytest.fixture(scope="session")
