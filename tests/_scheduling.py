@@ -1,4 +1,4 @@
-"""How the suite is split over pytest-xdist workers (`make test` runs ``-n 4 --dist loadgroup``).
+"""How the suite is split over pytest-xdist workers (`make test` runs ``pytest -n 4``).
 
 xdist sends every work unit to one worker. A unit is one test, unless tests share a group:
 then they run on the same worker, one after another, and share that worker's fixtures. The
@@ -15,7 +15,7 @@ expensive fixtures over two workers that way). Units are handed out in the order
 :func:`heaviest_first`: modules with a test marked ``slow`` first, so the long ones start at
 once and the short ones fill the gaps at the end.
 
-xdist's own ``loadgroup`` cannot be used as it is: it appends the group to ``item._nodeid``,
+xdist's own ``--dist loadgroup`` cannot be used as it is: it appends the group to ``item._nodeid``,
 which pytest 9 no longer reads. So the workers, which collect, write each test's group into
 the run's shared temporary folder (:func:`publish_groups`), and the controller, which only
 sees test ids, schedules by that file (:class:`GroupScheduling`).
@@ -108,6 +108,7 @@ class GroupScheduling(LoadScopeScheduling):
 
     def __init__(self, config: pytest.Config, log: Any = None) -> None:
         super().__init__(config, log)
+        config.option.loadscopereorder = False  # keep heaviest_first's order
         self.run_folder = Path(config._tmp_path_factory.getbasetemp())  # type: ignore[attr-defined]
 
     @cached_property

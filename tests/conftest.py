@@ -37,8 +37,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """``--dist loadgroup`` schedules by the groups the workers published."""
-    return GroupScheduling(config, log) if config.getoption("dist") == "loadgroup" else None
+    """``-n N`` (``--dist load``, or ``loadgroup``) schedules by the groups the workers
+    published; another ``--dist`` mode is left to xdist."""
+    return (
+        GroupScheduling(config, log) if config.getoption("dist") in ("load", "loadgroup") else None
+    )
 
 
 @pytest.fixture(scope="session")
