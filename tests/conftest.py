@@ -10,13 +10,11 @@ moto stands in for MinIO, which cannot be installed here; assay talks to it with
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,56 +22,53 @@ from pathlib import Path
 
 import pytest
 from _processes import stop_process
+from _ray_head import private_head, shared_head, stop_shared_head
+from _scheduling import GroupScheduling, assign_groups, heaviest_first, publish_groups
 
-# Starts a local Ray (2 CPUs) the way every assay step does, prints what a process needs to
-# join it (its GCS address; the token-auth mode Ray enabled, whose token is in ~/.ray), and
-# keeps it up until its stdin closes (the session's end, or pytest's exit however it happens).
-_RAY_HEAD = """
-import json, os, sys
-from assay.parallel import init_ray
-ray = init_ray(workers=2)
-join = {"RAY_ADDRESS": ray.get_runtime_context().gcs_address}
-if os.environ.get("RAY_AUTH_MODE"):
-    join["RAY_AUTH_MODE"] = os.environ["RAY_AUTH_MODE"]
-print(json.dumps(join), flush=True)
-sys.stdin.read()
-ray.shutdown()
-"""
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the long tests first and, in an xdist worker, publish which tests share a worker
+    (tests/_scheduling.py)."""
+    heaviest_first(items)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is not None:
+        run_folder = config._tmp_path_factory.getbasetemp().parent  # type: ignore[attr-defined]
+        publish_groups(assign_groups(items), run_folder, worker)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``-n N`` (``--dist load``, or ``loadgroup``) schedules by the groups the workers
+    published; another ``--dist`` mode is left to xdist."""
+    return (
+        GroupScheduling(config, log) if config.getoption("dist") in ("load", "loadgroup") else None
+    )
 
 
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The environment variables that join a local Ray started once per session, in a child
-    process: RAY_ADDRESS (and RAY_AUTH_MODE when Ray set one).
+    """The environment variables that join a local Ray started once per test run, in a process
+    of its own: RAY_ADDRESS (and RAY_AUTH_MODE when Ray set one).
 
     Ray's start-up (GCS, raylet, agents) takes 15-25 s on a busy 2-core machine, far longer
     than the work the tests give it. Tests that run Ray in a child process (the training
     pipeline's train-models step, the killed-and-resumed fan-out) add these variables to the
     child's environment, so the child joins this Ray, as a step joins a KubeRay head in the
-    cluster, instead of starting its own. Ray lives in its own process so the test process
-    never holds Ray's threads while other tests fork.
+    cluster, instead of starting its own. Under pytest-xdist every worker joins the same head
+    (tests/_ray_head.py).
     """
-    log = tmp_path_factory.mktemp("ray") / "head.log"
-    with log.open("w") as sink:
-        head = subprocess.Popen(
-            [sys.executable, "-c", _RAY_HEAD],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=sink,
-            text=True,
-        )
-    assert head.stdin is not None and head.stdout is not None
-    try:
-        line = head.stdout.readline().strip()
-        assert line, f"the Ray head did not start:\n{log.read_text()[-3000:]}"
-        yield {str(k): str(v) for k, v in json.loads(line).items()}
-    finally:
-        head.stdin.close()
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            head.kill()
-            head.wait(timeout=10)
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        yield shared_head(tmp_path_factory.getbasetemp().parent, controller_pid=os.getppid())
+        return
+    with private_head(tmp_path_factory.mktemp("ray")) as join:
+        yield join
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The xdist controller stops the Ray head its workers shared, once they have all ended."""
+    config = session.config
+    if hasattr(config, "workerinput") or config.getoption("dist", "no") == "no":
+        return
+    stop_shared_head(config._tmp_path_factory.getbasetemp())  # type: ignore[attr-defined]
 
 
 def _free_port() -> int:

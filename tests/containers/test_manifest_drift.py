@@ -55,6 +55,7 @@ def without_tmp(objs: list[dict]) -> None:
 
 
 @pytest.mark.parametrize("tmp_mounted", [True, False], ids=["with-tmp", "without-tmp"])
+@pytest.mark.slow
 def test_a_write_outside_the_pods_writable_mounts_fails(tmp_path: Path, tmp_mounted: bool) -> None:
     """Served from a registry alias, the server downloads the version into a temporary folder:
     with the manifest's /tmp emptyDir it is ready; without it the read-only root refuses the

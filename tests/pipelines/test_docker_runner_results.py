@@ -33,6 +33,9 @@ BIAS += ["--chains", "2", "--n-boot", "50"]
 TIME_WORDS = ("seconds", "latency", "timings", "elapsed")
 RATING_KEY = ("passage_id", "rater", "model", "prompt_version")
 """A rating's key in the ratings store."""
+# The two studies' runs share nothing: under xdist each pair goes to a worker of its own.
+TRAINING_RUNS = pytest.mark.xdist_group("docker-runner-training")
+BIAS_RUNS = pytest.mark.xdist_group("docker-runner-bias")
 
 
 def _assay(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -87,6 +90,7 @@ def _metrics(base: Path) -> dict[str, Any]:
     return dict(_untimed(metrics))
 
 
+@TRAINING_RUNS
 def test_training_in_containers_gives_the_subprocess_runners_results(
     train_in_containers: Path, train_in_subprocesses: Path
 ) -> None:
@@ -97,6 +101,7 @@ def test_training_in_containers_gives_the_subprocess_runners_results(
     assert docker == local  # every held-out figure, leaderboard, curve and table
 
 
+@TRAINING_RUNS
 def test_training_in_containers_registers_into_the_host_registry(
     train_in_containers: Path,
 ) -> None:
@@ -133,6 +138,7 @@ def _ratings(run_dir: Path) -> pd.DataFrame:
     return frame.sort_values(list(RATING_KEY)).reset_index(drop=True)
 
 
+@BIAS_RUNS
 def test_bias_study_in_containers_gives_the_subprocess_runners_results(
     bias_in_containers: Path, bias_in_subprocesses: Path
 ) -> None:

@@ -122,6 +122,7 @@ print("RATED", summary.rated, flush=True)
 """
 
 
+@pytest.mark.slow
 def test_a_ray_fanout_and_an_in_process_one_share_the_limit_through_redis(
     tmp_path: Path, redis_url: str, ray_cluster: dict[str, str]
 ) -> None:

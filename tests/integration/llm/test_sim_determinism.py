@@ -118,6 +118,7 @@ def _rate(
     return frame.sort_values("key").reset_index(drop=True)
 
 
+@pytest.mark.slow
 def test_ratings_and_agreement_do_not_depend_on_concurrency(tmp_path: Path) -> None:
     corpus = generate_corpus(SyntheticSpec(n_passages=600, n_textbooks=60, seed=42))
     ratings: dict[int, pd.DataFrame] = {}

@@ -65,6 +65,7 @@ def test_well_specified_intervals_cover_at_the_nominal_rate(summaries, family) -
     assert row["rank_chi2_p"] > 0.001, row
 
 
+@pytest.mark.slow  # the module's fits (the summaries fixture) take ~20 s
 def test_clipping_at_two_is_detected(summaries) -> None:
     """Clipped scores shrink the passage spread and pull rater offsets in: their 90%
     intervals miss the drawn values far more often than 10% of the time, and the passage
