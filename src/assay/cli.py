@@ -6,6 +6,7 @@ from enum import StrEnum
 
 import typer
 
+import assay
 import assay.commands.bias_study
 import assay.commands.compile
 import assay.commands.models
@@ -37,9 +38,7 @@ class LogLevel(StrEnum):
 
 def _print_version(given: bool) -> None:
     if given:
-        from importlib.metadata import version
-
-        typer.echo(f"assay {version('assay')}")
+        typer.echo(f"assay {assay.__version__}")
         raise typer.Exit()
 
 
