@@ -16,7 +16,7 @@ unexport PYTHONDONTWRITEBYTECODE
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check "uv>=0.4"
-	$(UV) pip install --python $(BIN)/python --quiet -r requirements.lock
+	$(UV) pip install --python $(BIN)/python --quiet --require-hashes -r requirements.lock
 	$(UV) pip install --python $(BIN)/python --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -74,8 +74,8 @@ bench-quick: $(STAMP)  ## shorter versions of the benchmarks (a few minutes)
 	$(BIN)/python benchmarks/serve_bench.py --seconds 3
 	$(BIN)/python benchmarks/llm_bench.py --quick
 
-lock:  ## re-resolve requirements.lock from pyproject.toml
-	uv pip compile pyproject.toml --all-extras --python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o requirements.lock
+lock: $(STAMP)  ## re-resolve requirements.lock from pyproject.toml (every extra, with hashes; existing pins are kept unless pyproject needs others)
+	$(UV) pip compile --quiet pyproject.toml --all-extras --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --generate-hashes --custom-compile-command "make lock" -o requirements.lock
 
 LOCK_TARGET := --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --generate-hashes --custom-compile-command "make locks"
 

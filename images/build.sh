@@ -7,15 +7,21 @@
 #                   offline Debian base from images/build-base.sh (built when missing)
 #   public | local  one of those two, no fallback
 #   any other value an image reference, used as given
-# ENGINE: podman (default when present) or docker. IMAGE / CLASSIFIER_IMAGE: the tags.
+# ENGINE: podman (default when present) or docker. IMAGE / CLASSIFIER_IMAGE: the tags (default:
+# tagged with pyproject.toml's version, the tag assay.config.PIPELINE_IMAGE and the manifests use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 engine="${ENGINE:-$(command -v podman >/dev/null 2>&1 && echo podman || echo docker)}"
 public_base="${PUBLIC_BASE:-docker.io/library/python:3.11.14-slim-bookworm}"
 local_base="${LOCAL_BASE:-localhost/assay-python:3.11-bookworm}"
-image="${IMAGE:-ghcr.io/assay-ml/assay:0.1.0}"
-classifier_image="${CLASSIFIER_IMAGE:-ghcr.io/assay-ml/assay-classifier:0.1.0}"
+version="$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n 1)"
+if [ -z "$version" ]; then
+  echo "no version = \"...\" line in pyproject.toml" >&2
+  exit 1
+fi
+image="${IMAGE:-ghcr.io/assay-ml/assay:$version}"
+classifier_image="${CLASSIFIER_IMAGE:-ghcr.io/assay-ml/assay-classifier:$version}"
 base="${BASE:-auto}"
 
 have_image() { "$engine" image inspect "$1" >/dev/null 2>&1; }

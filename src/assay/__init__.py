@@ -4,4 +4,8 @@ Importing this package is cheap on purpose: heavy libraries (kfp, kserve, ray, p
 are imported inside the functions that need them.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("assay")
+"""The installed distribution's version: pyproject.toml's ``[project] version``, written nowhere
+else."""

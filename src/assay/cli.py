@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+import assay
 import assay.commands.bias_study
 import assay.commands.compile
 import assay.commands.models
@@ -29,9 +30,7 @@ app = typer.Typer(
 
 def _print_version(given: bool) -> None:
     if given:
-        from importlib.metadata import version
-
-        typer.echo(f"assay {version('assay')}")
+        typer.echo(f"assay {assay.__version__}")
         raise typer.Exit()
 
 

@@ -13,12 +13,17 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+import assay
 from assay.errors import ConfigError, UsageError
 
-PIPELINE_IMAGE = "ghcr.io/assay-ml/assay:0.1.0"
-"""The image every pipeline step runs in by default (images/Dockerfile, target ``pipeline``); the
-cluster's copy of this reference is manifests/base/kustomization.yaml ``images:`` (a test checks
-that the two agree). ``ASSAY_IMAGE`` or ``assay compile --image`` picks another."""
+PIPELINE_IMAGE = f"ghcr.io/assay-ml/assay:{assay.__version__}"
+"""The image every pipeline step runs in by default (images/Dockerfile, target ``pipeline``),
+tagged with assay's version (images/build.sh tags it so); the cluster's copy of this reference is
+manifests/base/kustomization.yaml ``images:`` (a test checks that the two agree).
+``ASSAY_IMAGE`` or ``assay compile --image`` picks another."""
+
+CLASSIFIER_IMAGE = f"ghcr.io/assay-ml/assay-classifier:{assay.__version__}"
+"""The classifier server's lean image (images/Dockerfile, target ``classifier``), same tag."""
 
 
 def default_registry_uri() -> str:

@@ -22,11 +22,10 @@ from typing import Any, NoReturn
 
 import pytest
 
+from assay.config import CLASSIFIER_IMAGE as DEFAULT_CLASSIFIER_IMAGE
 from assay.config import PIPELINE_IMAGE
 
-CLASSIFIER_IMAGE = os.environ.get(
-    "ASSAY_TEST_CLASSIFIER_IMAGE", "ghcr.io/assay-ml/assay-classifier:0.1.0"
-)
+CLASSIFIER_IMAGE = os.environ.get("ASSAY_TEST_CLASSIFIER_IMAGE", DEFAULT_CLASSIFIER_IMAGE)
 """The classifier server's image (images/Dockerfile, target ``classifier``)."""
 IMAGE = os.environ.get("ASSAY_TEST_IMAGE", PIPELINE_IMAGE)
 """The pipeline image (target ``pipeline``): components, KubeRay, the bias scorer."""

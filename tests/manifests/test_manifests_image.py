@@ -11,6 +11,8 @@ from importlib import metadata
 import pytest
 from manifest_support import REPO_ROOT, find, pod_specs, render
 
+from assay.config import CLASSIFIER_IMAGE, PIPELINE_IMAGE
+
 pytestmark = pytest.mark.manifests
 
 DOCKERFILE = REPO_ROOT / "images" / "Dockerfile"
@@ -156,7 +158,7 @@ def test_each_server_runs_the_image_whose_target_holds_it() -> None:
     objs = render("root")
     runtime = find(objs, "ServingRuntime", "assay-classifier")
     (server,) = runtime["spec"]["containers"]
-    assert server["image"] == "ghcr.io/assay-ml/assay-classifier:0.1.0"
+    assert server["image"] == CLASSIFIER_IMAGE
     assert server["command"][:3] == ["python", "-m", "serving.classifier"]
     scorer_images = {
         container["image"]
@@ -166,6 +168,6 @@ def test_each_server_runs_the_image_whose_target_holds_it() -> None:
         for container in spec.get("containers", [])
         if "assay" in container.get("image", "")
     }
-    assert scorer_images == {"ghcr.io/assay-ml/assay:0.1.0"}
+    assert scorer_images == {PIPELINE_IMAGE}
     targets = {name for _base, name in _stages()}
     assert set(RUNTIME_TARGETS) <= targets

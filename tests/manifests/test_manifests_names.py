@@ -4,6 +4,7 @@ image tag, registry URIs, ConfigMap keys, Secret keys, Ray address, rater ensemb
 from __future__ import annotations
 
 import base64
+import tomllib
 
 import pytest
 import yaml
@@ -59,6 +60,25 @@ def test_image_tag_is_the_components_base_image() -> None:
     entry = next(i for i in kustomization["images"] if i["name"] == "assay")
     assert f"{entry['newName']}:{entry['newTag']}" == BASE_IMAGE
     assert entry["newTag"] != "latest"
+
+
+def test_the_images_are_tagged_with_the_project_version() -> None:
+    """pyproject.toml's version is the one written by hand; the kustomization repeats it (a
+    kustomization cannot read it), and this is where a release that forgets it fails."""
+    import assay
+    from assay.config import CLASSIFIER_IMAGE, PIPELINE_IMAGE
+
+    version = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert assay.__version__ == version, "pyproject.toml changed since the install: make venv"
+    kustomization = yaml.safe_load((REPO_ROOT / "manifests/base/kustomization.yaml").read_text())
+    tags = {i["name"]: i["newTag"] for i in kustomization["images"]}
+    assert {"assay": version, "assay-classifier": version} == {
+        name: tags[name] for name in ("assay", "assay-classifier")
+    }
+    assert {PIPELINE_IMAGE, CLASSIFIER_IMAGE} == {
+        f"ghcr.io/assay-ml/assay:{version}",
+        f"ghcr.io/assay-ml/assay-classifier:{version}",
+    }
 
 
 def test_inference_service_loads_a_registry_version_folder() -> None:

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from manifest_support import REPO_ROOT, find, pod_specs, render
 
+from assay.config import PIPELINE_IMAGE
+
 pytestmark = pytest.mark.manifests
 
 IMAGE_RE = re.compile(r"^[a-z0-9.\-/:]+:[A-Za-z0-9_.\-]+$")
@@ -60,7 +62,7 @@ def test_images_are_pinned_and_named_in_one_place(target: str) -> None:
     for image in images:
         assert IMAGE_RE.match(image), f"{image} has no explicit tag"
         assert not image.endswith(":latest"), image
-    assert "ghcr.io/assay-ml/assay:0.1.0" in images
+    assert PIPELINE_IMAGE in images
     text = "\n".join(p.read_text() for p in (REPO_ROOT / "manifests").rglob("*.yaml"))
     assert ":latest" not in text
     # Manifests say `image: assay`; only kustomize `images:` names registry and tag.

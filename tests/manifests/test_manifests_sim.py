@@ -8,6 +8,8 @@ import pytest
 from manifest_support import find, render
 from netpol import External, Pod, allowed, network_policies, rendered_pods
 
+from assay.config import PIPELINE_IMAGE
+
 pytestmark = pytest.mark.manifests
 
 SIM = "assay-sim-llm"
@@ -36,7 +38,7 @@ def test_dev_runs_the_simulator_as_a_service_bound_beyond_loopback() -> None:
     named = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert named[service["spec"]["ports"][0]["targetPort"]] == port
     assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
-    assert container["image"] == "ghcr.io/assay-ml/assay:0.1.0"
+    assert container["image"] == PIPELINE_IMAGE
     assert {"cpu", "memory"} <= set(container["resources"]["limits"])
     result = CliRunner().invoke(app, ["sim-llm", "--help"])
     assert result.exit_code == 0 and "--host" in result.output

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from _processes import stop_process
 
+from assay.config import PIPELINE_IMAGE
+
 
 def write_wdbc_csv(path: Path) -> Path:
     """WDBC as a user would supply it: an id column, shuffled feature columns, M/B labels."""
@@ -36,7 +38,7 @@ def wdbc_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # ---- containers (--runner docker): the engine and the image every container test uses ----
 
-DEFAULT_TEST_IMAGE = "ghcr.io/assay-ml/assay:0.1.0"
+DEFAULT_TEST_IMAGE = PIPELINE_IMAGE
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from kfp import components
 from typer.testing import CliRunner
 
 from assay.cli import app
+from assay.config import PIPELINE_IMAGE
 
 pytestmark = pytest.mark.pipeline
 
@@ -53,7 +54,7 @@ def test_training_pipeline_structure(compiled: Path) -> None:
 
     spec, platform = yaml.safe_load_all((compiled / "training.yaml").read_text())
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
-    assert images == {"ghcr.io/assay-ml/assay:0.1.0"}
+    assert images == {PIPELINE_IMAGE}
     commands = " ".join(
         " ".join(e["container"]["command"]) for e in spec["deploymentSpec"]["executors"].values()
     )

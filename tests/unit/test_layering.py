@@ -46,7 +46,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "parallel",
         }
     ),
-    frozenset({"obs", "errors", "config", "stats"}),
+    frozenset({"obs", "errors", "config", "stats", "tested_versions"}),
 )
 """Highest first: a part may import any part of a later (lower) layer."""
 
@@ -64,6 +64,7 @@ SAME_LAYER: dict[str, frozenset[str]] = {
     "client": frozenset({"data"}),
     "sim": frozenset({"bias"}),
     "config": frozenset({"errors"}),
+    "tested_versions": frozenset({"errors"}),
     "obs": frozenset({"errors", "config"}),
 }
 """Allowed imports between parts of the same layer."""

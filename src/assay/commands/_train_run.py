@@ -22,6 +22,7 @@ from assay.commands._docker import input_mounts, ray_cpus, registry_mount
 from assay.data.wdbc import load_dataset
 from assay.errors import UsageError
 from assay.registry import open_registry, parse_registry_uri
+from assay.tested_versions import require_tested
 from assay.workflow.containers import Mount, container_run
 from assay.workflow.errors import PipelineRunError
 from assay.workflow.kfp_local import KFP_DIR, TaskListener
@@ -105,6 +106,7 @@ def run_training_locally(
         raise PipelineRunError(
             "deploy=True needs a Kubernetes cluster; use --runner kfp --host URL to deploy."
         )
+    require_tested("scikit-learn")  # the steps train and pickle with this venv's scikit-learn
     return run_locally(training_job(pipeline, settings), run_dir, on_task)
 
 

@@ -60,6 +60,7 @@ from assay.serving.tensors import (
     single_input,
     tensor_to_matrix,
 )
+from assay.tested_versions import require_tested
 
 INPUT_NAME = "input-0"
 OUTPUTS = ("predict", "probability", "confidence")
@@ -342,6 +343,7 @@ def build_model(settings: ClassifierServerSettings) -> ClassifierModel:
 
 def run_server(settings: ClassifierServerSettings) -> None:
     """Load the model, then serve it until SIGTERM/SIGINT (blocks)."""
+    require_tested("kserve", "scikit-learn")
     start_server_logging(settings.log_level)
     model = build_model(settings)
     freeze_startup_heap()

@@ -22,6 +22,7 @@ from assay.serving.grpc_status import install_retryable_status
 from assay.serving.http import install_http_extras
 from assay.serving.repository import GuardedRepositoryExtension, ServingRepository, read_admin_token
 from assay.serving.settings import ServerSettings
+from assay.tested_versions import require_tested
 
 
 def start_server_logging(level: str) -> None:
@@ -59,6 +60,7 @@ def serve_model(
     ``fast_rest``: plain v2 JSON inference requests take the lean route of
     :mod:`assay.serving.fast_infer`.
     """
+    require_tested("kserve")
     repository = registered_models if registered_models is not None else ServingRepository()
     install_http_extras(
         app,

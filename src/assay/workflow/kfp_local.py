@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from assay.tested_versions import require_tested
 from assay.workflow.containers import StepContainers, grant
 from assay.workflow.docker_steps import checked_docker_steps
 from assay.workflow.errors import PipelineRunError
@@ -59,6 +60,7 @@ def execute(
     steps: StepContainers | None = None,
 ) -> KfpLocalRun:
     """Run ``pipeline`` with ``arguments``; raise PipelineRunError naming the failed step."""
+    require_tested("kfp")
     from kfp import local
 
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from typing import Any
 from assay.llm.errors import ServerError
 from assay.llm.providers._sdk import rate_limit_headers, translate_sdk_error
 from assay.llm.types import CompletionRequest, CompletionResponse
+from assay.tested_versions import require_tested
 
 
 def sdk_timeout(sdk: ModuleType, timeout_s: float) -> Any:
@@ -34,8 +35,11 @@ class SDKProvider(ABC):
     """Base of the adapters. Subclasses build the client and map one request and response."""
 
     name: str = "sdk"
+    distribution: str
+    """The SDK's distribution, checked against its tested range before the import."""
 
     def __init__(self, *, base_url: str | None, api_key: str, timeout_s: float) -> None:
+        require_tested(self.distribution)
         self.sdk = self._import_sdk()
         self.timeout_s = timeout_s
         self.client = self._build_client(base_url=base_url, api_key=api_key, timeout_s=timeout_s)

@@ -16,6 +16,7 @@ class AnthropicProvider(SDKProvider):
     """``anthropic.AsyncAnthropic`` with ``max_retries=0``; ``base_url`` for a proxy or the sim."""
 
     name = "anthropic"
+    distribution = "anthropic"
 
     def _import_sdk(self) -> ModuleType:
         import anthropic

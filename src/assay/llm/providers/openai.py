@@ -11,6 +11,7 @@ class OpenAIProvider(ChatCompletionsProvider):
     """``openai.AsyncOpenAI`` with ``max_retries=0``; ``base_url`` selects a compatible server."""
 
     name = "openai"
+    distribution = "openai"
     client_class = "AsyncOpenAI"
 
     def _import_sdk(self) -> ModuleType:

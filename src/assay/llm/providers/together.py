@@ -15,6 +15,7 @@ class TogetherProvider(ChatCompletionsProvider):
     """``together.AsyncTogether`` with ``max_retries=0``; base_url is the API root (no /v1)."""
 
     name = "together"
+    distribution = "together"
     client_class = "AsyncTogether"
 
     def _import_sdk(self) -> ModuleType:
