@@ -51,7 +51,7 @@ callers:
 
 
 def test_without_a_file_the_scorer_refuses_to_start() -> None:
-    with pytest.raises(ConfigError, match="needs to know its callers.*--allow-anonymous"):
+    with pytest.raises(ConfigError, match=r"needs to know its callers.*--allow-anonymous"):
         read_caller_keys(None)
 
 
