@@ -63,8 +63,61 @@ def tiny_tensors(size: int) -> bytes:
 
 
 def passages(n: int) -> bytes:
-    tensor = {"name": "text", "shape": [n], "datatype": "BYTES", "data": ["A calm day."] * n}
+    return passages_of(["A calm day."] * n)
+
+
+def escaped_passages(rows: int, chars: int) -> bytes:
+    """The scorer's largest legitimate body: ``rows`` passages of ``chars`` characters that JSON
+    spells as ``\\uXXXX`` escapes (6 bytes each: 64 x 20,000 fills the 8 MiB limit)."""
+    return passages_of(["\u00e9" * chars] * rows)
+
+
+def passages_of(texts: list[str]) -> bytes:
+    tensor = {"name": "text", "shape": [len(texts)], "datatype": "BYTES", "data": texts}
     return json.dumps({"inputs": [tensor]}).encode()
+
+
+def thread_cpu_ms(work: Callable[[], object], times: int = 5) -> float:
+    """The most CPU (ms) one call of ``work`` took in this thread, over ``times`` calls."""
+    worst = 0.0
+    for _ in range(times):
+        started = time.thread_time()
+        with contextlib.suppress(Exception):  # a refusal is the work measured
+            work()
+        worst = max(worst, time.thread_time() - started)
+    return worst * 1000
+
+
+def event_loop_blocks() -> None:
+    """CPU of the longest synchronous steps a body costs the server's one event loop (in this
+    process, the servers' own code): the structure check every JSON body passes, and for the
+    scorer's largest legitimate body the parse KServe's route runs. Readiness probes wait at
+    most this long behind one such step, whatever the machine's load does to wall time."""
+    from kserve.protocol.rest.v2_datamodels import InferenceRequest
+
+    from assay.serving.body_budget import JsonBudget
+
+    classifier = JsonBudget.for_tensors(rows=1024, values_per_row=30)
+    scorer = JsonBudget.for_tensors(rows=64, values_per_row=1, tensors=2, text=True)
+    size = 2 * 1024 * 1024 - 4096
+    legit = escaped_passages(64, 20_000)
+    empty, many, nested = empty_lists(size, False), zeros(size), deep(size)
+    tiny = tiny_tensors(8 * 1024 * 1024 - 4096)
+    steps = {
+        "classifier: check 2 MiB of []": lambda: classifier.check(empty),
+        "classifier: check 2 MiB of 0, (1M values)": lambda: classifier.check(many),
+        "classifier: check 2 MiB of [": lambda: classifier.check(nested),
+        "scorer: check 8 MiB of tiny tensors": lambda: scorer.check(tiny),
+        f"scorer: check the largest legitimate body ({len(legit) / 2**20:.1f} MiB)": lambda: (
+            scorer.check(legit)
+        ),
+        "scorer: parse it into InferenceRequest (pydantic)": lambda: (
+            InferenceRequest.model_validate_json(legit)
+        ),
+    }
+    print("event-loop steps (CPU of the longest call, in this process):")
+    for name, step in steps.items():
+        print(f"  {name:58s} {thread_cpu_ms(step):7.1f} ms")
 
 
 def cpu_s(pid: int) -> float:
@@ -259,6 +312,7 @@ def load() -> str:
 async def main(source: Path) -> None:
     print(f"serving code from {source}; {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
     print(f"start: {load()}")
+    event_loop_blocks()
     with tempfile.TemporaryDirectory() as scratch:
         folder = build_model(Path(scratch) / "model")
         port = free_port()
