@@ -317,7 +317,12 @@ async def main(source: Path) -> None:
         folder = build_model(Path(scratch) / "model")
         port = free_port()
         command, env = serve_command(
-            source, "serving.classifier", port, f"--model_uri={folder}", "--max_batch_rows=1024"
+            source,
+            "serving.classifier",
+            port,
+            f"--model_uri={folder}",
+            "--max_batch_rows=1024",
+            "--allow-unsigned-models",  # a folder trained here, never registered
         )
         ready = f"http://127.0.0.1:{port}/v2/health/ready"
         with running(command, ready, Path(scratch) / "classifier.log", source, env) as pid:
@@ -330,7 +335,9 @@ async def main(source: Path) -> None:
                 f"/v2/health/ready {slow['ready_status']:.0f} in {slow['ready_ms']:.1f} ms"
             )
         port = free_port()
-        command, env = serve_command(source, "serving.bias_scorer", port, "--sim")
+        command, env = serve_command(
+            source, "serving.bias_scorer", port, "--sim", "--allow-anonymous"
+        )
         ready = f"http://127.0.0.1:{port}/v2/health/ready"
         with running(command, ready, Path(scratch) / "scorer.log", source, env) as pid:
             await scorer_figures(pid, port)
