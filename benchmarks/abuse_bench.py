@@ -271,17 +271,7 @@ async def classifier_figures(pid: int, port: int) -> None:
         f"{statistics.median(loud):.1f}/{p99(loud):.1f} ms while 2 clients send the worst body "
         f"in a loop ({len(loud)} requests)"
     )
-    ready_url = f"http://127.0.0.1:{port}/v2/health/ready"
-
-    async def ready(session: aiohttp.ClientSession) -> None:
-        async with session.get(ready_url) as response:
-            await response.read()
-
-    probes = await latencies_under(ready, url, worst, 10)
-    print(
-        f"  /v2/health/ready under 2 worst-body loops: p99 {p99(probes):.1f} ms, "
-        f"max {max(probes):.1f} ms ({len(probes)} probes)"
-    )
+    print(f"  /v2/health/ready under 2 worst-body loops: {await readiness_under(port, url, worst)}")
 
 
 async def scorer_figures(pid: int, port: int) -> None:
@@ -291,17 +281,18 @@ async def scorer_figures(pid: int, port: int) -> None:
     attack = tiny_tensors(8 * 1024 * 1024 - 4096)
     cost, status = await cpu_per_request(pid, url, attack, 5)
     print(f"  8 MiB of tiny tensors  {cost:8.2f} ms CPU  {cost / base:7.1f}x  (status {status})")
-    ready_url = f"http://127.0.0.1:{port}/v2/health/ready"
+    print(f"  /v2/health/ready under 2 attack loops: {await readiness_under(port, url, attack)}")
+
+
+async def readiness_under(port: int, url: str, attack: bytes) -> str:
+    """p99 and max latency of ``/v2/health/ready`` while two clients post ``attack`` to ``url``."""
 
     async def ready(session: aiohttp.ClientSession) -> None:
-        async with session.get(ready_url) as response:
+        async with session.get(f"http://127.0.0.1:{port}/v2/health/ready") as response:
             await response.read()
 
-    loud = await latencies_under(ready, url, attack, 10)
-    print(
-        f"  /v2/health/ready under 2 attack loops: p99 {p99(loud):.1f} ms, "
-        f"max {max(loud):.1f} ms ({len(loud)} probes)"
-    )
+    probes = await latencies_under(ready, url, attack, 10)
+    return f"p99 {p99(probes):.1f} ms, max {max(probes):.1f} ms ({len(probes)} probes)"
 
 
 def load() -> str:
