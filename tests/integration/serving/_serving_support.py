@@ -141,16 +141,20 @@ def wait_ready(server: RunningServer, timeout_s: float = 120) -> RunningServer:
     while time.monotonic() < deadline and _cpu_s(server) < timeout_s:
         if server.process.poll() is not None:
             raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.logs()}")
-        try:
-            if httpx.get(f"{server.url}/v2/health/ready", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
+        if answers_ready(server):
+            return server
         time.sleep(0.2)
     server.stop()
     raise RuntimeError(
         f"server did not become ready ({_cpu_s(server):.0f} s of CPU):\n{server.logs()}"
     )
+
+
+def answers_ready(server: RunningServer) -> bool:
+    try:
+        return httpx.get(f"{server.url}/v2/health/ready", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _cpu_s(server: RunningServer) -> float:

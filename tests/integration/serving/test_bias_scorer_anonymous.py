@@ -20,11 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from _bias_scorer_support import Scorer, launch, metric_value
 from _caller_support import infer, passage, sim_config, worst_of, write_priced_ensemble
-from _serving_support import REPO, RunningServer, free_port
+from _serving_support import REPO, RunningServer, answers_ready, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -80,11 +79,8 @@ def answers_ready_before_exit(server: RunningServer) -> bool:
     """True when ``server`` answers ``/v2/health/ready`` 200 before its process ends."""
     deadline = time.monotonic() + GIVE_UP_S
     while server.process.poll() is None and time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{server.url}/v2/health/ready", timeout=1).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
+        if answers_ready(server):
+            return True
         time.sleep(0.2)
     return server.process.poll() is None
 
