@@ -33,7 +33,7 @@ from grpc_interceptor.exceptions import PermissionDenied, Unauthenticated
 from assay.errors import ConfigError
 
 ANONYMOUS = "anonymous"
-"""The one caller of a scorer started without a key file (every request is theirs)."""
+"""The one caller of a scorer started with ``--allow-anonymous`` (every request is theirs)."""
 UNAUTHENTICATED = "unauthenticated"
 """The metric label of refused requests that named no known caller."""
 CALLER_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -87,8 +87,10 @@ class CallerKeys:
         self._entries = entries
 
     @classmethod
-    def anonymous(cls) -> CallerKeys:
-        return cls({ANONYMOUS: Caller(ANONYMOUS)}, [])
+    def anonymous(cls, daily_budget_usd: float, max_queued_passages: int) -> CallerKeys:
+        """No keys: every request is the one caller ``anonymous``, with its own small quota."""
+        caller = Caller(ANONYMOUS, daily_budget_usd, max_queued_passages)
+        return cls({ANONYMOUS: caller}, [])
 
     @property
     def required(self) -> bool:
@@ -139,10 +141,35 @@ def _text(value: Any) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
 
 
-def read_caller_keys(path: str | None) -> CallerKeys:
-    """The key file at ``path`` (read once); without a path, the one ``anonymous`` caller."""
+@dataclass(frozen=True)
+class AnonymousAccess:
+    """``--allow-anonymous`` and the anonymous caller's own quota."""
+
+    allowed: bool = False
+    daily_budget_usd: float = 1.0
+    max_queued_passages: int = 16
+
+
+NEEDS_CALLERS = (
+    "the bias scorer spends money on every request, so it needs to know its callers: start it "
+    "with --caller-keys-file (ASSAY_SCORER_CALLER_KEYS_FILE; see docs/bias-scorer-auth.md), or "
+    "with --allow-anonymous (ASSAY_SCORER_ALLOW_ANONYMOUS=1) for local development only"
+)
+
+
+def read_caller_keys(path: str | None, anonymous: AnonymousAccess | None = None) -> CallerKeys:
+    """The key file at ``path`` (read once). Without a path, the one ``anonymous`` caller when
+    ``anonymous.allowed``, else :class:`ConfigError` (the server does not start)."""
+    anonymous = anonymous or AnonymousAccess()
+    if path is not None and anonymous.allowed:
+        raise ConfigError(
+            "--allow-anonymous and --caller-keys-file exclude each other: with a key file "
+            "every request needs a key"
+        )
     if path is None:
-        return CallerKeys.anonymous()
+        if not anonymous.allowed:
+            raise ConfigError(NEEDS_CALLERS)
+        return CallerKeys.anonymous(anonymous.daily_budget_usd, anonymous.max_queued_passages)
     try:
         document = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:

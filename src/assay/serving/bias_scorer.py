@@ -65,6 +65,7 @@ from assay.obs.metrics_serving import (
 )
 from assay.serving.bias_caller_http import install_caller_guards
 from assay.serving.bias_callers import (
+    AnonymousAccess,
     Caller,
     CallerForbidden,
     CallerUnauthenticated,
@@ -151,7 +152,12 @@ class BiasScorerModel(Model):
         self.environ = dict(environ)
         self.pool: RaterPool | None = None
         self.admission = Admission(settings.max_queued_passages)
-        self.callers = read_caller_keys(settings.caller_keys_file)  # once, at start-up
+        anonymous = AnonymousAccess(
+            settings.allow_anonymous,
+            settings.anonymous_daily_budget_usd,
+            settings.anonymous_max_queued_passages,
+        )
+        self.callers = read_caller_keys(settings.caller_keys_file, anonymous)  # once, at start
         self.quotas: CallerQuotas | None = None
         self.metrics: ServingMetrics = serving_metrics()
         self.bias_metrics: BiasScorerMetrics = bias_scorer_metrics()
@@ -180,18 +186,20 @@ class BiasScorerModel(Model):
             redis_url=settings.redis_connection_url,
             budget_scope=settings.name,
         )
-        if self.callers.required:
-            self.quotas = CallerQuotas(
-                scope=settings.name,
-                redis_url=settings.redis_connection_url,
-                default_budget_usd=settings.caller_daily_budget_usd,
-                default_queued=settings.caller_max_queued_passages,
-                hold_ttl_s=settings.request_deadline_s,
-            )
-        else:
+        self.quotas = CallerQuotas(
+            scope=settings.name,
+            redis_url=settings.redis_connection_url,
+            default_budget_usd=settings.caller_daily_budget_usd,
+            default_queued=settings.caller_max_queued_passages,
+            hold_ttl_s=settings.request_deadline_s,
+        )
+        if not self.callers.required:
             log.warning(
                 "callers_not_authenticated",
-                note="no --caller-keys-file: anyone who reaches the port spends the budget",
+                note="--allow-anonymous: every request is the caller 'anonymous' (local "
+                "development only)",
+                daily_budget_usd=settings.anonymous_daily_budget_usd,
+                max_queued_passages=settings.anonymous_max_queued_passages,
             )
         self.metrics.set_model_info(self.name, pool.version, "+".join(pool.raters), BIASED_SHARE)
         for rater, reason in pool.unconfigured.items():

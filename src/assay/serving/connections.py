@@ -10,6 +10,10 @@ in memory. :func:`guarded_protocol` is uvicorn's httptools protocol with:
   began) answered 408 and closed;
 - a body not complete ``body_timeout_s`` after its head answered 408 (when no response has
   started) and closed; the ASGI app sees the disconnect, and the body bytes it held are freed.
+
+A refused connection is closed gracefully: the answer, the end of the stream, and ``LINGER_S``
+of reading and dropping what the client still sends (a client mid-send reads the answer instead
+of a reset).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 HEAD_END = b"\r\n\r\n"
+LINGER_S = 2.0
+"""How long a refused connection still reads (and drops) what its client sends before closing."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._refuse(408, f"request body not complete within {self.limits.body_timeout_s} s")
 
+    def _linger_then_close(self) -> None:
+        """Send the end of the stream after the answer, drop what the client still sends for up
+        to ``LINGER_S``, then close. Closing at once with unread bytes makes the kernel reset
+        the connection: a client still sending would get the reset instead of the answer."""
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
+        else:
+            self.transport.close()
+
     def _refuse(self, status: int, what: str) -> None:
         """Answer ``status`` with a one-line JSON error, close, and ignore anything more."""
         self._refused = True
@@ -136,7 +152,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         head = b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n" % (status, reason)
         head += b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
         self.transport.write(head + body)
-        self.transport.close()
+        self._linger_then_close()
         if self.cycle is not None and not self.cycle.response_complete:
             self.cycle.disconnected = True
             self.cycle.message_event.set()

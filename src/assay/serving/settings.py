@@ -263,8 +263,26 @@ class BiasScorerServerSettings(ServerSettings):
         validation_alias="ASSAY_SCORER_CALLER_KEYS_FILE",
         description="YAML file of the callers and their API keys (mounted from a Secret; see "
         "docs/bias-scorer-auth.md): inference then needs 'Authorization: Bearer <key>' and each "
-        "caller has its own daily budget and queue share. Unset: no authentication (anyone who "
-        "reaches the port spends the budget).",
+        "caller has its own daily budget and queue share. Unset: the server does not start "
+        "unless --allow-anonymous is given.",
+    )
+    allow_anonymous: Annotated[bool, Flags("--allow-anonymous")] = Field(
+        False,
+        validation_alias="ASSAY_SCORER_ALLOW_ANONYMOUS",
+        description="Local development only: serve without a caller key file; every request is "
+        "the caller 'anonymous', limited to --anonymous-daily-budget and --anonymous-max-queued.",
+    )
+    anonymous_daily_budget_usd: Annotated[float, Flags("--anonymous-daily-budget")] = Field(
+        1.0,
+        ge=0.0,
+        validation_alias="ASSAY_SCORER_ANONYMOUS_DAILY_BUDGET_USD",
+        description="USD the anonymous caller (--allow-anonymous) may spend in a UTC day.",
+    )
+    anonymous_max_queued_passages: Annotated[int, Flags("--anonymous-max-queued")] = Field(
+        16,
+        ge=1,
+        validation_alias="ASSAY_SCORER_ANONYMOUS_MAX_QUEUED",
+        description="Passages the anonymous caller (--allow-anonymous) may have in progress.",
     )
     caller_daily_budget_usd: Annotated[float | None, Flags("--caller-daily-budget")] = Field(
         None,

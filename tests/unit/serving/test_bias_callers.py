@@ -10,6 +10,7 @@ import pytest
 from assay.errors import ConfigError
 from assay.serving.bias_callers import (
     ANONYMOUS,
+    AnonymousAccess,
     CallerForbidden,
     CallerUnauthenticated,
     read_caller_keys,
@@ -49,9 +50,22 @@ callers:
             keys.authenticate(headers)
 
 
-def test_without_a_file_every_request_is_anonymous() -> None:
-    keys = read_caller_keys(None)
-    assert not keys.required and keys.authenticate({}).id == ANONYMOUS
+def test_without_a_file_the_scorer_refuses_to_start() -> None:
+    with pytest.raises(ConfigError, match=r"needs to know its callers.*--allow-anonymous"):
+        read_caller_keys(None)
+
+
+def test_allowed_anonymous_callers_have_their_own_small_quota() -> None:
+    keys = read_caller_keys(None, AnonymousAccess(True, 0.5, 4))
+    caller = keys.authenticate({})
+    assert not keys.required
+    assert (caller.id, caller.daily_budget_usd, caller.max_queued_passages) == (ANONYMOUS, 0.5, 4)
+
+
+def test_anonymous_access_and_a_key_file_exclude_each_other(tmp_path: Path) -> None:
+    path = key_file(tmp_path, f'callers: {{newsroom: {{keys: ["{GOOD}"]}}}}')
+    with pytest.raises(ConfigError, match="exclude each other"):
+        read_caller_keys(path, AnonymousAccess(allowed=True))
 
 
 @pytest.mark.parametrize(
