@@ -55,7 +55,9 @@ def load() -> float:
 
 def slope(sizes: list[float], costs: list[float]) -> float:
     """Exponent b of cost ~ size^b, least squares on logs (nan with fewer than two points)."""
-    pairs = [(math.log(s), math.log(c)) for s, c in zip(sizes, costs) if s > 0 and c > 0]
+    pairs = [
+        (math.log(s), math.log(c)) for s, c in zip(sizes, costs, strict=True) if s > 0 and c > 0
+    ]
     if len(pairs) < 2:
         return float("nan")
     xs, ys = np.array(pairs).T

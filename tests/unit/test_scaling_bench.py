@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from scaling import run_point, slope, summarise  # noqa: E402
+from scaling import run_point, slope, summarise
 
 
 @pytest.mark.parametrize("exponent", [0.0, 0.5, 1.0, 2.0])
@@ -35,7 +35,7 @@ def test_a_store_point_writes_and_resumes_every_row_in_its_own_process(tmp_path:
 
 
 def test_a_failing_point_raises_with_its_error(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match="(?s)store n=-1 failed.*resume found 0 finished keys"):
+    with pytest.raises(RuntimeError, match=r"(?s)store n=-1 failed.*resume found 0 finished keys"):
         run_point("store", -1, "--location", str(tmp_path / "store"))
 
 
