@@ -43,7 +43,7 @@ SIZES = {
     "fanout": ([1_000, 3_000], [1_000, 10_000, 100_000]),
     "store": ([1_000, 10_000, 100_000], [1_000, 10_000, 100_000]),
     "store-s3": ([1_000, 10_000], [1_000, 10_000, 100_000]),
-    "bayes": ([1_000, 100_000], [1_000, 10_000, 100_000, 1_000_000]),
+    "bayes": ([1_000, 10_000], [1_000, 10_000, 100_000, 1_000_000]),
     "train": ([1, 10], [1, 10, 100]),
 }
 CONCURRENCY = (1, 2, 4, 8, 16, 32, 64)
@@ -278,6 +278,7 @@ def summarise(results: list[dict]) -> list[str]:
         add(f"Bayesian fit ({scale}) peak RSS", points, "ratings", "children_peak_mb")
     for batch in (1, 256):
         points = _series(results, curve="serve", batch_rows=batch)
+        add(f"serving {batch}-row throughput", points, "n", "rows_per_s")
         add(f"serving {batch}-row p99", points, "n", "p99_ms")
     for workers in (1, 2):
         add(f"training wall time, {workers} worker(s)", _series(results, curve="train",
