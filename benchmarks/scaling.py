@@ -120,7 +120,14 @@ def run_point(curve: str, n: int, *options: str, env: dict[str, str] | None = No
     return result
 
 
+RECORD: list[Path] = []
+"""Where each point is appended as soon as it is measured (nothing lost if a later one fails)."""
+
+
 def _print(result: dict, *fields: str) -> None:
+    for path in RECORD:
+        with path.open("a") as out:
+            out.write(json.dumps(result) + "\n")
     shown = " | ".join(f"{f} {result[f]:.4g}" for f in fields if f in result)
     loads = result.get("load", (load(), load()))
     print(f"  {result['curve']:8s} n={result['n']:>9,} | {shown} | load {loads[0]:.1f}", flush=True)
@@ -307,9 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.replot:
         results = [json.loads(line) for line in args.out.read_text().splitlines() if line]
     else:
-        results = measure(args)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("".join(json.dumps(r) + "\n" for r in results))
+        args.out.write_text("")
+        RECORD.append(args.out)
+        results = measure(args)
     print("slopes (cost ~ size^slope; 1 = proportional, 0 = flat):")
     print("\n".join(summarise(results)))
     for path in plot(results, args.plots):
