@@ -8,7 +8,8 @@ Curves (each point in its own process, its memory sampled every 0.1 s with its c
   fanout  LLM fan-out through Ray against the simulated endpoint with no server limit:
           calls per second; peak RSS of the driver and of Ray's processes; the store's size
   store   ratings store append (seconds per 10^4 rows) and resume scan, local and S3 (moto)
-  bayes   Bayesian fit (interval, binary, ordinal): wall time and memory vs ratings
+  bayes   Bayesian fit (interval, binary, ordinal): wall time and memory vs ratings (nutpie's
+          chains are threads of the point's process, so its memory is the driver's)
   serve   classifier serving: req/s and p99 vs concurrency, single rows and 256-row batches
   train   training wall time vs rows (WDBC resampled x10, x100), 1 vs 2 Ray workers
 
@@ -200,7 +201,7 @@ def bayes_curve(sizes: list[int], draws: int) -> list[dict]:
         for n in sizes:
             result = run_point("bayes", n, "--scale", scale, "--draws", str(draws))
             result["scale"] = scale
-            _print(result, "ratings", "seconds", "compile_s", "driver_peak_mb", "children_peak_mb")
+            _print(result, "ratings", "seconds", "compile_s", "driver_peak_mb")
             results.append(result)
     return results
 
@@ -282,7 +283,7 @@ def summarise(results: list[dict]) -> list[str]:
     for scale in ("interval", "binary", "ordinal"):
         points = _series(results, curve="bayes", scale=scale)
         add(f"Bayesian fit ({scale}) wall time", points, "ratings", "seconds")
-        add(f"Bayesian fit ({scale}) peak RSS", points, "ratings", "children_peak_mb")
+        add(f"Bayesian fit ({scale}) peak RSS", points, "ratings", "driver_peak_mb")
     for batch in (1, 256):
         points = _series(results, curve="serve", batch_rows=batch)
         add(f"serving {batch}-row throughput", points, "n", "rows_per_s")
