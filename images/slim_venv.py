@@ -33,8 +33,11 @@ UNUSED: tuple[tuple[str, str], ...] = (
     ("pyarrow/flight.py", "Arrow Flight RPC"),
     ("pyarrow/libarrow_flight.so*", "Arrow Flight RPC (31 MB)"),
     ("pyarrow/libarrow_python_flight.so*", "Arrow Flight RPC"),
-    ("pyarrow/_s3fs.*", "pyarrow's S3 filesystem: the registry talks S3 through minio; "
-     "pyarrow.fs leaves S3FileSystem out when it is missing"),
+    (
+        "pyarrow/_s3fs.*",
+        "pyarrow's S3 filesystem: the registry talks S3 through minio; "
+        "pyarrow.fs leaves S3FileSystem out when it is missing",
+    ),
     ("pyarrow/libarrow_s3.so*", "pyarrow's S3 filesystem (17 MB)"),
     ("pyarrow/_pyarrow_cpp_tests.*", "pyarrow's C++ test hooks"),
     ("pyarrow/include", "C++ headers, for building extensions against pyarrow"),

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import httpx
 import numpy as np
 import pandas as pd
 
@@ -172,7 +173,6 @@ class ClassifierClient:
     def _explained(self, exc: Exception) -> Exception:
         """The client's exception as one sentence for a person (other exceptions unchanged)."""
         import grpc
-        import httpx
 
         where = self.endpoint.url
         if isinstance(exc, httpx.HTTPStatusError):
