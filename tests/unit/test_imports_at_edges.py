@@ -53,8 +53,8 @@ HEAVY_OR_OPTIONAL = frozenset(
         # the S3 registry's client, loaded when an s3:// registry is opened
         "minio",
         "urllib3",
-        # optional extras: serving (Triton client, ONNX), LLM SDKs, Redis cache, the simulator
-        "tritonclient",
+        # optional extras: serving (KServe and its gRPC, ONNX), LLM SDKs, Redis cache, the simulator
+        "grpc",
         "onnxruntime",
         "skl2onnx",
         "kserve",
