@@ -243,7 +243,11 @@ async def main(source: Path) -> None:
         folder = build_model(Path(scratch) / "model")
         port = free_port()
         command, env = serve_command(
-            source, "serving.classifier", port, f"--model_uri={folder}", "--max_batch_rows=1024"
+            source,
+            "assay_serving.classifier",
+            port,
+            f"--model_uri={folder}",
+            "--max_batch_rows=1024",
         )
         ready = f"http://127.0.0.1:{port}/v2/health/ready"
         with running(command, ready, Path(scratch) / "classifier.log", source, env) as pid:
@@ -256,7 +260,7 @@ async def main(source: Path) -> None:
                 f"/v2/health/ready {slow['ready_status']:.0f} in {slow['ready_ms']:.1f} ms"
             )
         port = free_port()
-        command, env = serve_command(source, "serving.bias_scorer", port, "--sim")
+        command, env = serve_command(source, "assay_serving.bias_scorer", port, "--sim")
         ready = f"http://127.0.0.1:{port}/v2/health/ready"
         with running(command, ready, Path(scratch) / "scorer.log", source, env) as pid:
             await scorer_figures(pid, port)

@@ -16,7 +16,7 @@ from assay.config import CLASSIFIER_IMAGE, PIPELINE_IMAGE
 pytestmark = pytest.mark.manifests
 
 DOCKERFILE = REPO_ROOT / "images" / "Dockerfile"
-FIRST_PARTY = {"assay", "components", "pipelines", "serving"}
+FIRST_PARTY = {"assay", "assay_components", "assay_pipelines", "assay_serving"}
 RUNTIME_TARGETS = ("classifier", "pipeline")
 LOCKS = REPO_ROOT / "images" / "locks"
 
@@ -159,7 +159,7 @@ def test_each_server_runs_the_image_whose_target_holds_it() -> None:
     runtime = find(objs, "ServingRuntime", "assay-classifier")
     (server,) = runtime["spec"]["containers"]
     assert server["image"] == CLASSIFIER_IMAGE
-    assert server["command"][:3] == ["python", "-m", "serving.classifier"]
+    assert server["command"][:3] == ["python", "-m", "assay_serving.classifier"]
     scorer_images = {
         container["image"]
         for obj in objs

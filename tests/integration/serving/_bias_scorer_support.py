@@ -46,7 +46,8 @@ class Scorer(RunningServer):
 def launch(
     entry: str, args: list[str], log_path: Path, env: dict[str, str] | None = None
 ) -> Scorer:
-    """Start ``assay serve bias-scorer`` (entry "cli") or ``python -m serving.bias_scorer``."""
+    """Start ``assay serve bias-scorer`` (entry "cli") or
+    ``python -m assay_serving.bias_scorer``."""
     http_port, grpc_port = free_port(), free_port()
     if entry == "cli":
         assay = str(Path(sys.executable).parent / "assay")
@@ -54,7 +55,7 @@ def launch(
         command = [assay, "serve", "bias-scorer", *ports, *args]
     else:
         ports = [f"--http_port={http_port}", f"--grpc_port={grpc_port}"]
-        command = [sys.executable, "-m", "serving.bias_scorer", *ports, *args]
+        command = [sys.executable, "-m", "assay_serving.bias_scorer", *ports, *args]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     full_env.pop("ASSAY_ENSEMBLE", None)
     full_env.pop("ASSAY_LLM_DAILY_BUDGET_USD", None)

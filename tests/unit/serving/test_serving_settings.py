@@ -33,10 +33,16 @@ class Server:
 
 SERVERS = [
     Server(
-        "classifier", ClassifierServerSettings, "serving.classifier", "assay.serving.classifier"
+        "classifier",
+        ClassifierServerSettings,
+        "assay_serving.classifier",
+        "assay.serving.classifier",
     ),
     Server(
-        "bias-scorer", BiasScorerServerSettings, "serving.bias_scorer", "assay.serving.bias_scorer"
+        "bias-scorer",
+        BiasScorerServerSettings,
+        "assay_serving.bias_scorer",
+        "assay.serving.bias_scorer",
     ),
 ]
 ENTRY_DEFAULTS = {"classifier": {"model_uri"}}
@@ -104,7 +110,7 @@ def via_assay(server: Server, monkeypatch: pytest.MonkeyPatch, *args: str) -> An
 
 
 def via_module(server: Server, *args: str) -> Any:
-    """The settings ``python -m serving.<server> ARGS`` builds."""
+    """The settings ``python -m assay_serving.<server> ARGS`` builds."""
     return importlib.import_module(server.entry_module).options_from_args(list(args))
 
 
