@@ -11,16 +11,16 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from assay import __version__
+import assay
 from assay.errors import UsageError
 
-PIPELINE_IMAGE = f"ghcr.io/assay-ml/assay:{__version__}"
+PIPELINE_IMAGE = f"ghcr.io/assay-ml/assay:{assay.__version__}"
 """The image every pipeline step runs in by default (images/Dockerfile, target ``pipeline``),
 tagged with assay's version (images/build.sh tags it so); the cluster's copy of this reference is
 manifests/base/kustomization.yaml ``images:`` (a test checks that the two agree).
 ``ASSAY_IMAGE`` or ``assay compile --image`` picks another."""
 
-CLASSIFIER_IMAGE = f"ghcr.io/assay-ml/assay-classifier:{__version__}"
+CLASSIFIER_IMAGE = f"ghcr.io/assay-ml/assay-classifier:{assay.__version__}"
 """The classifier server's lean image (images/Dockerfile, target ``classifier``), same tag."""
 
 
