@@ -188,7 +188,7 @@ def resolve_env(objs: list[Obj], container: Obj, secrets: Mapping[str, str]) -> 
         env.update({source.get("prefix", "") + k: str(v) for k, v in data.items()})
     for item in container.get("env", []):
         if "value" in item:
-            env[item["name"]] = str(item["value"])
+            env[item["name"]] = expand(str(item["value"]), env)
             continue
         source = item.get("valueFrom", {})
         if "configMapKeyRef" in source:
@@ -304,13 +304,26 @@ def run_flags(
     return flags
 
 
-def command_line(container: Obj) -> list[str]:
-    """What follows the image: the command's tail (its head is the entrypoint) and the args.
+def expand(text: str, env: Mapping[str, str]) -> str:
+    """The kubelet's ``$(VAR)`` expansion of command, args and env values: a defined variable's
+    value, ``$$`` an escaped ``$``, an undefined reference left as written."""
+
+    def value(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        return env.get(match.group(1), match.group(0))
+
+    return re.sub(r"\$\$|\$\((\w+)\)", value, text)
+
+
+def command_line(container: Obj, env: Mapping[str, str] | None = None) -> list[str]:
+    """What follows the image: the command's tail (its head is the entrypoint) and the args,
+    with the container's environment ``env`` expanded in them as the kubelet does.
 
     An empty ``--entrypoint`` would keep the image's ENTRYPOINT, which Kubernetes replaces.
     """
     command = list(container.get("command", []))
-    return [*command[1:], *container.get("args", [])]
+    return [expand(part, env or {}) for part in [*command[1:], *container.get("args", [])]]
 
 
 # --------------------------------------------------------------------------------------------
@@ -540,7 +553,7 @@ def _start_container(
         f"--name={name}",
         *flags,
         image,
-        *command_line(container),
+        *command_line(container, env),
     )
     return name
 

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from _kustomize import Obj, find, render
+from _kustomize import Obj, find, find_generated, render
 from _manifest_container import ManifestPod, PodOptions, predictor_pod, resolve_env, run_predictor
 from _wdbc_model import MODEL_NAME, write_model_folder
 
@@ -72,7 +72,7 @@ def caller_key(overlay: str = "dev") -> str:
     """An API key of the overlay's Secret bias-scorer-callers: the scorer authenticates callers."""
     import yaml
 
-    secret = find(render(overlay), "Secret", "bias-scorer-callers")
+    secret = find_generated(render(overlay), "Secret", "bias-scorer-callers")
     callers = yaml.safe_load(base64.b64decode(secret["data"]["callers.yaml"]))["callers"]
     return str(next(iter(callers.values()))["keys"][0])
 

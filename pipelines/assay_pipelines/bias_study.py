@@ -10,7 +10,9 @@ MINIO_* from ConfigMap ``assay-pipeline-env`` and the pipeline's MinIO user from
 ``minio-credentials``; the rate step also reads ASSAY_ENSEMBLE (the ensemble used when
 ``ensemble`` is "": dev ``bundled:sim``, whose raters reach the ``assay-sim-llm`` Service at
 ASSAY_SIM_URL; prod ``bundled:providers``) and the provider keys from Secret
-``llm-provider-keys`` (each key optional, so a partial ensemble or an imported study still runs).
+``llm-provider-keys`` (each key optional, so a partial ensemble or an imported study still runs)
+and the shared Redis (rate limits, budget and cache shared with the bias scorer) and its password
+from Secret ``assay-redis`` (optional: without it the limits are the pod's own).
 The rate step is the only pod that holds provider keys and may reach the providers (labels
 ``RATE_STEP_LABELS``, NetworkPolicy llm-provider-egress): it fans out inside its own pod (a local
 Ray, never the shared Ray cluster, which any computing step can reach and which holds no keys).
@@ -28,6 +30,8 @@ from assay_pipelines.training import MINIO_SECRET, MINIO_SECRET_TO_ENV, PIPELINE
 
 PROVIDER_SECRET = "llm-provider-keys"
 PROVIDER_KEYS = {key: key for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TOGETHER_API_KEY")}
+REDIS_SECRET = "assay-redis"
+REDIS_SECRET_TO_ENV = {"ASSAY_REDIS_URL": "ASSAY_REDIS_URL", "password": "ASSAY_REDIS_PASSWORD"}
 STORAGE_ENV = ("MINIO_ENDPOINT", "MINIO_SECURE", "MINIO_REGION")
 RATING_ENV = (*STORAGE_ENV, "ASSAY_ENSEMBLE", "ASSAY_SIM_URL")  # no RAY_ADDRESS: see above
 RATE_STEP_LABELS = {"assay.io/step": "rate", "assay.io/llm-egress": "true"}
@@ -97,6 +101,7 @@ def bias_study_pipeline(
     rated.set_caching_options(False)  # the durable store, not KFP's cache, makes reruns cheap
     rated.set_cpu_request("2").set_memory_request("2G").set_memory_limit("4G")
     kubernetes.use_secret_as_env(rated, PROVIDER_SECRET, PROVIDER_KEYS, optional=True)
+    kubernetes.use_secret_as_env(rated, REDIS_SECRET, REDIS_SECRET_TO_ENV, optional=True)
     for key, value in RATE_STEP_LABELS.items():
         kubernetes.add_pod_label(rated, key, value)
     _cluster_env(rated, RATING_ENV)

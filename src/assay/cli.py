@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 import typer
 
 import assay
@@ -15,7 +13,8 @@ import assay.commands.serve
 import assay.commands.sim_llm
 import assay.commands.submit
 import assay.commands.train
-from assay.obs.logging import configure_logging
+from assay.commands._common import err_console
+from assay.obs.logging import LOG_LEVELS, configure_logging
 
 app = typer.Typer(
     name="assay",
@@ -29,13 +28,6 @@ app = typer.Typer(
 )
 
 
-class LogLevel(StrEnum):
-    debug = "debug"
-    info = "info"
-    warning = "warning"
-    error = "error"
-
-
 def _print_version(given: bool) -> None:
     if given:
         typer.echo(f"assay {assay.__version__}")
@@ -45,14 +37,20 @@ def _print_version(given: bool) -> None:
 @app.callback()
 def _root(
     log_json: bool = typer.Option(False, "--log-json", help="Write logs as JSON lines."),
-    log_level: LogLevel = typer.Option(
-        LogLevel.info, "--log-level", help="Least severe level logged."
+    log_level: str = typer.Option(
+        "info", "--log-level", help=f"Least severe level logged: {', '.join(LOG_LEVELS)}."
     ),
     version: bool = typer.Option(
         False, "--version", is_eager=True, callback=_print_version, help="Print the version."
     ),
 ) -> None:
-    configure_logging(level=log_level.value, json=log_json)
+    try:
+        configure_logging(level=log_level, json=log_json)
+    except ValueError as exc:
+        err_console.print(
+            f"[bold red]error:[/] --log-level: {exc}.", highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(code=2) from exc
 
 
 # Sub-commands register themselves below (one line each).

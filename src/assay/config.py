@@ -7,12 +7,14 @@ Nothing here reads the environment at import time: call ``Settings()`` (or a sec
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import assay
-from assay.errors import UsageError
+from assay.errors import ConfigError, UsageError
 
 PIPELINE_IMAGE = f"ghcr.io/assay-ml/assay:{assay.__version__}"
 """The image every pipeline step runs in by default (images/Dockerfile, target ``pipeline``),
@@ -76,8 +78,13 @@ class Settings(BaseSettings):
         description="Redis shared by every process for LLM rate limits, the daily budget and "
         "(unless ASSAY_CACHE names another) the response cache; unset: per process",
     )
+    redis_password: SecretStr | None = Field(
+        None,
+        description="password of the Redis at ASSAY_REDIS_URL (requirepass; in the cluster from "
+        "Secret assay-redis), unless the URL carries its own",
+    )
     log_json: bool = Field(False, description="emit JSON log lines instead of console lines")
-    log_level: str = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     seed: int = 42
     ray_address: str | None = Field(
         None, validation_alias="RAY_ADDRESS", description="Ray cluster; local Ray when unset"
@@ -89,9 +96,40 @@ class Settings(BaseSettings):
     )
 
     @property
+    def shared_redis_url(self) -> str | None:
+        """ASSAY_REDIS_URL with ASSAY_REDIS_PASSWORD as its credentials (None: no shared Redis)."""
+        return redis_url_with_password(self.redis_url, self.redis_password)
+
+    @property
     def cache_uri(self) -> str:
         """ASSAY_CACHE when it names a cache, else the shared Redis, else memory://."""
-        return cache_uri(self.cache, self.redis_url)
+        return cache_uri(self.cache, self.shared_redis_url)
+
+
+def redis_url_with_password(url: str | None, password: SecretStr | str | None) -> str | None:
+    """``url`` authenticating with ``password`` (``redis://:<password>@host...``; a ``unix://``
+    socket takes it as the ``password`` query parameter). A URL that already carries a password
+    keeps it; one different from ``password`` is a :class:`ConfigError` (which one is meant?)."""
+    secret = password.get_secret_value() if isinstance(password, SecretStr) else password
+    if url is None or not secret:
+        return url
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    if parts.scheme == "unix":
+        own = query.get("password")
+    else:
+        own = None if parts.password is None else unquote(parts.password)
+    if own is not None:
+        if own != secret:
+            raise ConfigError(
+                "ASSAY_REDIS_URL carries a password and ASSAY_REDIS_PASSWORD is another: set one"
+            )
+        return url
+    if parts.scheme == "unix":  # no netloc: urlunsplit would drop the "//"
+        return f"{url.partition('?')[0]}?{urlencode({**query, 'password': secret})}"
+    user = quote(parts.username or "", safe="")
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(secret, safe='')}@{host}"))
 
 
 def cache_uri(cache: str | None, redis_url: str | None) -> str:

@@ -8,13 +8,11 @@ import numpy as np
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (same order as given)."""
+    """Holm's step-down adjusted p-values (same order as given), by statsmodels'
+    ``multipletests(method="holm")``. A NaN p-value still counts as a test and stays NaN."""
+    from statsmodels.stats.multitest import multipletests  # heavy: imported when used
+
     p = np.asarray(p_values, dtype=float)
-    order = np.argsort(p, kind="stable")
-    m = len(p)
-    adjusted = np.empty(m)
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[index]))
-        adjusted[index] = running
-    return [float(v) for v in adjusted]
+    if len(p) == 0:
+        return []
+    return [float(v) for v in multipletests(p, method="holm")[1]]

@@ -34,8 +34,8 @@ WHAT_ASSAY_RELIES_ON: dict[str, str] = {
     "kserve": "assay's servers subclass and copy KServe's data plane, model server and REST "
     "internals",
     "kfp": "local runs parse kfp.local's log lines and replace its Docker task handler",
-    "scikit-learn": "saved models are pickles of fitted scikit-learn objects, built partly from "
-    "its private calibration classes",
+    "scikit-learn": "saved models are pickles of fitted scikit-learn objects that the servers "
+    "unpickle and skl2onnx converts",
     "openai": "the OpenAI provider calls the SDK's typed request and error API",
     "anthropic": "the Anthropic provider calls the SDK's typed request and error API",
     "together": "the Together provider calls the 3.x SDK's typed request and error API",

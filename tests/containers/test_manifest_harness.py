@@ -8,11 +8,12 @@ a manifest the harness cannot reproduce is an error naming the object, not a sil
 from __future__ import annotations
 
 import pytest
-from _kustomize import find, render
+from _kustomize import find, find_generated, generated_name, render
 from _manifest_container import (
     IMAGE_MAP_ENV,
     ManifestError,
     command_line,
+    expand,
     image_for,
     predictor_pod,
     resolve_env,
@@ -71,7 +72,7 @@ def test_the_scorers_env_comes_from_its_configmap_secret_and_literals() -> None:
     objs = render("dev")
     container = serving_container(predictor_pod(objs, SCORER))
     env = resolve_env(objs, container, TEST_SECRETS)
-    limits = find(objs, "ConfigMap", "bias-scorer-limits")["data"]
+    limits = find_generated(objs, "ConfigMap", "bias-scorer-limits")["data"]
     assert {k: env[k] for k in limits} == limits
     assert env["ASSAY_LOG_JSON"] == "true"
     assert env["OPENAI_API_KEY"] == TEST_SECRETS["llm-provider-keys/OPENAI_API_KEY"]
@@ -79,9 +80,13 @@ def test_the_scorers_env_comes_from_its_configmap_secret_and_literals() -> None:
 
 
 def test_a_configmap_the_overlay_does_not_render_is_an_error() -> None:
-    objs = [o for o in render("dev") if o["metadata"]["name"] != "bias-scorer-limits"]
+    objs = [
+        o for o in render("dev") if not generated_name("bias-scorer-limits", o["metadata"]["name"])
+    ]
     container = serving_container(predictor_pod(objs, SCORER))
-    with pytest.raises(ManifestError, match="ConfigMap bias-scorer-limits: not rendered"):
+    with pytest.raises(
+        ManifestError, match=r"ConfigMap bias-scorer-limits-[a-z0-9]+: not rendered"
+    ):
         resolve_env(objs, container, {})
 
 
@@ -91,8 +96,32 @@ def test_a_secret_left_to_the_operator_needs_a_test_value() -> None:
     container = serving_container(predictor_pod(objs, SCORER))
     with pytest.raises(ManifestError, match="Secret assay-redis key ASSAY_REDIS_URL"):
         resolve_env(objs, container, {})
-    given = {"assay-redis/ASSAY_REDIS_URL": "redis://127.0.0.1:6379/0"}
-    assert resolve_env(objs, container, given)["ASSAY_REDIS_URL"] == "redis://127.0.0.1:6379/0"
+    given = {
+        "assay-redis/ASSAY_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "assay-redis/password": "pw",
+    }
+    env = resolve_env(objs, container, given)
+    assert (env["ASSAY_REDIS_URL"], env["ASSAY_REDIS_PASSWORD"]) == (
+        "redis://127.0.0.1:6379/0",
+        "pw",
+    )
+
+
+def test_the_redis_stand_in_gets_the_password_the_kubelet_would_expand() -> None:
+    """Deployment redis says `--requirepass $(REDISCLI_AUTH)`: the harness expands it from the
+    container's environment (Secret assay-redis), as the kubelet does, and the scorer reads the
+    same password."""
+    from _manifest_servers import redis_standin
+
+    objs = render("dev")
+    container, _ = redis_standin(objs, "image")
+    env = resolve_env(objs, container, {})
+    args = command_line(container, env)
+    password = args[args.index("--requirepass") + 1]
+    assert password == env["REDISCLI_AUTH"] and not password.startswith("$(")
+    scorer = resolve_env(objs, serving_container(predictor_pod(objs, SCORER)), {})
+    assert scorer["ASSAY_REDIS_PASSWORD"] == password
+    assert expand("$$(KEEP) $(MISSING) $(REDISCLI_AUTH)", env) == f"$(KEEP) $(MISSING) {password}"
 
 
 def test_a_template_field_kserve_does_not_set_is_an_error() -> None:

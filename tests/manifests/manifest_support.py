@@ -17,9 +17,27 @@ from typing import Any
 
 import pytest
 import yaml
-from _kustomize import REPO_ROOT, TARGETS, Obj, find, render
+from _kustomize import (
+    REPO_ROOT,
+    TARGETS,
+    Obj,
+    find,
+    find_generated,
+    generated_name,
+    render,
+    render_path,
+)
 
-__all__ = ["REPO_ROOT", "TARGETS", "Obj", "find", "render"]
+__all__ = [
+    "REPO_ROOT",
+    "TARGETS",
+    "Obj",
+    "find",
+    "find_generated",
+    "generated_name",
+    "render",
+    "render_path",
+]
 
 CRD_DIR = REPO_ROOT.parent / "shared" / "crds"
 KUBERNETES_VERSION = "1.34"

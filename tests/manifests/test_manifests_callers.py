@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from manifest_support import find, render
+from manifest_support import find, find_generated, generated_name, render
 from netpol import rendered_pods
 
 pytestmark = pytest.mark.manifests
@@ -45,7 +45,7 @@ def test_the_scorer_reads_its_callers_from_the_secret(target: str) -> None:
     (name,) = [n for n, m in mounts.items() if m["mountPath"] == str(path.parent)]
     assert mounts[name]["readOnly"] is True
     secret = volumes[name]["secret"]
-    assert secret["secretName"] == SECRET
+    assert generated_name(SECRET, secret["secretName"])
     assert not secret.get("optional", False), "a missing key file must stop the pod"
     assert path.name == "callers.yaml"
 
@@ -53,7 +53,7 @@ def test_the_scorer_reads_its_callers_from_the_secret(target: str) -> None:
 def test_dev_generates_a_key_file_the_server_accepts(tmp_path: Path) -> None:
     from assay.serving.bias_callers import read_caller_keys
 
-    secret = find(render("dev"), "Secret", SECRET)
+    secret = find_generated(render("dev"), "Secret", SECRET)
     assert set(secret["data"]) == {"callers.yaml"}
     key_file = tmp_path / "callers.yaml"
     key_file.write_bytes(base64.b64decode(secret["data"]["callers.yaml"]))
@@ -77,7 +77,7 @@ def test_each_caller_has_a_default_share_the_server_accepts(target: str) -> None
 
     objs = render(target)
     _, container = _scorer(objs)
-    limits = find(objs, "ConfigMap", "bias-scorer-limits")["data"]
+    limits = find_generated(objs, "ConfigMap", "bias-scorer-limits")["data"]
     daily = float(limits["ASSAY_LLM_DAILY_BUDGET_USD"])
     caller_daily = float(limits["ASSAY_SCORER_CALLER_DAILY_BUDGET_USD"])
     assert 0 < caller_daily < daily, "one caller must not be able to spend the whole day"

@@ -8,7 +8,7 @@ import tomllib
 
 import pytest
 import yaml
-from manifest_support import REPO_ROOT, find, render
+from manifest_support import REPO_ROOT, find, find_generated, render
 
 pytestmark = pytest.mark.manifests
 
@@ -44,9 +44,9 @@ def test_bias_scorer_runs_its_server_with_arguments_and_limits_it_accepts() -> N
     assert (options.http_port, options.grpc_port) == (8080, 8081)
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert options.ensemble_path == f"{mounts['config']}/ensemble.yaml"
-    assert "ensemble.yaml" in find(objs, "ConfigMap", "bias-scorer-config")["data"]
+    assert "ensemble.yaml" in find_generated(objs, "ConfigMap", "bias-scorer-config")["data"]
     # every limit in the ConfigMap is an environment variable the server documents
-    limits = find(objs, "ConfigMap", "bias-scorer-limits")["data"]
+    limits = find_generated(objs, "ConfigMap", "bias-scorer-limits")["data"]
     help_text = " ".join(build_parser().format_help().split())
     for name in limits:
         assert f"env {name}" in help_text, f"{name} is not read by the bias scorer"
@@ -128,7 +128,7 @@ def _ray_head(ray: dict) -> dict:
 def _load_configmap_ensemble(objs: list, tmp_path) -> object:  # type: ignore[no-untyped-def]
     from assay.llm.ensemble import load_ensemble
 
-    config = find(objs, "ConfigMap", "bias-scorer-config")["data"]["ensemble.yaml"]
+    config = find_generated(objs, "ConfigMap", "bias-scorer-config")["data"]["ensemble.yaml"]
     path = tmp_path / "ensemble.yaml"
     path.write_text(config)
     return load_ensemble(path, environ={})

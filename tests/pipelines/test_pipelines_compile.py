@@ -175,6 +175,30 @@ def test_only_the_rate_step_holds_provider_keys_and_the_egress_label(compiled: P
     assert holders == labelled == ["exec-bias-rate"]
 
 
+def test_the_rate_step_reads_the_shared_redis_and_its_password_from_the_secret(
+    compiled: Path,
+) -> None:
+    """The Secret the bias scorer reads (manifests: assay-redis), optional: a cluster without
+    it rates with the pod's own limits."""
+    from pipelines.bias_study import REDIS_SECRET
+
+    _spec, platform = yaml.safe_load_all((compiled / "bias-study.yaml").read_text())
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    holders = {
+        name: secret
+        for name, config in executors.items()
+        for secret in config.get("secretAsEnv", [])
+        if secret["secretName"] == REDIS_SECRET
+    }
+    assert list(holders) == ["exec-bias-rate"]
+    secret = holders["exec-bias-rate"]
+    assert {(k["secretKey"], k["envVar"]) for k in secret["keyToEnv"]} == {
+        ("ASSAY_REDIS_URL", "ASSAY_REDIS_URL"),
+        ("password", "ASSAY_REDIS_PASSWORD"),
+    }
+    assert secret["optional"] is True
+
+
 def _executor_images(folder: Path) -> dict[str, set[str]]:
     images: dict[str, set[str]] = {}
     for path in folder.glob("*.yaml"):

@@ -15,7 +15,7 @@ import numpy as np
 
 from assay.bias import report_sections as sections
 from assay.bias.io import atomic_write_text
-from assay.bias.report_summary import SUMMARY_CSS, headline_rows, summary_box
+from assay.bias.report_summary import headline_rows, summary_lines
 from assay.obs import html
 
 _VERDICT_COLOURS = {
@@ -171,17 +171,34 @@ def ppc_plot(idata: Any, summary: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def _img(path: Path) -> str:
-    return html.png_img(path.read_bytes(), path.stem)
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    return html.cell(value, digits)
-
-
-def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
-    header = [label for _, label in columns]
-    return html.table(header, [[_fmt(row.get(key)) for key, _ in columns] for row in rows])
+HEADLINE_COLUMNS = [
+    ("publisher", "publisher"),
+    ("n_passages", "passages"),
+    ("raw_mean_rating", "raw mean rating"),
+    ("reference", "vs"),
+    ("mean", "difference"),
+    ("hdi_low", "HDI low"),
+    ("hdi_high", "HDI high"),
+    ("verdict", "verdict"),
+    ("average_rater_effect", "average-rater effect"),
+]
+PER_RATER_COLUMNS = [
+    ("rater", "rater"),
+    ("n_rated", "rated"),
+    ("alpha_vs_others", "alpha vs others"),
+    ("n_vs_others", "n"),
+    ("alpha_vs_truth", "alpha vs truth"),
+    ("n_vs_truth", "n"),
+]
+PAIRWISE_COLUMNS = [
+    ("rater_a", "rater A"),
+    ("rater_b", "rater B"),
+    ("n", "n"),
+    ("pearson", "Pearson"),
+    ("spearman", "Spearman"),
+    ("rmse", "RMSE"),
+]
+FIGURES = ("forest", "raters", "ppc", "ppc_new", "textbooks")
 
 
 def rerun_note(diag: dict[str, Any]) -> str:
@@ -198,173 +215,108 @@ def rerun_note(diag: dict[str, Any]) -> str:
     )
 
 
-def _diagnostics_banner(diag: dict[str, Any]) -> str:
+def _diagnostics(diag: dict[str, Any]) -> dict[str, Any]:
     figures = (
-        f"max R-hat {diag['rhat_max']:.4f} (&le; 1.01), min bulk ESS {diag['ess_bulk_min']:.0f}, "
-        f"min tail ESS {diag['ess_tail_min']:.0f} (&ge; {diag['ess_required']:.0f}), "
-        f"divergences {diag['divergences']}, min BFMI {diag['bfmi_min']:.2f} (&ge; 0.3)"
+        f"max R-hat {diag['rhat_max']:.4f} (≤ 1.01), min bulk ESS {diag['ess_bulk_min']:.0f}, "
+        f"min tail ESS {diag['ess_tail_min']:.0f} (≥ {diag['ess_required']:.0f}), "
+        f"divergences {diag['divergences']}, min BFMI {diag['bfmi_min']:.2f} (≥ 0.3)"
     )
-    figures += html.escape(rerun_note(diag))
-    if diag["passed"]:
-        return f'<div class="ok">Diagnostics passed: {figures}.</div>'
-    failures = "; ".join(html.escape(f) for f in diag["failures"])
-    return (
-        '<div class="fail"><strong>DIAGNOSTICS FAILED - do not trust these estimates.</strong> '
-        f"{failures}.<br>{figures}.</div>"
-    )
+    return {
+        "passed": diag["passed"],
+        "figures": figures + rerun_note(diag),
+        "failures": list(diag["failures"]),
+    }
 
 
-_CSS = """
-body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;
-font-size:13px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}
-.ok{background:#e6f4ea;border:1px solid #1b7837;padding:.7em}
-.fail{background:#fde0dd;border:3px solid #b2182b;padding:1em;font-size:1.1em}
-img{max-width:100%}code{background:#f3f3f3;padding:1px 4px}
-"""
+def _recovery(summary: dict[str, Any]) -> dict[str, Any] | None:
+    rec = summary.get("recovery")
+    if not rec:
+        return None
+    rows = [
+        {**r, "hdi_low": r["contrast_hdi"][0], "hdi_high": r["contrast_hdi"][1]}
+        for r in rec["publishers"]
+    ]
+    columns = [
+        ("publisher", "publisher"),
+        ("true_contrast", "true contrast"),
+        ("hdi_low", "HDI low"),
+        ("hdi_high", "HDI high"),
+        ("covered", "covered"),
+    ]
+    return {
+        "compared_on": rec["compared_on"],
+        "all_covered": rec["all_covered"],
+        "label": rec.get("label", ""),
+        "table": html.record_table(rows, columns),
+    }
+
+
+def _friedman(agreement: dict[str, Any]) -> dict[str, Any]:
+    friedman = agreement["friedman"]
+    return {
+        "blocks": friedman["blocks"],
+        "judged_values": friedman["values"],
+        "statistic": friedman.get("statistic"),
+        "p_value": friedman.get("p_value"),
+        "skipped": friedman.get("skipped") or "",
+        "note": friedman.get("note") or "",
+    }
+
+
+def _ppc_table(summary: dict[str, Any]) -> html.Table:
+    checks = (summary.get("predictive_checks") or {}).get("posterior_predictive", {})
+    rows = [{"statistic": k, **v} for k, v in checks.items()]
+    columns = [
+        ("statistic", "statistic"),
+        ("observed", "observed"),
+        ("replicated_mean", "replicated mean"),
+        ("p_value", "p"),
+    ]
+    return html.record_table(rows, columns)
+
+
+def _mapping_table(study: dict[str, Any]) -> html.Table | None:
+    mapping = study.get("publisher_mapping") or {}
+    if not mapping:
+        return None
+    rows = [{"original": k, "normalised": v} for k, v in sorted(mapping.items())]
+    return html.record_table(rows, [("original", "original"), ("normalised", "normalised")])
 
 
 def render_html(run_dir: Path, figures: dict[str, Path]) -> str:
+    """The report page from the run folder's JSON artifacts and the drawn figures."""
     study = json.loads((run_dir / "study.json").read_text())
     agreement = json.loads((run_dir / "agreement.json").read_text())
     summary = json.loads((run_dir / "summary.json").read_text())
-    diag = summary["diagnostics"]
     per_rater = [{"rater": k, **v} for k, v in agreement["per_rater"].items()]
-    friedman = agreement["friedman"]
-    parts = [
-        f"<h1>Bias study: {html.escape(study.get('title', run_dir.name))}</h1>",
-        f"<p>Source: <code>{html.escape(str(study.get('source', '')))}</code>; scale: "
-        f"<strong>{summary['scale']}</strong>; {summary['model']['n_ratings']} valid ratings of "
-        f"{summary['model']['n_passages']} passages by {summary['model']['n_raters']} raters, "
-        f"{summary['model']['n_publishers']} publishers, "
-        f"{summary['model']['n_textbooks']} textbooks.</p>",
-        summary_box(summary, agreement),
-        _diagnostics_banner(diag),
-        "<h2>Publisher effects</h2>",
-        f"<p>{html.escape(summary['model']['likelihood'])} model; "
-        f"{html.escape(summary['model']['identification'])}. Verdict rule: "
-        f"{html.escape(summary['verdict_rule'])}.</p>",
-        _img(figures["forest"]),
-        "<p>Table and figure show the estimate each verdict is about (the difference from the "
-        "headline reference); the average-rater effect, which assumes the average rater is "
-        "unbiased, is the last column.</p>",
-        _table(
-            headline_rows(summary),
-            [
-                ("publisher", "publisher"),
-                ("n_passages", "passages"),
-                ("raw_mean_rating", "raw mean rating"),
-                ("reference", "vs"),
-                ("mean", "difference"),
-                ("hdi_low", "HDI low"),
-                ("hdi_high", "HDI high"),
-                ("verdict", "verdict"),
-                ("average_rater_effect", "average-rater effect"),
-            ],
-        ),
-        sections.verdicts_section(summary),
-    ]
-    if summary.get("recovery"):
-        rec = summary["recovery"]
-        rows = [
-            {**r, "hdi_low": r["contrast_hdi"][0], "hdi_high": r["contrast_hdi"][1]}
-            for r in rec["publishers"]
-        ]
-        parts += [
-            "<h3>Recovery of the known publisher effects</h3>",
-            f"<p>Compared on {html.escape(rec['compared_on'])}: "
-            f"<strong>{'all covered' if rec['all_covered'] else 'NOT all covered'}</strong> "
-            f"({html.escape(rec.get('label', ''))}).</p>",
-            _table(
-                rows,
-                [
-                    ("publisher", "publisher"),
-                    ("true_contrast", "true contrast"),
-                    ("hdi_low", "HDI low"),
-                    ("hdi_high", "HDI high"),
-                    ("covered", "covered"),
-                ],
-            ),
-        ]
-    parts += [
-        "<h2>Raters</h2>",
-        _img(figures["raters"]),
-        "<h2>Agreement</h2>",
-        f"<p>Krippendorff's alpha ({agreement['level_of_measurement']}): "
-        f"<strong>{_fmt(agreement['alpha'])}</strong>, 95% bootstrap CI "
-        f"[{_fmt(agreement['ci_low'])}, {_fmt(agreement['ci_high'])}] "
-        f"({agreement['n_boot']} resamples of {agreement['n_pairable_units']} pairable units). "
-        f"{agreement['n_valid_ratings']} valid and {agreement['n_failed_ratings']} failed "
-        f"ratings. Truth column for per-rater alpha: {_fmt(agreement['truth_column'])}.</p>",
-        _table(
-            per_rater,
-            [
-                ("rater", "rater"),
-                ("n_rated", "rated"),
-                ("alpha_vs_others", "alpha vs others"),
-                ("n_vs_others", "n"),
-                ("alpha_vs_truth", "alpha vs truth"),
-                ("n_vs_truth", "n"),
-            ],
-        ),
-        _table(
-            agreement["pairwise"],
-            [
-                ("rater_a", "rater A"),
-                ("rater_b", "rater B"),
-                ("n", "n"),
-                ("pearson", "Pearson"),
-                ("spearman", "Spearman"),
-                ("rmse", "RMSE"),
-            ],
-        ),
-        sections.agreement_details(agreement),
-        f"<p>Friedman test across publishers (blocks: {friedman['blocks']}; "
-        f"values: {friedman['values']}): statistic {_fmt(friedman.get('statistic'))}, "
-        f"p = {_fmt(friedman.get('p_value'), 4)}"
-        f"{'; ' + html.escape(friedman['skipped']) if friedman.get('skipped') else ''}"
-        f"{' (' + html.escape(friedman['note']) + ')' if friedman.get('note') else ''}.</p>",
-        "<h2>Textbooks</h2>",
-        *([_img(figures["textbooks"])] if "textbooks" in figures else []),
-        sections.textbook_section(summary),
-        "<h2>Posterior predictive checks: new passages</h2>",
-        *([_img(figures["ppc_new"])] if "ppc_new" in figures else []),
-        sections.ppc_new_section(summary),
-        "<h3>Conditional check (little power)</h3>",
-        "<p>Replications below keep each passage's effect conditioned on its own ratings and "
-        "compare means the model fits directly, so their p-values sit near 0.5 by construction; "
-        "kept for reference only.</p>",
-        _img(figures["ppc"]),
-        _ppc_table(summary),
-        sections.sensitivity_section(summary),
-        "<h2>Inputs</h2>",
-        _mapping(study),
-        f"<pre>{html.escape(json.dumps(study.get('notes', {}), indent=1))}</pre>",
-    ]
-    return html.page("assay bias study", _CSS + SUMMARY_CSS, parts)
-
-
-def _ppc_table(summary: dict[str, Any]) -> str:
-    checks = (summary.get("predictive_checks") or {}).get("posterior_predictive", {})
-    rows = [{"statistic": k, **v} for k, v in checks.items()]
-    return "<p>Posterior predictive p-values (share of replications >= observed):</p>" + _table(
-        rows,
-        [
-            ("statistic", "statistic"),
-            ("observed", "observed"),
-            ("replicated_mean", "replicated mean"),
-            ("p_value", "p"),
-        ],
-    )
-
-
-def _mapping(study: dict[str, Any]) -> str:
-    mapping = study.get("publisher_mapping") or {}
-    if not mapping:
-        return "<p>Publisher names needed no normalisation.</p>"
-    rows = [{"original": k, "normalised": v} for k, v in sorted(mapping.items())]
-    return "<p>Publisher names normalised (case, whitespace, punctuation):</p>" + _table(
-        rows, [("original", "original"), ("normalised", "normalised")]
+    return html.render(
+        "assay.bias",
+        "report.html.j2",
+        title=study.get("title", run_dir.name),
+        source=str(study.get("source", "")),
+        summary=summary,
+        agreement=agreement,
+        summary_lines=summary_lines(summary, agreement),
+        diagnostics=_diagnostics(summary["diagnostics"]),
+        figures={
+            name: html.Figure(figures[name].stem, figures[name].read_bytes())
+            if name in figures
+            else None
+            for name in FIGURES
+        },
+        headline=html.record_table(headline_rows(summary), HEADLINE_COLUMNS),
+        verdicts=sections.verdicts_view(summary),
+        recovery=_recovery(summary),
+        per_rater=html.record_table(per_rater, PER_RATER_COLUMNS),
+        pairwise=html.record_table(agreement["pairwise"], PAIRWISE_COLUMNS),
+        details=sections.agreement_details_view(agreement),
+        friedman=_friedman(agreement),
+        textbooks=sections.textbook_table(summary),
+        ppc_new=sections.ppc_new_view(summary),
+        ppc=_ppc_table(summary),
+        sensitivity=sections.sensitivity_view(summary),
+        mapping=_mapping_table(study),
+        notes=json.dumps(study.get("notes", {}), indent=1),
     )
 
 

@@ -1,6 +1,6 @@
 """The bias report's sections on verdicts, new-passage predictive checks, textbooks, prior
 sensitivity and agreement details (Kendall's W, truth notes, failures by publisher): figures
-drawn from summary.json / agreement.json and HTML fragments."""
+drawn from summary.json / agreement.json, and what templates/sections.html.j2 shows of them."""
 
 from __future__ import annotations
 
@@ -23,12 +23,7 @@ def _pyplot() -> Any:
     return plt
 
 
-def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], digits: int = 3) -> str:
-    header = [label for _, label in columns]
-    return html.table(header, [[html.cell(r.get(k), digits) for k, _ in columns] for r in rows])
-
-
-def verdicts_section(summary: dict[str, Any]) -> str:
+def verdicts_view(summary: dict[str, Any]) -> dict[str, Any]:
     """Every publisher's verdict against every reference, with the assumption it rests on."""
     rule = summary.get("verdicts") or {}
     rows = [
@@ -44,26 +39,21 @@ def verdicts_section(summary: dict[str, Any]) -> str:
         if gold.get("available")
         else f"No gold-passage reference: {gold.get('why', 'not computed')}."
     )
-    refs = "".join(
-        f"<li><strong>{html.escape(r['reference'])}</strong>: {html.escape(r['assumption'])}</li>"
-        for r in rule.get("references", [])
-    )
-    return (
-        f"<h3>Verdicts by reference</h3><p>{html.escape(rule.get('rule', ''))}</p>"
-        f"<ul>{refs}</ul><p>{html.escape(gold_text)}</p>"
-        + _table(
-            rows,
-            [
-                ("publisher", "publisher"),
-                ("reference", "reference"),
-                ("mean", "difference"),
-                ("hdi_low", "HDI low"),
-                ("hdi_high", "HDI high"),
-                ("verdict", "verdict"),
-                ("assumption", "assumption"),
-            ],
-        )
-    )
+    columns = [
+        ("publisher", "publisher"),
+        ("reference", "reference"),
+        ("mean", "difference"),
+        ("hdi_low", "HDI low"),
+        ("hdi_high", "HDI high"),
+        ("verdict", "verdict"),
+        ("assumption", "assumption"),
+    ]
+    return {
+        "rule": rule.get("rule", ""),
+        "references": rule.get("references", []),
+        "gold_text": gold_text,
+        "table": html.record_table(rows, columns),
+    }
 
 
 def ppc_new_plot(summary: dict[str, Any], path: Path) -> bool:
@@ -94,32 +84,30 @@ def ppc_new_plot(summary: dict[str, Any], path: Path) -> bool:
     return True
 
 
-def ppc_new_section(summary: dict[str, Any]) -> str:
+def ppc_new_view(summary: dict[str, Any]) -> dict[str, Any] | None:
     checks = (summary.get("predictive_checks") or {}).get("new_passages")
     if not checks:
-        return ""
+        return None
     rows = [{"statistic": k, **v} for k, v in checks["statistics"].items()]
     for row in rows:
         row["94%"] = f"{row['replicated_94'][0]:.3f} - {row['replicated_94'][1]:.3f}"
-    extreme = ", ".join(checks["extreme"]) or "none"
-    rule = checks.get("multiplicity", "no multiplicity correction")
-    return (
-        f"<p>Replication: {html.escape(checks['replication'])} ({checks['n_replications']} "
-        f"replications). p = {html.escape(checks['p_value'])}. Multiplicity: "
-        f"{html.escape(rule)}. <strong>Flagged: {html.escape(extreme)}</strong>.</p>"
-        + _table(
-            rows,
-            [
-                ("statistic", "statistic"),
-                ("observed", "observed"),
-                ("replicated_mean", "replicated mean"),
-                ("94%", "replicated 94%"),
-                ("p_value", "p"),
-                ("p_holm", "Holm p (two-sided)"),
-                ("extreme", "flagged"),
-            ],
-        )
-    )
+    columns = [
+        ("statistic", "statistic"),
+        ("observed", "observed"),
+        ("replicated_mean", "replicated mean"),
+        ("94%", "replicated 94%"),
+        ("p_value", "p"),
+        ("p_holm", "Holm p (two-sided)"),
+        ("extreme", "flagged"),
+    ]
+    return {
+        "replication": checks["replication"],
+        "n_replications": checks["n_replications"],
+        "p_value": checks["p_value"],
+        "multiplicity": checks.get("multiplicity", "no multiplicity correction"),
+        "flagged": ", ".join(checks["extreme"]) or "none",
+        "table": html.record_table(rows, columns),
+    }
 
 
 def textbook_plot(summary: dict[str, Any], path: Path) -> bool:
@@ -146,28 +134,26 @@ def textbook_plot(summary: dict[str, Any], path: Path) -> bool:
     return True
 
 
-def textbook_section(summary: dict[str, Any]) -> str:
+def textbook_table(summary: dict[str, Any]) -> html.Table | None:
     rows = summary.get("textbook_effects") or []
     if not rows:
-        return "<p>No textbooks in this study.</p>"
-    return _table(
-        rows,
-        [
-            ("textbook", "textbook"),
-            ("publisher", "publisher"),
-            ("n_passages", "passages"),
-            ("mean", "effect"),
-            ("hdi_low", "HDI low"),
-            ("hdi_high", "HDI high"),
-        ],
-    )
+        return None
+    columns = [
+        ("textbook", "textbook"),
+        ("publisher", "publisher"),
+        ("n_passages", "passages"),
+        ("mean", "effect"),
+        ("hdi_low", "HDI low"),
+        ("hdi_high", "HDI high"),
+    ]
+    return html.record_table(rows, columns)
 
 
-def sensitivity_section(summary: dict[str, Any]) -> str:
+def sensitivity_view(summary: dict[str, Any]) -> dict[str, Any] | None:
     sensitivity = summary.get("prior_sensitivity") or {}
     variants = sensitivity.get("variants") or []
     if not variants:
-        return ""
+        return None
     rows = [
         {
             "prior": v["prior"],
@@ -180,32 +166,20 @@ def sensitivity_section(summary: dict[str, Any]) -> str:
         for v in variants
     ]
     publishers = [p["publisher"] for p in variants[0]["publishers"]]
-    return (
-        f"<h2>Prior sensitivity</h2><p>{html.escape(sensitivity['method'])}. Columns per "
-        "publisher: shift of its posterior mean effect.</p>"
-        + _table(
-            rows,
-            [
-                ("prior", "prior"),
-                ("scale_factor", "scale x"),
-                ("pareto_k", "Pareto k"),
-                ("reliable", "reliable"),
-                ("max_abs_shift", "max |shift|"),
-                *[(p, p) for p in publishers],
-            ],
-        )
-    )
+    columns = [
+        ("prior", "prior"),
+        ("scale_factor", "scale x"),
+        ("pareto_k", "Pareto k"),
+        ("reliable", "reliable"),
+        ("max_abs_shift", "max |shift|"),
+        *[(p, p) for p in publishers],
+    ]
+    return {"method": sensitivity["method"], "table": html.record_table(rows, columns)}
 
 
-def agreement_details(agreement: dict[str, Any]) -> str:
+def agreement_details_view(agreement: dict[str, Any]) -> dict[str, Any]:
     """Kendall's W, the notes on the truth column, failures by publisher."""
     kendall = agreement.get("kendall_w") or {}
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in agreement.get("truth_notes") or [])
-    kendall_text = (
-        f"Kendall's W across publishers (judges: raters; values: rater mean per publisher): "
-        f"W = {html.cell(kendall.get('w'), 3)}, p = {html.cell(kendall.get('p_value'), 6)} "
-        f"({html.escape(str(kendall.get('p_method', kendall.get('skipped', ''))))})."
-    )
     failures = [
         {
             **r,
@@ -213,21 +187,18 @@ def agreement_details(agreement: dict[str, Any]) -> str:
         }
         for r in agreement.get("failures_by_publisher") or []
     ]
-    return (
-        f"<p>{kendall_text}</p>"
-        + (f"<p>Truth column notes:</p><ul>{notes}</ul>" if notes else "")
-        + "<h3>Failed ratings by publisher</h3><p>parse_error: the answer was not the "
-        "requested JSON, even after one repair request (a refusal to rate, or malformed "
-        "output); other reasons are the provider's errors after retries.</p>"
-        + _table(
-            failures,
-            [
-                ("publisher", "publisher"),
-                ("attempted", "attempted"),
-                ("valid", "valid"),
-                ("failed", "failed"),
-                ("failed_share", "failed share"),
-                ("reasons", "by reason"),
-            ],
-        )
-    )
+    columns = [
+        ("publisher", "publisher"),
+        ("attempted", "attempted"),
+        ("valid", "valid"),
+        ("failed", "failed"),
+        ("failed_share", "failed share"),
+        ("reasons", "by reason"),
+    ]
+    return {
+        "w": kendall.get("w"),
+        "p_value": kendall.get("p_value"),
+        "method": str(kendall.get("p_method", kendall.get("skipped", ""))),
+        "truth_notes": list(agreement.get("truth_notes") or []),
+        "failures": html.record_table(failures, columns),
+    }

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from assay.obs import html
-
 FAILURE_MEANINGS = {
     "parse_error": "the answer was not the requested JSON (a refusal or malformed output)",
 }
@@ -91,11 +89,3 @@ def summary_lines(summary: dict[str, Any], agreement: dict[str, Any]) -> list[st
             f"{checks.get('multiplicity', 'no multiplicity correction')}."
         )
     return lines
-
-
-def summary_box(summary: dict[str, Any], agreement: dict[str, Any]) -> str:
-    items = "".join(f"<li>{html.escape(line)}</li>" for line in summary_lines(summary, agreement))
-    return f'<div class="summary" id="summary"><h2>Summary</h2><ul>{items}</ul></div>'
-
-
-SUMMARY_CSS = ".summary{border:2px solid #888;padding:.5em 1em;margin:1em 0;background:#fafafa}"

@@ -11,10 +11,16 @@ which change the ranking (ROC-AUC) and put the 98%-sensitivity threshold on plat
 miscalibration seen here (slope > 1, intercept shifted by the balanced prior) is exactly the
 two-parameter logistic kind. The sigmoid is monotone, so ranking and ROC-AUC are unchanged.
 
-The exported calibrated classifier is scikit-learn's own ``CalibratedClassifierCV(FrozenEstimator(
-classifier), method="sigmoid")``, with the sigmoid fitted on the inner out-of-fold scores (scikit-
-learn would fit it on the frozen model's in-sample scores). Its score is scikit-learn's choice:
-``decision_function`` when the classifier has one, otherwise ``predict_proba[:, 1]``.
+Everything is fitted through scikit-learn's public API. ``CalibratedClassifierCV.fit`` computes the
+scores it calibrates from its own estimator on the rows it is given; here the scores come from
+other fits (the inner ones), so the calibrator is fitted on the score itself as a one-column
+feature: ``CalibratedClassifierCV(FrozenEstimator(score_map), method="sigmoid")``, where
+``score_map`` is a ``LogisticRegression`` of the outcome on the score, an affine map of the
+score. Platt's sigmoid family is closed under affine maps, so the result is scikit-learn's own
+Platt sigmoid of the raw score (the same optimum). The exported classifier is a
+``StackingClassifier`` (``cv="prefit"``) that feeds the fitted classifier's score to that frozen
+calibrator. The score is scikit-learn's choice: ``decision_function`` when the classifier has one,
+otherwise ``predict_proba[:, 1]``.
 """
 
 from __future__ import annotations
@@ -23,12 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import optimize, special
-from sklearn.calibration import (
-    CalibratedClassifierCV,
-    _CalibratedClassifier,
-    _SigmoidCalibration,
-)
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import StackingClassifier
 from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
 
 from assay.classify.metrics import brier_score
 
@@ -36,11 +40,14 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
 
 METHOD = "sigmoid"
+CLASSIFIER = "classifier"  # the fitted classifier's name inside the exported stack
 LOGIT_EPS = 1e-6  # probabilities are clipped to [eps, 1 - eps] before logit(p)
 DESCRIPTION = (
     "Platt sigmoid (scikit-learn CalibratedClassifierCV method='sigmoid') fitted on each training "
     "split's inner out-of-fold scores of the chosen candidate; applied to that split's held-out "
-    "rows. Exported as CalibratedClassifierCV(FrozenEstimator(classifier)) inside the Pipeline."
+    "rows. Exported inside the Pipeline as StackingClassifier(classifier, cv='prefit') feeding "
+    "the classifier's score to the frozen CalibratedClassifierCV(method='sigmoid') fitted on "
+    "those scores."
 )
 SLOPE_DEFINITION = (
     "logistic regression of the held-out outcome on logit(p) (p clipped to [1e-6, 1 - 1e-6]): "
@@ -48,40 +55,62 @@ SLOPE_DEFINITION = (
 )
 
 
+def response_method(classifier: Any) -> str:
+    """The classifier output a sigmoid calibrator reads: its decision function if it has one."""
+    return "decision_function" if hasattr(classifier, "decision_function") else "predict_proba"
+
+
 def score(classifier: Any, X: ArrayLike, p: NDArray[np.float64]) -> NDArray[np.float64]:
     """The score a sigmoid calibrator sees: decision_function if present, else ``p``.
 
     ``p`` is the classifier's P(class 1) on ``X``, already computed by the caller.
     """
-    if hasattr(classifier, "decision_function"):
+    if response_method(classifier) == "decision_function":
         return np.asarray(classifier.decision_function(X), dtype=np.float64).ravel()
     return np.asarray(p, dtype=np.float64)
 
 
-def fit_sigmoid(scores: ArrayLike, y: ArrayLike) -> Any:
-    """scikit-learn's Platt sigmoid, fitted on (inner out-of-fold) scores and outcomes."""
-    return _SigmoidCalibration().fit(np.asarray(scores, dtype=np.float64), np.asarray(y))
+def _column(scores: ArrayLike) -> NDArray[np.float64]:
+    return np.asarray(scores, dtype=np.float64).reshape(-1, 1)
 
 
-def calibrated_classifier(classifier: Any, sigmoid: Any) -> CalibratedClassifierCV:
-    """A fitted ``CalibratedClassifierCV`` serving ``sigmoid(score(classifier, X))``.
+def fit_calibrator(scores: ArrayLike, y: ArrayLike) -> CalibratedClassifierCV:
+    """scikit-learn's Platt sigmoid of the score, fitted on (inner out-of-fold) scores and
+    outcomes; its ``predict_proba`` takes the score as a one-column matrix."""
+    column, outcome = _column(scores), np.asarray(y)
+    score_map = LogisticRegression().fit(column, outcome)
+    return CalibratedClassifierCV(FrozenEstimator(score_map), method=METHOD).fit(column, outcome)
 
-    Built directly rather than by ``fit`` because ``fit`` would learn the sigmoid from the frozen
-    model's in-sample scores. The inner calibrated classifier holds the bare classifier (not the
-    FrozenEstimator) so skl2onnx can compile it for the server.
+
+def calibrated_probability(calibrator: Any, scores: ArrayLike) -> NDArray[np.float64]:
+    """The calibrated P(class 1) of each score."""
+    return np.asarray(calibrator.predict_proba(_column(scores))[:, 1], dtype=np.float64)
+
+
+def calibrated_classifier(
+    classifier: Any, calibrator: Any, X_fit: ArrayLike, y_fit: ArrayLike
+) -> StackingClassifier:
+    """The fitted ``classifier`` whose score goes through the fitted ``calibrator``.
+
+    ``fit`` learns nothing here: the classifier is prefit and the calibrator frozen; it only runs
+    them once on the classifier's own training rows (``X_fit``, ``y_fit``) to set up the stack.
     """
-    model = CalibratedClassifierCV(FrozenEstimator(classifier), method=METHOD)
-    model.classes_ = np.asarray(classifier.classes_)
-    model.calibrated_classifiers_ = [
-        _CalibratedClassifier(classifier, [sigmoid], classes=model.classes_, method=METHOD)
-    ]
-    model.n_features_in_ = classifier.n_features_in_
-    return model
+    stack = StackingClassifier(
+        [(CLASSIFIER, classifier)],
+        final_estimator=FrozenEstimator(calibrator),
+        cv="prefit",
+        stack_method=response_method(classifier),
+    )
+    return stack.fit(X_fit, y_fit)
 
 
-def sigmoid_params(sigmoid: Any) -> dict[str, float]:
-    """The fitted calibrator: P = 1 / (1 + exp(a * score + b))."""
-    return {"a": float(sigmoid.a_), "b": float(sigmoid.b_)}
+def sigmoid_params(calibrator: Any) -> dict[str, float]:
+    """The fitted calibrator as P = 1 / (1 + exp(a * score + b)), read off its predictions at
+    scores 0 and 1 (to ~1e-16 / min(P, 1 - P) there: about 1e-10 while P stays in (1e-6, 1 - 1e-6)).
+    """
+    proba = calibrator.predict_proba(_column([0.0, 1.0]))
+    minus_logit = np.log(proba[:, 0]) - np.log(proba[:, 1])  # = a * score + b
+    return {"a": float(minus_logit[1] - minus_logit[0]), "b": float(minus_logit[0])}
 
 
 def calibration_line(y_true: ArrayLike, p: ArrayLike) -> dict[str, float]:

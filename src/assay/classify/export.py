@@ -1,7 +1,9 @@
 """The exported model: a plain scikit-learn Pipeline (scaler -> column selection -> classifier).
 
-The classifier step is the calibrated classifier (``assay.classify.calibration``): scikit-learn's
-``CalibratedClassifierCV`` around the fitted classifier, so ``predict_proba`` is calibrated.
+The classifier step is scikit-learn's ``FixedThresholdClassifier`` (``response_method=
+"predict_proba"``, the card's clinical threshold) around the calibrated classifier
+(``assay.classify.calibration``), so ``predict_proba`` is calibrated and ``predict`` says malignant
+exactly where P(malignant) >= threshold, in any scikit-learn runtime.
 
 SMOTE is a training-time step only, so the served pipeline holds no imbalanced-learn object and
 loads with scikit-learn + joblib alone. It accepts an [n, 30] float array in FEATURE_NAMES order.
@@ -21,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import joblib
 import numpy as np
 from sklearn.compose import ColumnTransformer
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline
 
 from assay.classify.names import AT_CUTOFF_NOTE
@@ -54,6 +58,24 @@ def serving_pipeline(
     if with_imputer:
         steps.insert(0, ("imputer", imputer))
     return Pipeline(steps)
+
+
+def with_threshold(pipeline: Pipeline, threshold: float, X_train: Any, y_train: Any) -> Pipeline:
+    """The same fitted steps, with the last one deciding malignant (1) where P(malignant) >=
+    ``threshold``; ``predict_proba`` is unchanged.
+
+    Nothing is refitted: the classifier goes in frozen, and ``fit`` on the pipeline's training
+    rows (``X_train`` raw, ``y_train``) only marks the wrapper fitted.
+    """
+    *head, (name, classifier) = pipeline.steps
+    decide = FixedThresholdClassifier(
+        FrozenEstimator(classifier),
+        threshold=threshold,
+        response_method="predict_proba",
+        pos_label=1,
+    )
+    decide.fit(pipeline[:-1].transform(np.asarray(X_train, dtype=np.float64)), y_train)
+    return Pipeline([*head, (name, decide)])
 
 
 def library_versions() -> dict[str, str]:

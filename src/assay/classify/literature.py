@@ -22,13 +22,11 @@ LITERATURE_CORRECT, LITERATURE_ROWS = 113, 114  # "99.12%" = 113/114
 
 
 def clopper_pearson(correct: int, n: int, level: float = CI_LEVEL) -> tuple[float, float]:
-    """Exact binomial interval of a proportion ``correct / n``."""
+    """Exact binomial interval of a proportion ``correct / n`` (scipy's ``binomtest``)."""
     if not 0 <= correct <= n or n == 0:
         raise ValueError(f"need 0 <= correct <= n and n > 0, got {correct}/{n}")
-    alpha = 1.0 - level
-    low = 0.0 if correct == 0 else float(stats.beta.ppf(alpha / 2, correct, n - correct + 1))
-    high = 1.0 if correct == n else float(stats.beta.ppf(1 - alpha / 2, correct + 1, n - correct))
-    return low, high
+    interval = stats.binomtest(correct, n).proportion_ci(confidence_level=level, method="exact")
+    return float(interval.low), float(interval.high)
 
 
 def share_at_or_above(values: Any, value: float) -> float:

@@ -1,7 +1,8 @@
 """Clinical metrics (malignant = positive), their summaries with CIs, and the clinical threshold.
 
-Confusion-matrix metrics return 0.0 when their denominator is empty (e.g. PPV with no positive
-predictions), like scikit-learn's ``zero_division=0``.
+Confusion-matrix metrics come from ``sklearn.metrics`` with ``zero_division=np.nan``: a metric
+whose denominator is empty (e.g. PPV with no positive prediction) is undefined (NaN), never a
+silent 0.0 (``names.UNDEFINED_NOTE``); ``summarize`` averages the folds where it is defined.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from scipy import stats
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import (
+    average_precision_score,
+    matthews_corrcoef,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
 
 from assay.classify.names import METRIC_NAMES
 
 if TYPE_CHECKING:
-    from numpy.typing import ArrayLike
+    from numpy.typing import ArrayLike, NDArray
 
 LOWER_IS_BETTER = frozenset({"brier"})
 DEFAULT_THRESHOLD = 0.5
@@ -57,25 +63,40 @@ class Confusion:
         """[[tn, fp], [fn, tp]]: rows = true benign/malignant, columns = predicted."""
         return [[self.tn, self.fp], [self.fn, self.tp]]
 
+    @property
+    def total(self) -> int:
+        return self.tn + self.fp + self.fn + self.tp
 
-def _ratio(num: float, den: float) -> float:
-    return float(num / den) if den else 0.0
+    def labels(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """(y_true, y_pred) with exactly these counts, for scikit-learn's metric functions."""
+        y_true = np.repeat([0, 0, 1, 1], [self.tn, self.fp, self.fn, self.tp])
+        y_pred = np.repeat([0, 1, 0, 1], [self.tn, self.fp, self.fn, self.tp])
+        return y_true.astype(np.int64), y_pred.astype(np.int64)
+
+
+CONFUSION_METRICS = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "mcc")
 
 
 def confusion_metrics(c: Confusion) -> dict[str, float]:
-    """accuracy, sensitivity, specificity, PPV, NPV, F1, MCC of one confusion matrix."""
-    total = c.tn + c.fp + c.fn + c.tp
-    sensitivity = _ratio(c.tp, c.tp + c.fn)
-    ppv = _ratio(c.tp, c.tp + c.fp)
-    mcc_den = math.sqrt((c.tp + c.fp) * (c.tp + c.fn) * (c.tn + c.fp) * (c.tn + c.fn))
+    """accuracy, sensitivity, specificity, PPV, NPV, F1, MCC of one confusion matrix; NaN
+    where undefined (an empty denominator), see the module docstring."""
+    if c.total == 0:
+        return dict.fromkeys(CONFUSION_METRICS, float("nan"))
+    y_true, y_pred = c.labels()
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=[0, 1], average=None, zero_division=np.nan
+    )
+    margins = (c.tp + c.fp, c.tp + c.fn, c.tn + c.fp, c.tn + c.fn)
+    # matthews_corrcoef has no zero_division and returns 0.0 when a margin is empty
+    mcc = float(matthews_corrcoef(y_true, y_pred)) if min(margins) > 0 else float("nan")
     return {
-        "accuracy": _ratio(c.tp + c.tn, total),
-        "sensitivity": sensitivity,
-        "specificity": _ratio(c.tn, c.tn + c.fp),
-        "ppv": ppv,
-        "npv": _ratio(c.tn, c.tn + c.fn),
-        "f1": _ratio(2 * c.tp, 2 * c.tp + c.fp + c.fn),
-        "mcc": _ratio(c.tp * c.tn - c.fp * c.fn, mcc_den),
+        "accuracy": (c.tp + c.tn) / c.total,
+        "sensitivity": float(recall[1]),
+        "specificity": float(recall[0]),
+        "ppv": float(precision[1]),
+        "npv": float(precision[0]),
+        "f1": float(f1[1]),
+        "mcc": mcc,
     }
 
 

@@ -31,6 +31,14 @@ AT_CUTOFF_NOTE = (
     "out-of-sample estimate, apparent = scored on the predictions it was chosen on)"
 )
 
+UNDEFINED = "undefined"  # how a report shows a metric that has no value (NaN)
+UNDEFINED_NOTE = (
+    "a confusion-matrix metric whose denominator is empty (e.g. PPV with no positive "
+    "prediction, MCC with an empty row or column) is undefined, not 0: NaN in the tables, null "
+    "in metrics.json, 'undefined' in the report; a summary over folds averages the folds where "
+    "it is defined and says how many (n)"
+)
+
 MODEL_KEYS: tuple[str, ...] = (
     "random_forest",
     "extra_trees",

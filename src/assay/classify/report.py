@@ -20,7 +20,7 @@ from assay.classify.analysis import build_analysis, pooled_label
 from assay.classify.evaluate import leaderboard, pooled_oof, summarize_all
 from assay.classify.metrics import METRIC_NAMES, score_all
 from assay.classify.models import MODELS
-from assay.classify.names import CUTOFF_METRICS
+from assay.classify.names import CUTOFF_METRICS, UNDEFINED, UNDEFINED_NOTE
 from assay.obs import html
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ def build_metrics(
             for k in order
         ],
         "selected_model": selected,
+        "undefined_metrics": UNDEFINED_NOTE,
         "models": summaries,
         "pooled_oof": {k: score_all(*pooled_oof(oof, k)) for k in order},
         "clinical_threshold": clinical,
@@ -134,12 +135,29 @@ def _scalars(selected: dict[str, Any], single: dict[str, Any]) -> dict[str, floa
 
 # ---------------------------------------------------------------- HTML
 
+FIGURE_ALTS = {
+    "leaderboard": "leaderboard",
+    "roc": "ROC curves",
+    "confusion": "confusion matrix",
+    "calibration": "reliability before vs after calibration",
+    "pairwise": "pairwise adjusted p-values",
+    "decision_curve": "decision curve",
+}
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    return html.table(header, [[html.cell(c, 4, nan="-") for c in r] for r in rows])
+
+def _summary_cell(s: dict[str, Any], folds: int) -> html.Stacked | str:
+    """mean ± std [CI]; 'undefined' where no fold defines the metric, and how many did where
+    only some did (names.UNDEFINED_NOTE)."""
+    if s["n"] == 0:
+        return UNDEFINED
+    ci = f"[{s['ci_low']:.4f}, {s['ci_high']:.4f}]"
+    if s["n"] < folds:
+        ci = f"{ci} {s['n']} of {folds} folds"
+    return html.Stacked(f"{s['mean']:.4f} ± {s['std']:.4f}", ci)
 
 
-def _leaderboard_table(metrics: dict[str, Any]) -> str:
+def _leaderboard_table(metrics: dict[str, Any]) -> html.Table:
+    folds = metrics["config"]["folds"] * metrics["config"]["repeats"]
     rows = []
     for entry in metrics["leaderboard"]:
         key = entry["model"]
@@ -147,100 +165,38 @@ def _leaderboard_table(metrics: dict[str, Any]) -> str:
         mark = " *" if key == metrics["selected_model"] else ""
         row: list[Any] = [m["label"] + mark]
         for name in METRIC_NAMES:
-            s = m["cv"][name]
-            row.append(
-                f"{s['mean']:.4f} ± {s['std']:.4f}<br><small>[{s['ci_low']:.4f}, "
-                f"{s['ci_high']:.4f}]</small>"
-            )
+            row.append(_summary_cell(m["cv"][name], folds))
         row.append(f"{m['fit_seconds']['mean']:.3f}")
         lat = m["predict_latency_ms_per_row"]
         row.append(f"{lat['p50']:.2f} / {lat['p95']:.2f}")
         rows.append(row)
     header = ["model", *[_at_cutoff(m) for m in METRIC_NAMES], "fit s", "latency ms p50/p95"]
-    return html.table(header, [[html.escape(r[0]), *r[1:]] for r in rows])
+    return html.table(header, rows, 4)
 
 
 def _at_cutoff(metric: str) -> str:
     return f"{metric} @0.5" if metric in CUTOFF_METRICS else metric
 
 
-def write_report(out_dir: Path, metrics: dict[str, Any], frames: dict[str, Any]) -> Path:
-    """Write the PNGs and report.html (self-contained: no external files or URLs)."""
-    selected = metrics["selected_model"]
-    order = frames["order"]
-    oof = frames["oof"]
-    threshold = metrics["clinical_threshold"]["threshold"]
+def _images(out_dir: Path, metrics: dict[str, Any], frames: dict[str, Any]) -> dict[str, bytes]:
+    """Draw the PNGs into out_dir; their bytes by name."""
+    selected, order, oof = metrics["selected_model"], frames["order"], frames["oof"]
     reliability_keys = list(dict.fromkeys([selected, *order[:3]]))
-    images = {
+    confusion = metrics["confusion_matrix"]
+    return {
         "leaderboard": plots.leaderboard(
             frames["summaries"], order, metrics["selection_metric"], out_dir / "leaderboard.png"
         ),
         "roc": plots.roc_curves(oof, order, selected, out_dir / "roc_curves.png"),
         "confusion": plots.confusion_matrix(
-            metrics["confusion_matrix"]["matrix"],
-            threshold,
+            confusion["matrix"],
+            metrics["clinical_threshold"]["threshold"],
             out_dir / "confusion_matrix.png",
-            metrics["confusion_matrix"]["note"],
+            confusion["note"],
         ),
         "calibration": plots.calibration(
             frames["calibrated_oof"], reliability_keys, out_dir / "calibration.png"
         ),
-        **_analysis_images(out_dir, metrics, order),
-    }
-    final = metrics["final_model"]
-    vif_rows = [[r["feature"], r["vif"]] for r in metrics["vif"]]
-    sections = [
-        "<h1>assay: WDBC classifier report</h1>",
-        report_summary.summary_box(metrics["summary"]),
-        _data_line(metrics),
-        f"<p>{html.escape(metrics['protocol']['text'])}</p>",
-        "<h2>Leaderboard (repeated stratified CV, nested tuning)</h2>",
-        "<p>mean ± std, [95% CI] over outer folds. <b>Columns marked @0.5 are at the 0.5 "
-        "cut-off of the uncalibrated classifier, not at the served threshold</b> (see Clinical "
-        "operating threshold); brier is of the uncalibrated probabilities. "
-        f"CI: {html.escape(metrics['protocol']['metrics']['ci'])}. * = selected model.</p>",
-        _leaderboard_table(metrics),
-        html.png_img(images["leaderboard"], "leaderboard"),
-        *report_sections.selection_section(metrics["selection"], images["pairwise"]),
-        "<h2>ROC curves</h2>",
-        html.png_img(images["roc"], "ROC curves"),
-        "<h2>Clinical operating threshold</h2>",
-        operating_report.clinical_paragraph(metrics),
-        operating_report.operating_point_table(metrics),
-        f"<p>Confusion matrix: {html.escape(metrics['confusion_matrix']['note'])}.</p>",
-        html.png_img(images["confusion"], "confusion matrix"),
-        *report_sections.decision_curve_section(
-            metrics["decision_curve"], images["decision_curve"]
-        ),
-        "<h2>Calibration</h2>",
-        operating_report.calibration_intro(metrics),
-        operating_report.calibration_table(metrics),
-        html.png_img(images["calibration"], "reliability before vs after calibration"),
-        "<h2>Final model</h2>",
-        f"<p>{html.escape(MODELS[final['estimator']].label)} refitted on all rows with "
-        f"parameters <code>{html.escape(json.dumps(final['best_params']))}</code>.</p>",
-        "<p>Selected features (RFE): "
-        + ", ".join(html.escape(f) for f in final["selected_features"])
-        + "</p>",
-        *report_sections.features_section(metrics["features"]),
-        *report_sections.literature_section(
-            metrics["literature_split"], metrics["single_split"]["label"]
-        ),
-        "<h2>Variance inflation factors (analysis only, all rows)</h2>",
-        _table(["feature", "VIF"], vif_rows) if vif_rows else "<p>Not available.</p>",
-        "<h2>Protocol</h2>",
-        f"<pre>{html.escape(json.dumps(metrics['protocol'], indent=2))}</pre>",
-    ]
-    page = html.page("assay classifier report", _CSS + report_summary.SUMMARY_CSS, sections)
-    path = out_dir / "report.html"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
-def _analysis_images(out_dir: Path, metrics: dict[str, Any], order: list[str]) -> dict[str, bytes]:
-    return {
         "pairwise": plots.pairwise_heatmap(
             metrics["selection"], order, out_dir / "pairwise_pvalues.png"
         ),
@@ -250,19 +206,38 @@ def _analysis_images(out_dir: Path, metrics: dict[str, Any], order: list[str]) -
     }
 
 
-def _data_line(metrics: dict[str, Any]) -> str:
-    d = metrics["data"]
-    return (
-        f"<p>Data: {html.escape(str(d['source']))} - {d['rows']} rows ({d['malignant']} "
-        f"malignant, {d['benign']} benign), {html.escape(d['data_hash'])}.</p>"
+def render_html(metrics: dict[str, Any], images: dict[str, bytes]) -> str:
+    """The report page from metrics.json's content and the drawn figures."""
+    final = metrics["final_model"]
+    vif_rows = [[r["feature"], r["vif"]] for r in metrics["vif"]]
+    return html.render(
+        "assay.classify",
+        "report.html.j2",
+        metrics=metrics,
+        summary_lines=report_summary.summary_lines(metrics["summary"]),
+        summary_status="met" if metrics["summary"]["sensitivity_target"] == "met" else "notmet",
+        figures={name: html.Figure(alt, images[name]) for name, alt in FIGURE_ALTS.items()},
+        leaderboard=_leaderboard_table(metrics),
+        selection=report_sections.selection_view(metrics["selection"]),
+        clinical=operating_report.clinical_view(metrics),
+        operating_point=operating_report.operating_point_table(metrics),
+        decision_curve=report_sections.decision_curve_table(metrics["decision_curve"]),
+        calibration=operating_report.calibration_table(metrics),
+        final_label=MODELS[final["estimator"]].label,
+        final_params=json.dumps(final["best_params"]),
+        features=report_sections.features_view(metrics["features"]),
+        literature=report_sections.literature_view(metrics["literature_split"]),
+        vif=html.table(["feature", "VIF"], vif_rows, 4, nan=UNDEFINED) if vif_rows else None,
+        protocol=json.dumps(metrics["protocol"], indent=2),
+        undefined_note=UNDEFINED_NOTE,
     )
 
 
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1250px;color:#222}
-table{border-collapse:collapse;font-size:12px;margin:1em 0}
-th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}
-th{background:#f3f3f3} td:first-child{text-align:left}
-img{max-width:100%;display:block;margin:1em 0}
-pre{background:#f7f7f7;padding:1em;font-size:11px;overflow:auto}
-"""
+def write_report(out_dir: Path, metrics: dict[str, Any], frames: dict[str, Any]) -> Path:
+    """Write the PNGs and report.html (self-contained: no external files or URLs)."""
+    page = render_html(metrics, _images(out_dir, metrics, frames))
+    path = out_dir / "report.html"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from assay.classify.models import MODELS
-from assay.obs import html
 
 
 def _interval(stats: dict[str, Any]) -> dict[str, float]:
@@ -75,16 +74,3 @@ def summary_lines(facts: dict[str, Any]) -> list[str]:
         f"cases missed per repeat: {missed}.",
         f"Held-out specificity {_fmt(facts['specificity_heldout'])} (no target).",
     ]
-
-
-def summary_box(facts: dict[str, Any]) -> str:
-    status = "met" if facts["sensitivity_target"] == "met" else "notmet"
-    items = "".join(f"<li>{html.escape(line)}</li>" for line in summary_lines(facts))
-    return f'<div class="summary {status}" id="summary"><h2>Summary</h2><ul>{items}</ul></div>'
-
-
-SUMMARY_CSS = """
-.summary{border:2px solid #888;padding:.5em 1em;margin:1em 0;background:#fafafa}
-.summary.met{border-color:#2a7} .summary.notmet{border-color:#c33}
-.summary h2{margin:.2em 0}
-"""

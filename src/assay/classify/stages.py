@@ -20,7 +20,13 @@ from assay.classify.config import TrainConfig
 from assay.classify.cv import NestedCV
 from assay.classify.evaluate import select_model, summarize_all
 from assay.classify.executor import make_executor
-from assay.classify.export import feature_ranges, model_card, save_model, write_json
+from assay.classify.export import (
+    feature_ranges,
+    model_card,
+    save_model,
+    with_threshold,
+    write_json,
+)
 from assay.classify.importance import permutation_importance
 from assay.classify.protocol import protocol
 from assay.classify.report import build_metrics, write_report
@@ -213,7 +219,8 @@ def _save_model(
         feature_ranges=feature_ranges(ds.X[list(FEATURE_NAMES)], list(FEATURE_NAMES)),
     )
     card.update(card_extras)
-    save_model(model_dir, pipeline, card)
+    X_train = ds.X[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+    save_model(model_dir, with_threshold(pipeline, threshold, X_train, ds.y.to_numpy()), card)
     log.info("model exported", path=str(model_dir), estimator=selected)
 
 

@@ -198,13 +198,13 @@ def run_model_unit(
     with threadpool_limits(1):
         start = time.perf_counter()
         tuned = tune(key, candidates, bundle.inner, random_state, metric)
-        sigmoid = calibration.fit_sigmoid(tuned.inner_score, tuned.inner_y)
+        calibrator = calibration.fit_calibrator(tuned.inner_score, tuned.inner_y)
         tuned_at = time.perf_counter()
         classifier = _fit(key, tuned.params, random_state, outer.X_fit, outer.y_fit)
         fit_seconds = time.perf_counter() - tuned_at
         pipeline = serving_pipeline(
             outer.preprocessor,
-            calibration.calibrated_classifier(classifier, sigmoid),
+            calibration.calibrated_classifier(classifier, calibrator, outer.X_fit, outer.y_fit),
             X[bundle.train_rows],
             with_imputer=bool(np.isnan(X).any()),
         )
@@ -229,8 +229,8 @@ def run_model_unit(
         p_calibrated=np.asarray(p_served, dtype=np.float64),
         inner_y=tuned.inner_y,
         inner_score=tuned.inner_score,
-        inner_p_calibrated=np.asarray(sigmoid.predict(tuned.inner_score), dtype=np.float64),
-        calibrator=calibration.sigmoid_params(sigmoid),
+        inner_p_calibrated=calibration.calibrated_probability(calibrator, tuned.inner_score),
+        calibrator=calibration.sigmoid_params(calibrator),
         cpu_seconds=time.process_time() - cpu_start,
         pipeline=pipeline if keep_pipeline else None,
     )

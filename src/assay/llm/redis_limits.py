@@ -10,12 +10,17 @@ same slot or the same dollars.
   ``tpm`` tokens) in any rolling window. Within a process, callers queue per endpoint by priority
   exactly as in ``LimiterBank`` (a retry first); only the head of each process's queue asks Redis,
   so the processes share an endpoint's slots first come, first served.
-- ``RedisBudget``: spent and reserved USD of a UTC day in a hash ``<prefix>:<day>`` that expires
-  after two days, so a restarted process keeps the day's spend. ``try_reserve`` checks and adds
-  the worst case in one step; ``settle`` releases the reservation on the day it was made and adds
-  the actual cost to today.
+- ``RedisBudget``: spent and reserved USD of a UTC day in a hash
+  ``assay:budget:{<scope>}:<day>`` that expires after two days, so a restarted process keeps the
+  day's spend. ``try_reserve`` checks and adds the worst case in one step; ``settle`` releases
+  the reservation on the day it was made and adds the actual cost to today.
 - ``RedisHolds``: what each key (a caller) holds now (passages in progress) across every
   process, each hold expiring on its own so a crashed replica's holds do not stay forever.
+
+Redis Cluster (and managed Redis in cluster mode) runs a script only when every key it is given
+hashes to one slot (else CROSSSLOT). Each script here touches one key, except ``SETTLE_LUA``,
+which touches two days of one scope: the scope is their hash tag (``{<scope>}``), so both days of
+a scope live in one slot.
 """
 
 from __future__ import annotations
@@ -188,6 +193,14 @@ class RedisLimiter:
             await self._adjust(keys=[self.prefix + key], args=[delta * shape.token_interval])
 
 
+def budget_prefix(scope: str) -> str:
+    """``assay:budget:{<scope>}:``: the scope is the hash tag, so every day of it (the keys
+    ``SETTLE_LUA`` touches together) hashes to one Redis Cluster slot."""
+    if not scope or "{" in scope or "}" in scope:
+        raise ValueError(f"a budget scope is non-empty and has no braces, not {scope!r}")
+    return f"{BUDGET_PREFIX}{{{scope}}}:"
+
+
 class RedisBudget:
     """The daily budget of every process sharing one Redis (see :class:`usage.Spending`)."""
 
@@ -203,7 +216,7 @@ class RedisBudget:
         self.limit_usd = limit_usd
         self.exhausted = False
         self.today = today
-        self.prefix = f"{BUDGET_PREFIX}{scope}:"
+        self.prefix = budget_prefix(scope)
         self._reserve = client.register_script(RESERVE_LUA)
         self._settle = client.register_script(SETTLE_LUA)
 
@@ -292,13 +305,16 @@ def redis_client(url: str) -> Any:
 
 
 def check_reachable(url: str, timeout_s: float = 5.0) -> None:
-    """Raise ``ConnectionError`` unless Redis at ``url`` answers PING (a blocking check for
-    start-up, before any event loop runs)."""
+    """Raise ``ConnectionError`` unless Redis at ``url`` answers PING, ``PermissionError`` when
+    it refuses this client (no password, or a wrong one) - a blocking check for start-up, before
+    any event loop runs."""
     import redis
 
     client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
     try:
         client.ping()
+    except redis.AuthenticationError as exc:
+        raise PermissionError(f"authentication failed: {exc}") from exc
     except redis.RedisError as exc:
         raise ConnectionError(str(exc)) from exc
     finally:

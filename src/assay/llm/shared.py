@@ -36,6 +36,11 @@ def require_redis(url: str) -> None:
         raise ConfigError(f"ASSAY_REDIS_URL={redacted(url)!r}: use redis://host:port/db")
     try:
         check_reachable(url)
+    except PermissionError as exc:
+        raise ConfigError(
+            f"ASSAY_REDIS_URL={redacted(url)!r}: Redis refuses this client ({exc}); set "
+            "ASSAY_REDIS_PASSWORD to its password (Secret assay-redis in the cluster)"
+        ) from None
     except ConnectionError as exc:
         raise ConfigError(
             f"ASSAY_REDIS_URL={redacted(url)!r}: Redis does not answer ({exc}); the shared rate "

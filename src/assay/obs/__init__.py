@@ -1,1 +1,1 @@
-"""Observability: structured logging setup and Prometheus metric definitions."""
+"""Observability: structured logging setup, Prometheus metric definitions, HTML report rendering."""

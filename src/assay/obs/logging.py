@@ -1,4 +1,11 @@
-"""structlog configuration shared by the CLI, the components and the servers."""
+"""structlog configuration shared by the CLI, the components and the servers.
+
+Every record goes through one stdlib handler on the root logger whose formatter is structlog's
+``ProcessorFormatter``: assay's own structlog events and the records of every stdlib logger
+(KServe, uvicorn, uvicorn.access, Ray, Python warnings...) come out in one format, each with
+``logger``, ``level``, ``timestamp`` and ``event`` -- JSON lines with ``json=True`` (the servers,
+``--log-json``), console lines otherwise.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,19 @@ import logging
 import sys
 
 import structlog
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+HANDLER_NAME = "assay"  # the root handler this module installs (replaced, never duplicated)
+# Libraries that attach their own handlers (and stop propagation) when they configure logging;
+# their records are sent to the root handler instead, so they share the format.
+OWN_HANDLER_LOGGERS = (
+    "kserve",
+    "kserve.trace",
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "ray",
+)
 
 
 class _CurrentStderr:
@@ -22,26 +42,69 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
-def configure_logging(level: str = "info", json: bool = False) -> None:
-    """Route structlog (and stdlib logging) to stderr, as console lines or JSON lines."""
-    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+def level_number(level: str) -> int:
+    """The stdlib level of one of LOG_LEVELS (any case); ValueError names the choices."""
+    if level.lower() not in LOG_LEVELS:
+        raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+    return logging.getLevelNamesMapping()[level.upper()]
+
+
+def _shared_processors() -> list[structlog.typing.Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
+
+def _handler(json: bool) -> logging.Handler:
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
-    structlog.configure(
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared_processors(),
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
             renderer,
         ],
+    )
+    handler = logging.StreamHandler(_CurrentStderr())
+    handler.setFormatter(formatter)
+    handler.set_name(HANDLER_NAME)
+    return handler
+
+
+def route_to_root(name: str) -> None:
+    """Send logger ``name``'s records to the root handler (drop its own handlers)."""
+    named = logging.getLogger(name)
+    named.handlers.clear()
+    named.propagate = True
+
+
+def configure_logging(level: str = "info", json: bool = False) -> None:
+    """Route structlog and stdlib logging to stderr in one format, at ``level`` (LOG_LEVELS)."""
+    numeric = level_number(level)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
+        root.removeHandler(old)  # configured again (tests, CLI then server): one handler
+    root.addHandler(_handler(json))
+    root.setLevel(numeric)
+    for name in OWN_HANDLER_LOGGERS:
+        route_to_root(name)
+    logging.captureWarnings(True)
+    structlog.configure(
+        processors=[
+            *_shared_processors(),
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
+        logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,
     )
 

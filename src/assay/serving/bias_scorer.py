@@ -177,13 +177,13 @@ class BiasScorerModel(Model):
             daily_budget_usd=settings.daily_budget_usd,
             deadline_s=settings.rater_deadline_s,
             max_concurrency=settings.max_concurrency,
-            redis_url=settings.redis_url,
+            redis_url=settings.redis_connection_url,
             budget_scope=settings.name,
         )
         if self.callers.required:
             self.quotas = CallerQuotas(
                 scope=settings.name,
-                redis_url=settings.redis_url,
+                redis_url=settings.redis_connection_url,
                 default_budget_usd=settings.caller_daily_budget_usd,
                 default_queued=settings.caller_max_queued_passages,
                 hold_ttl_s=settings.request_deadline_s,

@@ -118,6 +118,17 @@ def check_folder_files(folder: Path) -> None:
         )
 
 
+def check_model_threshold(pipeline: Any, threshold: float, where: str) -> None:
+    """A model whose own ``predict()`` thresholds (its last step, as exported) must use the card's
+    threshold, or the server and a stock runtime would label rows differently."""
+    steps = getattr(pipeline, "steps", None)
+    own = getattr(steps[-1][1], "threshold", None) if steps else None
+    if isinstance(own, int | float) and float(own) != threshold:
+        raise InvalidModelError(
+            f"{where}: the model's predict() threshold {own} is not the card's {threshold}."
+        )
+
+
 def load_folder(folder: Path, trust: ModelTrust, compile: bool = True) -> LoadedClassifier:
     """Load ``folder/{model.joblib, model-card.json}`` once its signature (``trust``) holds."""
     card_path, model_path = folder / CARD_FILE, folder / MODEL_FILE
@@ -139,6 +150,7 @@ def load_folder(folder: Path, trust: ModelTrust, compile: bool = True) -> Loaded
         )
     if getattr(pipeline, "n_features_in_", N_FEATURES) != N_FEATURES:
         raise InvalidModelError(f"{model_path} takes {pipeline.n_features_in_} features, not 30.")
+    check_model_threshold(pipeline, threshold, str(model_path))
     version = str(card.get("version") or _version_from_path(folder))
     return LoadedClassifier(
         version=version,

@@ -15,10 +15,11 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from assay.config import redis_url_with_password
 from assay.errors import ConfigError
 
 ENV_PREFIX = "ASSAY_"
@@ -287,6 +288,18 @@ class BiasScorerServerSettings(ServerSettings):
         "the cache shared by every replica; it must answer at start-up (fail closed). Unset: "
         "each process has its own.",
     )
+    redis_password: Annotated[SecretStr | None, Flags()] = Field(
+        None,
+        validation_alias="ASSAY_REDIS_PASSWORD",
+        description="Password of the --redis-url Redis (requirepass; in the cluster from Secret "
+        "assay-redis), unless the URL carries its own. Environment only: a command-line value "
+        "would show in the process list.",
+    )
+
+    @property
+    def redis_connection_url(self) -> str | None:
+        """--redis-url authenticating with ASSAY_REDIS_PASSWORD (None: no shared Redis)."""
+        return redis_url_with_password(self.redis_url, self.redis_password)
 
 
 S = TypeVar("S", bound=ServerSettings)
@@ -317,9 +330,12 @@ def help_text(name: str, field: FieldInfo) -> str:
 
 
 def option_fields(settings: type[ServerSettings]) -> Iterator[tuple[str, FieldInfo, Flags]]:
-    """Every option of a server, in declaration order: (field name, field, flags)."""
+    """Every command-line option of a server, in declaration order: (field name, field, flags).
+    A field whose ``Flags()`` names no flag is read from the environment only."""
     for name, field in settings.model_fields.items():
-        yield name, field, flags_of(field)
+        flags = flags_of(field)
+        if flags.names:
+            yield name, field, flags
 
 
 def settings_from(settings: type[S], given: Mapping[str, Any]) -> S:
@@ -336,9 +352,8 @@ def settings_from(settings: type[S], given: Mapping[str, Any]) -> S:
         for error in exc.errors():
             key = str(error["loc"][0]) if error["loc"] else ""
             field = _field_by_key(settings, key)
-            where = (
-                f"{flags_of(field[1]).names[0]} / {env_name(*field)}" if field else key or "value"
-            )
+            where = (" / ".join([*flags_of(field[1]).names[:1], env_name(*field)]) if field
+                     else key or "value")  # fmt: skip
             problems.append(f"{where}: {error['msg']}")
         raise ConfigError("; ".join(problems)) from None
 

@@ -14,6 +14,7 @@ from _bias_scorer_support import MODEL, Scorer, launch, text_tensor
 
 from assay.bias.rating.task import RatingTask
 from assay.llm.ensemble import load_ensemble
+from assay.llm.redis_limits import budget_prefix
 from assay.llm.usage import utc_today, worst_case_cost
 
 RATER = "sim-gpt"
@@ -115,7 +116,7 @@ def spend_record(url: str, scope: str) -> float:
     """The USD spent today in the Redis budget of ``scope`` (``<model>[:caller:<id>]``)."""
     client = redis.Redis.from_url(url)
     try:
-        raw = client.hget(f"assay:budget:{scope}:{utc_today().isoformat()}", "spent")
+        raw = client.hget(budget_prefix(scope) + utc_today().isoformat(), "spent")
     finally:
         client.close()
     return float(raw) if raw is not None else 0.0

@@ -72,6 +72,22 @@ def test_holm_by_hand_and_against_statsmodels() -> None:
     assert holm(p) == pytest.approx(list(multipletests(p, method="holm")[1]))
 
 
+def test_holm_on_the_textbook_example() -> None:
+    """The Holm-Bonferroni example of Wikipedia ("Holm-Bonferroni method", Example): p = 0.01,
+    0.04, 0.03, 0.005 for H1..H4 at alpha 0.05 rejects H4 and H1 only. Adjusted by hand:
+    sorted 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, max(0.04*1, 0.06) = 0.06."""
+    adjusted = holm([0.01, 0.04, 0.03, 0.005])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert [a < 0.05 for a in adjusted] == [True, False, False, True]
+
+
+def test_holm_keeps_an_untestable_p_value_undefined_but_counts_it() -> None:
+    adjusted = holm([0.01, float("nan"), 0.03, 0.005])
+    assert math.isnan(adjusted[1])
+    assert adjusted[0] == pytest.approx(0.03) and adjusted[3] == pytest.approx(0.02)  # m = 4
+    assert holm([]) == []
+
+
 def test_simplicity_order_covers_every_model_with_the_baseline_first() -> None:
     assert {k for k, _ in SIMPLICITY_ORDER} == set(MODELS)
     assert SIMPLICITY_ORDER[0][0] == "logistic_regression"

@@ -70,6 +70,11 @@ def test_model_loads_with_sklearn_alone_and_predicts_malignant(
     result = json.loads(out.stdout)
     assert result["banned"] == []
     assert result["steps"] == ["scaler", "select", "classifier"]
+    threshold = json.loads((model_path.parent / "model-card.json").read_text())["threshold"]
+    # predict() itself applies the card's clinical threshold (FixedThresholdClassifier), so a
+    # stock scikit-learn runtime that calls predict() labels rows as the assay server does
+    at_threshold = (np.asarray(result["proba"]) >= threshold).astype(int).tolist()
+    assert result["predict"] == at_threshold
     predicted = np.asarray(result["predict"])
     assert predicted[:40].mean() >= 0.9  # known malignant rows -> 1
     assert predicted[40:].mean() <= 0.1  # known benign rows -> 0
@@ -115,6 +120,9 @@ def test_served_probability_is_the_calibrated_one(trained: dict[str, Any]) -> No
     fitted on the final model's inner out-of-fold scores (not on its in-sample output)."""
     from scipy.special import expit
     from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import StackingClassifier
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import FixedThresholdClassifier
 
     from assay.classify import calibration
 
@@ -122,18 +130,23 @@ def test_served_probability_is_the_calibrated_one(trained: dict[str, Any]) -> No
     model = joblib.load(model_dir / "model.joblib")
     card = json.loads((model_dir / "model-card.json").read_text())
     step = model.named_steps["classifier"]
-    assert isinstance(step, CalibratedClassifierCV)
+    assert isinstance(step, FixedThresholdClassifier) and step.threshold == card["threshold"]
+    assert isinstance(step.estimator, FrozenEstimator)  # nothing refitted by the wrapper
+    stack = step.estimator.estimator
+    assert isinstance(stack, StackingClassifier) and stack.cv == "prefit"
+    assert isinstance(stack.final_estimator_, FrozenEstimator)
+    assert isinstance(stack.final_estimator_.estimator, CalibratedClassifierCV)
     X = load_dataset().X.to_numpy()
     features = model[:-1].transform(X)
-    bare = step.calibrated_classifiers_[0].estimator
+    (bare,) = stack.estimators_
     raw = bare.predict_proba(features)[:, 1]
     sigmoid = card["calibration"]["sigmoid"]
     expected = expit(-(sigmoid["a"] * calibration.score(bare, features, raw) + sigmoid["b"]))
     np.testing.assert_allclose(model.predict_proba(X)[:, 1], expected, rtol=1e-9)
     assert not np.allclose(model.predict_proba(X)[:, 1], raw)
     inner = pd.read_csv(Path(trained["root"]) / "train" / "cv" / "final_inner_oof.csv")
-    refit = calibration.fit_sigmoid(inner["score"], inner["y_true"])
-    assert (refit.a_, refit.b_) == pytest.approx((sigmoid["a"], sigmoid["b"]), rel=1e-6)
+    refit = calibration.sigmoid_params(calibration.fit_calibrator(inner["score"], inner["y_true"]))
+    assert (refit["a"], refit["b"]) == pytest.approx((sigmoid["a"], sigmoid["b"]), rel=1e-6)
     assert card["operating_point"]["threshold"] == card["threshold"]
     assert card["operating_point"]["apparent"]["note"].startswith("APPARENT")
     assert "held_out_cv_estimate" in card["operating_point"]
@@ -147,7 +160,29 @@ def test_classifier_server_loads_the_calibrated_export(trained: dict[str, Any]) 
     model_dir = Path(trained["summary"]["model_dir"])
     loaded = load_folder(model_dir, UNSIGNED_OK)  # a build folder, never registered
     X = load_dataset().X.to_numpy()
-    expected = joblib.load(model_dir / "model.joblib").predict_proba(X)[:, 1]
+    model = joblib.load(model_dir / "model.joblib")
+    expected = model.predict_proba(X)[:, 1]
     assert loaded.proba.backend == "onnxruntime"
-    np.testing.assert_allclose(loaded.proba(X), expected, atol=1e-5)
+    served = loaded.proba(X)
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+    # every WDBC row: the ONNX-served label equals the joblib model's own predict()
+    np.testing.assert_array_equal((served >= loaded.threshold).astype(int), model.predict(X))
     assert loaded.threshold == json.loads((model_dir / "model-card.json").read_text())["threshold"]
+
+
+def test_classifier_server_refuses_a_card_threshold_the_model_does_not_apply(
+    trained: dict[str, Any], tmp_path: Path
+) -> None:
+    """A card whose threshold differs from the one the model's predict() applies is refused, so
+    the assay server and a stock runtime never label the same row differently."""
+    import shutil
+
+    from assay.serving.classifier_versions import InvalidModelError, load_folder
+
+    folder = tmp_path / "v1"
+    shutil.copytree(Path(trained["summary"]["model_dir"]), folder)
+    card = json.loads((folder / "model-card.json").read_text())
+    card["threshold"] = round(1 - card["threshold"], 3)
+    (folder / "model-card.json").write_text(json.dumps(card))
+    with pytest.raises(InvalidModelError, match="not the card's"):
+        load_folder(folder, UNSIGNED_OK, compile=False)

@@ -46,6 +46,15 @@ def test_clopper_pearson_matches_statsmodels() -> None:
         clopper_pearson(5, 4)
 
 
+def test_clopper_pearson_against_published_values() -> None:
+    """R's documented ``binom.test(c(682, 243), p = 3/4)`` (Mendel's peas) prints the 95% interval
+    0.7076683 0.7654066; with no (all) successes the exact bound has the closed form
+    1 - (alpha/2)^(1/n) (its mirror (alpha/2)^(1/n))."""
+    assert clopper_pearson(682, 925) == pytest.approx((0.7076683, 0.7654066), abs=5e-8)
+    assert clopper_pearson(0, 10) == pytest.approx((0.0, 1 - 0.025 ** (1 / 10)), rel=1e-12)
+    assert clopper_pearson(10, 10) == pytest.approx((0.025 ** (1 / 10), 1.0), rel=1e-12)
+
+
 def test_share_at_or_above() -> None:
     assert share_at_or_above([0.95, 0.99, 1.0, 0.97], 0.99) == 0.5
     assert share_at_or_above([0.9912280701754386], 113 / 114) == 1.0

@@ -47,9 +47,30 @@ def test_brier_by_hand() -> None:
     assert brier_score(Y, P) == pytest.approx(1.41 / 10)
 
 
-def test_empty_denominators_are_zero() -> None:
+def test_empty_denominators_are_undefined_not_zero() -> None:
+    """No positive prediction: PPV (0/0) and MCC (an empty column) are undefined; sensitivity
+    (0/4) and F1 (0/4) are a true 0; NPV and specificity are defined."""
     m = confusion_metrics(Confusion(tn=6, fp=0, fn=4, tp=0))
-    assert m["ppv"] == 0.0 and m["mcc"] == 0.0 and m["sensitivity"] == 0.0
+    assert math.isnan(m["ppv"]) and math.isnan(m["mcc"])
+    assert m["sensitivity"] == 0.0 and m["f1"] == 0.0
+    assert m["specificity"] == 1.0 and m["npv"] == pytest.approx(6 / 10)
+    assert m["accuracy"] == pytest.approx(6 / 10)
+
+
+def test_no_malignant_row_leaves_sensitivity_undefined() -> None:
+    m = confusion_metrics(Confusion(tn=5, fp=1, fn=0, tp=0))
+    assert math.isnan(m["sensitivity"]) and m["ppv"] == 0.0  # 0 / 1 false alarm
+    assert m["f1"] == 0.0 and m["specificity"] == pytest.approx(5 / 6)  # F1 = 0 / (0 + 1 + 0)
+    only_benign = confusion_metrics(Confusion(tn=6, fp=0, fn=0, tp=0))
+    assert math.isnan(only_benign["f1"]) and only_benign["specificity"] == 1.0
+    assert all(math.isnan(v) for v in confusion_metrics(Confusion(0, 0, 0, 0)).values())
+
+
+def test_a_fold_summary_averages_the_folds_where_a_metric_is_defined() -> None:
+    from assay.classify.metrics import summarize
+
+    s = summarize([0.8, float("nan"), 0.9], n_train=100, n_test=25)
+    assert s["n"] == 2 and s["mean"] == pytest.approx(0.85)
 
 
 def test_score_all_ranks_and_threshold() -> None:

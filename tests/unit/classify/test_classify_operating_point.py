@@ -92,18 +92,20 @@ def test_calibration_line_of_one_class_is_nan() -> None:
 def test_calibrated_classifier_equals_sklearn_sigmoid_fitted_on_the_given_scores(
     classifier: object,
 ) -> None:
-    """Built from given (inner out-of-fold) scores, it predicts exactly what scikit-learn's own
-    CalibratedClassifierCV(FrozenEstimator) predicts when fitted on rows with those scores."""
+    """Fitted on given (inner out-of-fold) scores, it predicts what scikit-learn's own
+    CalibratedClassifierCV(FrozenEstimator) predicts when fitted on rows with those scores (the
+    same Platt optimum, to the optimiser's tolerance), and its reported sigmoid is exact."""
     X, y = make_classification(600, 8, weights=[0.7], random_state=3)
     fitted = classifier.fit(X[:300], y[:300])  # type: ignore[attr-defined]
     X_cal, y_cal, X_new = X[300:500], y[300:500], X[500:]
     raw = fitted.predict_proba(X_cal)[:, 1]
-    sigmoid = calibration.fit_sigmoid(calibration.score(fitted, X_cal, raw), y_cal)
-    ours = calibration.calibrated_classifier(fitted, sigmoid)
+    calibrator = calibration.fit_calibrator(calibration.score(fitted, X_cal, raw), y_cal)
+    ours = calibration.calibrated_classifier(fitted, calibrator, X[:300], y[:300])
     reference = CalibratedClassifierCV(FrozenEstimator(fitted), method="sigmoid").fit(X_cal, y_cal)
-    np.testing.assert_allclose(ours.predict_proba(X_new), reference.predict_proba(X_new))
+    np.testing.assert_allclose(ours.predict_proba(X_new), reference.predict_proba(X_new), atol=1e-6)
     new_raw = fitted.predict_proba(X_new)[:, 1]
-    a, b = sigmoid.a_, sigmoid.b_
-    expected = expit(-(a * calibration.score(fitted, X_new, new_raw) + b))
-    np.testing.assert_allclose(ours.predict_proba(X_new)[:, 1], expected)
+    sigmoid = calibration.sigmoid_params(calibrator)
+    new_score = calibration.score(fitted, X_new, new_raw)
+    expected = expit(-(sigmoid["a"] * new_score + sigmoid["b"]))
+    np.testing.assert_allclose(ours.predict_proba(X_new)[:, 1], expected, rtol=1e-9)
     assert not np.allclose(ours.predict_proba(X_new)[:, 1], new_raw)  # not the raw output

@@ -112,7 +112,8 @@ def rate_passages(
     rater of ``ensemble`` and append the rows to ``store``; returns what happened.
 
     ``cache``: a Cache, a URI (``memory://``, ``redis://...``) or None for ``$ASSAY_CACHE``.
-    ``redis_url`` (None: ``$ASSAY_REDIS_URL``) shares the limits and cache; it must answer now.
+    ``redis_url`` (None: ``$ASSAY_REDIS_URL``, with ``$ASSAY_REDIS_PASSWORD``) shares the limits
+    and cache; it must answer now.
     ``provider_factory``/``clock`` replace the SDKs/real time (in-process runs only).
     A ``FatalError`` (e.g. a missing or wrong API key) stops the run and is raised after the
     calls in flight are stored.
@@ -125,7 +126,7 @@ def rate_passages(
     if concurrency < 1:
         raise DataValidationError(f"concurrency must be at least 1, got {concurrency}")
     settings = Settings()
-    redis_url = redis_url or settings.redis_url
+    redis_url = redis_url or settings.shared_redis_url
     if redis_url is not None:
         require_redis(redis_url)
         cache = cache_uri(settings.cache, redis_url) if cache is None else cache
