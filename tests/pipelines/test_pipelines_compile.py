@@ -180,7 +180,7 @@ def test_the_rate_step_reads_the_shared_redis_and_its_password_from_the_secret(
 ) -> None:
     """The Secret the bias scorer reads (manifests: assay-redis), optional: a cluster without
     it rates with the pod's own limits."""
-    from pipelines.bias_study import REDIS_SECRET
+    from assay_pipelines.bias_study import REDIS_SECRET
 
     _spec, platform = yaml.safe_load_all((compiled / "bias-study.yaml").read_text())
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]

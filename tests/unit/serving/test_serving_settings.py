@@ -1,4 +1,4 @@
-"""The two entry points of each server (``assay serve X``, ``python -m serving.X``) take every
+"""The two entry points of each server (``assay serve X``, ``python -m assay_serving.X``) take every
 option of the server's settings by the same flags, defaults and environment variables."""
 
 from __future__ import annotations
