@@ -309,7 +309,7 @@ async def main(source: Path) -> None:
         port = free_port()
         command, env = serve_command(
             source,
-            "serving.classifier",
+            "assay_serving.classifier",
             port,
             f"--model_uri={folder}",
             "--max_batch_rows=1024",
@@ -327,7 +327,7 @@ async def main(source: Path) -> None:
             )
         port = free_port()
         command, env = serve_command(
-            source, "serving.bias_scorer", port, "--sim", "--allow-anonymous"
+            source, "assay_serving.bias_scorer", port, "--sim", "--allow-anonymous"
         )
         ready = f"http://127.0.0.1:{port}/v2/health/ready"
         with running(command, ready, Path(scratch) / "scorer.log", source, env) as pid:

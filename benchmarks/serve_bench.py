@@ -58,7 +58,7 @@ def serve(kind: str, model_dir: Path, work: Path) -> Iterator[Target]:
         command = [
             sys.executable,
             "-m",
-            "serving.classifier",
+            "assay_serving.classifier",
             f"--model_uri={model_dir}",
             f"--http_port={port}",
             f"--grpc_port={free_port()}",

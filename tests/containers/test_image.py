@@ -38,7 +38,7 @@ def image(request: pytest.FixtureRequest) -> str:
 def test_no_entrypoint_so_the_runner_command_runs_exactly(engine: Engine, image: str) -> None:
     config = engine.inspect_image(image)["Config"]
     assert not config.get("Entrypoint"), config.get("Entrypoint")
-    assert config["Cmd"][:3] == ["python", "-m", "serving.classifier"]
+    assert config["Cmd"][:3] == ["python", "-m", "assay_serving.classifier"]
     # What KFP's and Docker-style runners do: give the container a whole command of their own.
     echoed = engine.output(image, "sh", "-c", 'echo "$0|$1"', "first", "second")
     assert echoed.strip() == "first|second"
@@ -104,7 +104,7 @@ def test_the_classifier_image_is_lean_and_its_server_starts(
 ) -> None:
     missing = engine.run("run", "--rm", classifier_image, "python", "-c", "import ray", check=False)
     assert missing.returncode != 0 and "No module named 'ray'" in missing.stderr
-    usage = engine.output(classifier_image, "python", "-m", "serving.classifier", "--help")
+    usage = engine.output(classifier_image, "python", "-m", "assay_serving.classifier", "--help")
     assert "--model_uri" in usage
 
 

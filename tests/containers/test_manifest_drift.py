@@ -29,10 +29,10 @@ def not_ready_reason(objs: list[dict], tmp_path) -> str:
 
 def test_a_wrong_module_path_fails_with_pythons_error(tmp_path) -> None:
     objs = render("dev")
-    classifier_runtime(objs)["command"] = ["python", "-m", "serving.classifer"]
+    classifier_runtime(objs)["command"] = ["python", "-m", "assay_serving.classifer"]
     reason = not_ready_reason(objs, tmp_path)
     assert "exited with code 1" in reason
-    assert "No module named serving.classifer" in reason
+    assert "No module named assay_serving.classifer" in reason
 
 
 def test_a_model_path_the_pod_does_not_have_fails_naming_it(tmp_path) -> None:

@@ -57,7 +57,7 @@ def test_podman_flags_reproduce_the_classifiers_spec(tmp_path) -> None:
     assert f"--volume={tmp_path}:/mnt/models:ro" in flags
     assert f"--volume={keys}:/etc/assay/trusted-keys:ro" in flags  # the model signers' keys
     assert "--entrypoint=python" in flags
-    assert command_line(container)[:2] == ["-m", "serving.classifier"]
+    assert command_line(container)[:2] == ["-m", "assay_serving.classifier"]
 
 
 @pytest.mark.parametrize("overlay", ["root", "prod", "prod-raw-hpa"])

@@ -51,7 +51,7 @@ def test_the_deployer_can_patch_only_the_named_inference_services(target: str) -
 def _training_ir(tmp_path: Path) -> tuple[dict, dict]:
     from kfp import compiler
 
-    from pipelines.training import training_pipeline
+    from assay_pipelines.training import training_pipeline
 
     path = tmp_path / "training.yaml"
     compiler.Compiler().compile(training_pipeline, str(path))
@@ -60,7 +60,11 @@ def _training_ir(tmp_path: Path) -> tuple[dict, dict]:
 
 
 def test_the_deploy_step_does_not_run_as_pipeline_runner(tmp_path: Path) -> None:
-    from pipelines.training import DEPLOY_STEP_LABELS, DEPLOYER_CREDENTIALS_DIR, DEPLOYER_TOKEN
+    from assay_pipelines.training import (
+        DEPLOY_STEP_LABELS,
+        DEPLOYER_CREDENTIALS_DIR,
+        DEPLOYER_TOKEN,
+    )
 
     for target in ("dev", "prod"):
         for binding in (o for o in render(target) if o["kind"] == "RoleBinding"):
@@ -87,7 +91,7 @@ def test_the_deploy_step_does_not_run_as_pipeline_runner(tmp_path: Path) -> None
         f"other steps mount the token: {mounts}"
     )
     # the only other Secret a training step mounts: the register step's model-signing key
-    from pipelines.training import SIGNING_KEY_DIR, SIGNING_KEY_SECRET
+    from assay_pipelines.training import SIGNING_KEY_DIR, SIGNING_KEY_SECRET
 
     assert {k: m for k, m in mounts.items() if m} == {
         "exec-register-model": [(SIGNING_KEY_SECRET, SIGNING_KEY_DIR)]
@@ -103,7 +107,7 @@ def test_the_deploy_step_calls_the_api_with_the_deployer_token(
     model-digest check (tested in tests/unit/deploy/test_deploy_integrity.py) is skipped: no
     MinIO runs here."""
     import assay.deploy
-    from components.deploy import deploy_inference_service
+    from assay_components.deploy import deploy_inference_service
 
     (tmp_path / "token").write_text("deployer-token")
     (tmp_path / "ca.crt").write_text("ca")
@@ -207,7 +211,7 @@ def test_serving_cannot_write_to_minio(target: str) -> None:
 
 
 def test_registration_writes_with_its_own_user_not_root(target: str) -> None:
-    from pipelines.training import MINIO_SECRET
+    from assay_pipelines.training import MINIO_SECRET
 
     objs = render(target)
     actions, resources = _grants(_policy_of_user_in(objs, MINIO_SECRET))

@@ -73,7 +73,7 @@ def test_prod_leaves_the_key_secret_to_the_operator() -> None:
 
 
 def test_each_caller_has_a_default_share_the_server_accepts(target: str) -> None:
-    from serving.bias_scorer import options_from_args
+    from assay_serving.bias_scorer import options_from_args
 
     objs = render(target)
     _, container = _scorer(objs)

@@ -16,7 +16,7 @@ from assay.config import CLASSIFIER_IMAGE, PIPELINE_IMAGE
 pytestmark = pytest.mark.manifests
 
 DOCKERFILE = REPO_ROOT / "images" / "Dockerfile"
-FIRST_PARTY = {"assay", "components", "pipelines", "serving"}
+FIRST_PARTY = {"assay", "assay_components", "assay_pipelines", "assay_serving"}
 RUNTIME_TARGETS = ("classifier", "pipeline")
 LOCKS = REPO_ROOT / "images" / "locks"
 
@@ -112,7 +112,9 @@ def test_exposes_the_server_ports_and_starts_a_real_module_without_an_entrypoint
     for cmd in [arg for kind, arg in _instructions() if kind == "CMD"]:
         argv = ast.literal_eval(cmd)
         assert argv[:2] == ["python", "-m"], argv
-        assert (REPO_ROOT / (argv[2].replace(".", "/") + ".py")).is_file(), argv
+        package, _, module = argv[2].partition(".")
+        folder = package.removeprefix("assay_")  # assay_serving lives in serving/assay_serving
+        assert (REPO_ROOT / folder / package / f"{module}.py").is_file(), argv
 
 
 def test_no_latest_tag_anywhere_in_images() -> None:
@@ -159,7 +161,7 @@ def test_each_server_runs_the_image_whose_target_holds_it() -> None:
     runtime = find(objs, "ServingRuntime", "assay-classifier")
     (server,) = runtime["spec"]["containers"]
     assert server["image"] == CLASSIFIER_IMAGE
-    assert server["command"][:3] == ["python", "-m", "serving.classifier"]
+    assert server["command"][:3] == ["python", "-m", "assay_serving.classifier"]
     scorer_images = {
         container["image"]
         for obj in objs

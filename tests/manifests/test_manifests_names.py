@@ -19,10 +19,10 @@ def _runtime_container() -> dict:
 
 
 def test_classifier_runtime_runs_the_server_with_arguments_it_accepts() -> None:
-    from serving.classifier import build_parser, options_from_args
+    from assay_serving.classifier import build_parser, options_from_args
 
     container = _runtime_container()
-    assert container["command"] == ["python", "-m", "serving.classifier"]
+    assert container["command"] == ["python", "-m", "assay_serving.classifier"]
     args = [arg.replace("{{.Name}}", "wdbc-classifier") for arg in container["args"]]
     build_parser().parse_args(args)  # strict: an unknown argument exits
     options = options_from_args(args)
@@ -33,11 +33,11 @@ def test_classifier_runtime_runs_the_server_with_arguments_it_accepts() -> None:
 
 
 def test_bias_scorer_runs_its_server_with_arguments_and_limits_it_accepts() -> None:
-    from serving.bias_scorer import build_parser, options_from_args
+    from assay_serving.bias_scorer import build_parser, options_from_args
 
     objs = render("prod")
     container = _scorer(objs)["containers"][0]
-    assert container["command"] == ["python", "-m", "serving.bias_scorer"]
+    assert container["command"] == ["python", "-m", "assay_serving.bias_scorer"]
     build_parser().parse_args(container["args"])  # strict: an unknown argument exits
     options = options_from_args(container["args"])
     assert options.name == "bias-scorer"
@@ -54,7 +54,7 @@ def test_bias_scorer_runs_its_server_with_arguments_and_limits_it_accepts() -> N
 
 
 def test_image_tag_is_the_components_base_image() -> None:
-    from components._base import BASE_IMAGE
+    from assay_components._base import BASE_IMAGE
 
     kustomization = yaml.safe_load((REPO_ROOT / "manifests/base/kustomization.yaml").read_text())
     entry = next(i for i in kustomization["images"] if i["name"] == "assay")
@@ -98,7 +98,7 @@ def test_buckets_job_creates_the_registry_and_pipeline_buckets() -> None:
 
 
 def test_pipeline_environment_matches_what_the_pipeline_mounts() -> None:
-    from pipelines.training import (
+    from assay_pipelines.training import (
         CONFIG_MAP_TO_ENV,
         MINIO_SECRET,
         MINIO_SECRET_TO_ENV,
@@ -186,7 +186,7 @@ def test_dev_rates_with_the_simulated_raters_of_its_sidecar(tmp_path) -> None:  
 
 
 def test_bias_study_pipeline_mounts_what_the_manifests_define() -> None:
-    from pipelines.bias_study import PIPELINE_ENV_CONFIG_MAP, PROVIDER_KEYS, PROVIDER_SECRET
+    from assay_pipelines.bias_study import PIPELINE_ENV_CONFIG_MAP, PROVIDER_KEYS, PROVIDER_SECRET
 
     objs = render("dev")
     assert "RAY_ADDRESS" in find(objs, "ConfigMap", PIPELINE_ENV_CONFIG_MAP)["data"]

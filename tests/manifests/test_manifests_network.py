@@ -21,8 +21,8 @@ PROVIDER_POLICY = "llm-provider-egress"
 
 
 def _world(target: str) -> tuple[list[dict], dict[str, Pod]]:
-    from pipelines.bias_study import RATE_STEP_LABELS
-    from pipelines.training import DEPLOY_STEP_LABELS
+    from assay_pipelines.bias_study import RATE_STEP_LABELS
+    from assay_pipelines.training import DEPLOY_STEP_LABELS
 
     objs = render(target)
     pods = rendered_pods(objs)
@@ -188,7 +188,7 @@ def test_steps_reach_only_kfps_api_metadata_and_artifact_ports_in_kubeflow(targe
 
 def _key_holders(target: str) -> set[str]:
     """Pods whose containers read the provider keys Secret (env, envFrom or a volume)."""
-    from pipelines.bias_study import PROVIDER_SECRET
+    from assay_pipelines.bias_study import PROVIDER_SECRET
 
     holders = set()
     for obj in render(target):

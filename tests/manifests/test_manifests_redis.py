@@ -123,7 +123,7 @@ def test_only_the_llm_callers_reach_the_deployed_redis(target: str) -> None:
     objs = render(target)
     policies, pods = network_policies(objs), rendered_pods(objs)
     redis = pods["Deployment/redis"]
-    from pipelines.bias_study import RATE_STEP_LABELS
+    from assay_pipelines.bias_study import RATE_STEP_LABELS
 
     rate_step = Pod("rate step", redis.namespace, {**STEP_LABELS, **RATE_STEP_LABELS})
     assert allowed(policies, pods["InferenceService/bias-scorer"], redis, 6379)

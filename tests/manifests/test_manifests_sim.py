@@ -46,7 +46,7 @@ def test_dev_runs_the_simulator_as_a_service_bound_beyond_loopback() -> None:
 
 def test_the_default_ensemble_of_dev_reaches_the_simulator_by_dns() -> None:
     from assay.llm.ensemble import load_ensemble
-    from pipelines.bias_study import PIPELINE_ENV_CONFIG_MAP, RATING_ENV
+    from assay_pipelines.bias_study import PIPELINE_ENV_CONFIG_MAP, RATING_ENV
 
     objs = render("dev")
     env = find(objs, "ConfigMap", PIPELINE_ENV_CONFIG_MAP)["data"]
@@ -61,7 +61,7 @@ def test_the_default_ensemble_of_dev_reaches_the_simulator_by_dns() -> None:
 
 def test_prod_rates_with_real_providers_keyed_from_the_secret_and_has_no_simulator() -> None:
     from assay.llm.ensemble import endpoints_of, load_ensemble
-    from pipelines.bias_study import PIPELINE_ENV_CONFIG_MAP, PROVIDER_KEYS
+    from assay_pipelines.bias_study import PIPELINE_ENV_CONFIG_MAP, PROVIDER_KEYS
 
     objs = render("prod")
     assert not [o for o in objs if o["metadata"]["name"] == SIM]
@@ -74,7 +74,7 @@ def test_prod_rates_with_real_providers_keyed_from_the_secret_and_has_no_simulat
 
 
 def test_only_computing_steps_reach_the_simulator() -> None:
-    from pipelines.training import DEPLOY_STEP_LABELS
+    from assay_pipelines.training import DEPLOY_STEP_LABELS
 
     objs = render("dev")
     policies, pods = network_policies(objs), rendered_pods(objs)

@@ -55,7 +55,7 @@ def environment(s3_endpoint: str, ray_cluster: dict[str, str]) -> Iterator[None]
 @pytest.fixture(scope="module")
 def runs(environment: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Two submissions of one study; the simulator's request count after each."""
-    from pipelines.bias_study import bias_study_pipeline
+    from assay_pipelines.bias_study import bias_study_pipeline
 
     base = tmp_path_factory.mktemp("bias-s3")
     bucket = f"assay-pipelines-{uuid.uuid4().hex[:8]}"

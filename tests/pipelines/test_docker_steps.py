@@ -19,7 +19,7 @@ from assay.workflow.containers import LABEL, Mount, container_run
 from assay.workflow.errors import PipelineRunError
 from assay.workflow.local import LocalJob, run_locally
 from assay.workflow.run_folder import task_parameters
-from components._base import COMPONENT_OPTIONS
+from assay_components._base import COMPONENT_OPTIONS
 
 pytestmark = [pytest.mark.container, pytest.mark.pipeline, pytest.mark.integration]
 

@@ -29,7 +29,7 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_every_registered_pipeline_compiles_and_loads_back(compiled: Path) -> None:
     from kfp import components
 
-    from pipelines import PIPELINES
+    from assay_pipelines import PIPELINES
 
     assert {p.stem for p in compiled.glob("*.yaml")} == set(PIPELINES)
     for path in compiled.glob("*.yaml"):
@@ -102,8 +102,8 @@ def test_bias_study_ir_takes_s3_inputs_and_mounts_minio_where_they_are_read(
     parameters, and the steps that read them (load, rate) get the MinIO settings and user."""
     from kfp import compiler, components
 
-    from pipelines.bias_study import RATING_ENV, STORAGE_ENV, bias_study_pipeline
-    from pipelines.training import MINIO_SECRET, MINIO_SECRET_TO_ENV
+    from assay_pipelines.bias_study import RATING_ENV, STORAGE_ENV, bias_study_pipeline
+    from assay_pipelines.training import MINIO_SECRET, MINIO_SECRET_TO_ENV
 
     inputs = {
         "kind": "corpus",
@@ -151,7 +151,7 @@ def test_only_the_rate_step_holds_provider_keys_and_the_egress_label(compiled: P
     """In both pipelines, the provider keys Secret and the label that opens provider egress go
     to the bias study's rate step alone, and it does not send its work to the shared Ray cluster
     (no RAY_ADDRESS), whose pods every computing step can reach."""
-    from pipelines.bias_study import PROVIDER_SECRET, RATE_STEP_LABELS
+    from assay_pipelines.bias_study import PROVIDER_SECRET, RATE_STEP_LABELS
 
     holders, labelled = [], []
     for name in ("training", "bias-study"):
@@ -180,7 +180,7 @@ def test_the_rate_step_reads_the_shared_redis_and_its_password_from_the_secret(
 ) -> None:
     """The Secret the bias scorer reads (manifests: assay-redis), optional: a cluster without
     it rates with the pod's own limits."""
-    from pipelines.bias_study import REDIS_SECRET
+    from assay_pipelines.bias_study import REDIS_SECRET
 
     _spec, platform = yaml.safe_load_all((compiled / "bias-study.yaml").read_text())
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
@@ -214,7 +214,7 @@ def test_compile_image_option_and_env_set_every_step_image(tmp_path: Path) -> No
     and the flag wins over the variable."""
     import structlog
 
-    from pipelines import PIPELINES
+    from assay_pipelines import PIPELINES
 
     runner = CliRunner()
     env = {"ASSAY_IMAGE": "example.org/from-env:2"}

@@ -10,7 +10,7 @@ import pytest
 from assay.classify.config import TrainingSettings as TrainingParams
 from assay.commands._train_run import run_training_locally
 from assay.workflow.errors import PipelineRunError
-from pipelines import get_pipeline
+from assay_pipelines import get_pipeline
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.integration]
 

@@ -28,6 +28,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TOP_LEVEL_PACKAGES = ("components", "pipelines", "serving")
+"""The card's top-level folders; each holds one package, ``assay_<folder>`` (its import name)."""
 
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cli", "commands"}),
@@ -53,7 +54,7 @@ LAYERS: tuple[frozenset[str], ...] = (
 SAME_LAYER: dict[str, frozenset[str]] = {
     "cli": frozenset({"commands"}),
     "pipelines": frozenset({"components"}),
-    "serving": frozenset({"assay.serving"}),  # the thin `python -m serving.X` entry points
+    "serving": frozenset({"assay.serving"}),  # the thin `python -m assay_serving.X` entry points
     # storage (s3:// objects through the minio client) is the bottom of its layer: it imports no
     # other part of it, and the parts that read or write s3:// locations import it.
     "bias": frozenset({"llm", "data", "parallel", "storage"}),
@@ -94,7 +95,7 @@ class Import:
 
 def module_name(path: Path, root: Path) -> str:
     parts = path.relative_to(root).with_suffix("").parts
-    if parts[0] == "src":
+    if parts[0] in ("src", *TOP_LEVEL_PACKAGES):
         parts = parts[1:]
     if parts[-1] == "__init__":
         parts = parts[:-1]
@@ -151,8 +152,9 @@ def imports_of(path: Path, root: Path) -> Iterator[Import]:
 def part_of(module: str) -> str | None:
     """The layered part a module belongs to (None: not a project module)."""
     parts = module.split(".")
-    if parts[0] in TOP_LEVEL_PACKAGES:
-        return parts[0]
+    folder = parts[0].removeprefix("assay_")
+    if parts[0] != folder and folder in TOP_LEVEL_PACKAGES:
+        return folder
     if parts[0] != "assay" or len(parts) < 2:
         return None
     return "assay.serving" if parts[1] == "serving" else parts[1]
@@ -240,8 +242,8 @@ def _plant(root: Path, relative: str, source: str) -> None:
         ),
         (
             "src/assay/workflow/run.py",
-            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pipelines\n",
-            "src/assay/workflow/run.py:3: assay.workflow.run imports pipelines "
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import assay_pipelines\n",
+            "src/assay/workflow/run.py:3: assay.workflow.run imports assay_pipelines "
             "(workflow must not import pipelines)",
         ),
         (
@@ -309,7 +311,7 @@ def downward_path(graph: dict[str, set[str]], start: str, goal: str) -> list[str
 
 def test_assay_train_reaches_the_cv_units_through_the_pipeline_going_down() -> None:
     graph = import_graph(REPO)
-    via = ["assay.commands.train", "pipelines.training", "components.train_models",
+    via = ["assay.commands.train", "assay_pipelines.training", "assay_components.train_models",
            "assay.classify.steps", "assay.classify.units"]  # fmt: skip
     for start, goal in pairwise(via):
         chain = downward_path(graph, start, goal)

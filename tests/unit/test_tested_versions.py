@@ -143,7 +143,7 @@ def test_kfp_local_execution_stops_before_kfp_runs(
 def test_the_classifier_server_refuses_to_start(
     pretend_installed: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from serving.classifier import main
+    from assay_serving.classifier import main
 
     pretend_installed["kserve"] = "0.99.0"
     with pytest.raises(SystemExit) as exited:

@@ -12,7 +12,7 @@ import typer
 
 from assay.registry import local_keys_dir, parse_registry_uri
 from assay.workflow.containers import Mount
-from components._base import BASE_IMAGE
+from assay_components._base import BASE_IMAGE
 
 IMAGE_OPTION = typer.Option(
     None,

@@ -3,7 +3,7 @@
 Each field of the server's settings (:mod:`assay.serving.settings`) becomes one Typer option with
 the field's flags, default, bounds and help; only the options given on the command line are
 passed to the settings, so the ``ASSAY_*`` environment applies to the rest exactly as it does
-for ``python -m serving.<server>``.
+for ``python -m assay_serving.<server>``.
 """
 
 from __future__ import annotations

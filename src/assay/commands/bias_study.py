@@ -250,7 +250,7 @@ def run_study(
     in a container of it, with a Ray head container and ``services`` beside them."""
     from assay.bias.diagnostics import DiagnosticsError
     from assay.bias.study import diagnostics_passed
-    from pipelines.bias_study import bias_study_pipeline
+    from assay_pipelines.bias_study import bias_study_pipeline
 
     job = LocalJob(
         name=PIPELINE,

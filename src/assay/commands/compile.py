@@ -30,7 +30,7 @@ def compile_pipelines(
 
     Each written file is loaded back with the kfp SDK to prove it is valid.
     """
-    from pipelines import PIPELINES, get_pipeline
+    from assay_pipelines import PIPELINES, get_pipeline
 
     step_image = settings_from(Settings, {"image": image}).image
     selected = {name: get_pipeline(name) for name in pipeline or sorted(PIPELINES)}

@@ -1,7 +1,7 @@
 """`assay serve <server>`: run a KServe model server on this machine.
 
 Each server is one sub-command of this typer app, its options generated from the server's
-settings (:mod:`assay.serving.settings`), the same as ``python -m serving.<server>`` takes.
+settings (:mod:`assay.serving.settings`), the same as ``python -m assay_serving.<server>`` takes.
 """
 
 from __future__ import annotations

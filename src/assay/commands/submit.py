@@ -34,7 +34,7 @@ def submit(
 
     A bearer token, if the endpoint needs one, is read from KFP_TOKEN.
     """
-    from pipelines import get_pipeline
+    from assay_pipelines import get_pipeline
 
     chosen = get_pipeline(pipeline)
     arguments = parse_parameters(chosen, param or [], name=pipeline)

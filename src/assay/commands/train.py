@@ -1,7 +1,8 @@
 """`assay train`: run the training pipeline locally through kfp.local, or on Kubeflow.
 
 The training flags are the fields of ``TrainingSettings`` (name, default, help, ``ASSAY_<NAME>``),
-which are also the parameters of ``pipelines/training.py``; the local runner executes that very
+which are also the parameters of ``pipelines/assay_pipelines/training.py``; the local runner
+executes that very
 pipeline (kfp.local, SubprocessRunner; ``--runner docker``: DockerRunner, each step in a container
 of the project image, the train step on a Ray head container), not a parallel code path.
 """
@@ -108,7 +109,7 @@ def train(
 
     # The training stack (scikit-learn, pandas, kfp) loads when the command runs, not on --help.
     from assay.commands import _train_run as training
-    from pipelines.training import training_pipeline
+    from assay_pipelines.training import training_pipeline
 
     settings = training.checked_settings(settings, local=runner is not Runner.kfp)
     if runner is Runner.kfp:

@@ -1,4 +1,4 @@
-"""``python -m serving.<server>`` arguments, generated from the server's settings fields.
+"""``python -m assay_serving.<server>`` arguments, generated from the server's settings fields.
 
 Built on a copy of KServe's own parser (``--max_threads``...; KServe reads those from
 ``sys.argv`` itself), a settings field replacing KServe's argument of the same spelling. Every

@@ -106,7 +106,7 @@ SUMMARY_OUTPUTS = {
     "missing_raters": "BYTES",
 }
 QUIET_LOGGERS = ("httpx", "httpcore", "openai", "anthropic", "together")
-LOGGER = "serving.bias_scorer"
+LOGGER = "assay_serving.bias_scorer"
 
 log = get_logger(LOGGER)
 

@@ -65,7 +65,7 @@ from assay.tested_versions import require_tested
 INPUT_NAME = "input-0"
 OUTPUTS = ("predict", "probability", "confidence")
 OUTPUT_DATATYPES = {"predict": "INT64", "probability": "FP32", "confidence": "FP32"}
-LOGGER = "serving.classifier"
+LOGGER = "assay_serving.classifier"
 
 log = get_logger(LOGGER)
 

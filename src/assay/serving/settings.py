@@ -1,6 +1,7 @@
 """The options of each model server, declared once (pydantic-settings, ``ASSAY_`` environment).
 
-Each field carries its :class:`Flags`; ``python -m serving.<server>`` builds its argparse parser
+Each field carries its :class:`Flags`; ``python -m assay_serving.<server>`` builds its argparse
+parser
 from them (:mod:`assay.serving.arguments`) and ``assay serve <server>`` its Typer options
 (``assay.commands._serve_options``), so both entry points take the same flags, defaults, bounds
 and environment variables. A value given on the command line wins over the environment, which
@@ -127,7 +128,7 @@ class ServerSettings(BaseSettings):
 
 
 class ClassifierServerSettings(ServerSettings):
-    """``assay serve classifier`` / ``python -m serving.classifier``."""
+    """``assay serve classifier`` / ``python -m assay_serving.classifier``."""
 
     name: Annotated[str, Flags("--name", "--model_name")] = Field(
         "wdbc-classifier",
@@ -183,7 +184,7 @@ class ClassifierServerSettings(ServerSettings):
 
 
 class BiasScorerServerSettings(ServerSettings):
-    """``assay serve bias-scorer`` / ``python -m serving.bias_scorer``."""
+    """``assay serve bias-scorer`` / ``python -m assay_serving.bias_scorer``."""
 
     name: Annotated[str, Flags("--name", "--model_name")] = Field(
         "bias-scorer", validation_alias=SERVED_NAME_ENV, description="Model name in the v2 URLs."

@@ -1,7 +1,7 @@
 """Bad rating set-ups stop before anything starts: exit 2, one sentence, no run folder.
 
 Real parts: the `assay` command (typer's CliRunner, in this process), the simulated LLM endpoint on
-127.0.0.1 answering ``GET /v1/models``, and ``python -m serving.bias_scorer`` as a subprocess.
+127.0.0.1 answering ``GET /v1/models``, and ``python -m assay_serving.bias_scorer`` as a subprocess.
 Real providers cannot be reached from this machine (no internet): those cases exercise the
 offline path (the installed SDK's own model list).
 """
@@ -169,7 +169,14 @@ def scorer(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[
     full_env = {**os.environ, **env}
     full_env.pop("ASSAY_ENSEMBLE", None)
     return subprocess.run(
-        [sys.executable, "-m", "serving.bias_scorer", "--http_port=0", "--grpc_port=0", *args],
+        [
+            sys.executable,
+            "-m",
+            "assay_serving.bias_scorer",
+            "--http_port=0",
+            "--grpc_port=0",
+            *args,
+        ],
         capture_output=True,
         text=True,
         env=full_env,

@@ -46,7 +46,7 @@ class Scorer(RunningServer):
 def launch(
     entry: str, args: list[str], log_path: Path, env: dict[str, str] | None = None
 ) -> Scorer:
-    """Start ``assay serve bias-scorer`` (entry "cli") or ``python -m serving.bias_scorer``;
+    """Start ``assay serve bias-scorer`` (entry "cli") or ``python -m assay_serving.bias_scorer``;
     without a caller key file (``ASSAY_SCORER_CALLER_KEYS_FILE`` in ``env``) it is started with
     ``ASSAY_SCORER_ALLOW_ANONYMOUS=1``, as for local development."""
     http_port, grpc_port = free_port(), free_port()
@@ -56,7 +56,7 @@ def launch(
         command = [assay, "serve", "bias-scorer", *ports, *args]
     else:
         ports = [f"--http_port={http_port}", f"--grpc_port={grpc_port}"]
-        command = [sys.executable, "-m", "serving.bias_scorer", *ports, *args]
+        command = [sys.executable, "-m", "assay_serving.bias_scorer", *ports, *args]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     if "ASSAY_SCORER_CALLER_KEYS_FILE" not in full_env:
         full_env.setdefault("ASSAY_SCORER_ALLOW_ANONYMOUS", "1")

@@ -180,5 +180,5 @@ def write_admin_token(folder: Path) -> tuple[str, Path]:
     return token, path
 
 
-MODULE_ENTRY = ["-m", "serving.classifier"]
+MODULE_ENTRY = ["-m", "assay_serving.classifier"]
 CLI_ENTRY = ["assay", "serve", "classifier"]

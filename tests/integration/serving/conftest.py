@@ -2,7 +2,7 @@
 
 The model is the contract's exported pipeline (StandardScaler -> ColumnTransformer passthrough
 of 15 columns -> AdaBoost), trained on scikit-learn's WDBC copy with malignant re-encoded to 1,
-registered through assay.registry. The server is ``python -m serving.classifier`` in a child
+registered through assay.registry. The server is ``python -m assay_serving.classifier`` in a child
 process on 127.0.0.1 with free ports.
 """
 
@@ -63,12 +63,13 @@ def servers(
 ) -> Iterator[dict[str, RunningServer]]:
     """Three servers started together (their start-up overlaps):
 
-    - "module": ``python -m serving.classifier`` (the image's entry point) on
+    - "module": ``python -m assay_serving.classifier`` (the image's entry point) on
       ``<served_registry>/wdbc-classifier/production``, with an admin token for the
       repository endpoints;
     - "cli": ``assay serve classifier`` on a copy of the v1 build folder (a plain folder
       source), polling it for changes every 0.3 s, logging every request (debug), no admin token;
-    - "hardened": ``python -m serving.classifier`` on a folder whose card records the features'
+    - "hardened": ``python -m assay_serving.classifier`` on a folder whose card records the
+      features'
       training ranges, with an admin token and a request-size limit of ``MAX_REQUEST_BYTES``.
     """
     logs = tmp_path_factory.mktemp("serving-servers")
@@ -108,7 +109,7 @@ def servers(
 
 @pytest.fixture(scope="session")
 def server(servers: dict[str, RunningServer]) -> RunningServer:
-    """The shared ``python -m serving.classifier`` server; the reload test leaves it on v1."""
+    """The shared ``python -m assay_serving.classifier`` server; the reload test leaves it on v1."""
     return servers["module"]
 
 
@@ -120,7 +121,8 @@ def hardened(servers: dict[str, RunningServer]) -> RunningServer:
 
 @pytest.fixture(scope="session")
 def hardened_scorer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scorer]:
-    """``python -m serving.bias_scorer --sim`` with an admin token and a small request limit."""
+    """``python -m assay_serving.bias_scorer --sim`` with an admin token and a small request
+    limit."""
     logs = tmp_path_factory.mktemp("hardened-scorer")
     token, token_file = write_admin_token(logs)
     args = ["--sim", f"--admin-token-file={token_file}", f"--max-request-bytes={MAX_REQUEST_BYTES}"]
@@ -139,7 +141,7 @@ CONTAINER = pytest.param("container", marks=pytest.mark.container)
 
 @pytest.fixture(scope="session", params=["in-process", CONTAINER])
 def classifier_endpoint(request: pytest.FixtureRequest):
-    """The shared ``python -m serving.classifier`` child process, then the manifest's pod."""
+    """The shared ``python -m assay_serving.classifier`` child process, then the manifest's pod."""
     if request.param == "container":
         return request.getfixturevalue("manifest_classifier")
     return request.getfixturevalue("server")

@@ -1,7 +1,8 @@
 """Attacks inside the size limits: bodies cheap to send and costly to decode, slow clients that
 hold memory, and numbers a client spells with other digits.
 
-Real servers on 127.0.0.1 (``python -m serving.classifier`` / ``serving.bias_scorer --sim``) with
+Real servers on 127.0.0.1 (``python -m assay_serving.classifier`` /
+``assay_serving.bias_scorer --sim``) with
 their default request-size limits; the requests go over raw sockets where the test controls
 the bytes and their timing. CPU costs are the server process's own CPU time (psutil), compared
 with a normal request measured in the same test, with a generous margin: they hold on a loaded

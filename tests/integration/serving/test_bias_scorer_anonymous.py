@@ -1,6 +1,6 @@
 """Anonymous callers of the bias scorer (issue 22): nothing an anonymous caller can break.
 
-Real ``python -m serving.bias_scorer`` / ``assay serve bias-scorer`` processes on 127.0.0.1 and
+Real ``python -m assay_serving.bias_scorer`` / ``assay serve bias-scorer`` processes on 127.0.0.1 and
 a real simulated endpoint with priced raters (every rating costs USD):
 
 - a scorer started without a caller key file used to serve anyone who reached its port; it now
@@ -50,7 +50,7 @@ def test_scorer_without_caller_keys_refuses_to_start(entry: str, tmp_path: Path)
         command = [str(Path(sys.executable).parent / "assay"), "serve", "bias-scorer", *ports]
     else:
         ports = [f"--http_port={http_port}", f"--grpc_port={free_port()}"]
-        command = [sys.executable, "-m", "serving.bias_scorer", *ports]
+        command = [sys.executable, "-m", "assay_serving.bias_scorer", *ports]
     log_path = tmp_path / "scorer.log"
     with log_path.open("w") as log_file:
         process = subprocess.Popen(

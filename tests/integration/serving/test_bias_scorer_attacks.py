@@ -1,5 +1,5 @@
 """Attacks on the bias scorer's providers and spend, against real ``python -m
-serving.bias_scorer`` processes on 127.0.0.1 rating through real simulated endpoints whose
+assay_serving.bias_scorer`` processes on 127.0.0.1 rating through real simulated endpoints whose
 latency is set in their config (``latency_s``, no jitter):
 
 - slow raters try to hold a request past the gateway's timeout -> the request deadline answers

@@ -1,5 +1,5 @@
 """Attacks on who may spend the bias scorer's money (issue 22), against real ``python -m
-serving.bias_scorer`` processes on 127.0.0.1 rating through real simulated endpoints (priced
+assay_serving.bias_scorer`` processes on 127.0.0.1 rating through real simulated endpoints (priced
 raters, so every rating costs USD), over REST and over gRPC (kserve's own protobuf stubs):
 
 - anonymous clients try to spend the day's budget (~31 one-passage requests with no key used

@@ -1,6 +1,7 @@
 """The bias scorer keeps answering when raters go down, and says 503 only when all are down.
 
-A real ``python -m serving.bias_scorer`` process rates with three simulated raters: sim-gpt and
+A real ``python -m assay_serving.bias_scorer`` process rates with three simulated raters:
+sim-gpt and
 sim-llama on a healthy simulated endpoint, sim-claude on a second one that answers every request
 with 503 (the simulator's fault injection). The tests then stop the healthy endpoint, so every
 rater is down. Retries and breakers are tuned small in the ensemble file so failures are quick.

@@ -1,6 +1,6 @@
 """The bias scorer against a Redis that requires a password (the manifests' Redis, ``requirepass``
 from Secret assay-redis), with real parts only: a redis-server with ``requirepass`` on
-127.0.0.1, ``python -m serving.bias_scorer`` processes and a simulated priced endpoint.
+127.0.0.1, ``python -m assay_serving.bias_scorer`` processes and a simulated priced endpoint.
 
 Without ASSAY_REDIS_PASSWORD the scorer does not start (fail closed: the shared limits cannot be
 read); with it, the scorer serves and its spend lands in that Redis, the day's and the caller's.

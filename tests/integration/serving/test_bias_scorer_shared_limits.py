@@ -1,6 +1,6 @@
 """Two bias-scorer processes sharing one Redis keep ONE set of limits (issue 11, item 2).
 
-Real parts only: a redis-server on 127.0.0.1, ``python -m serving.bias_scorer`` twice (then
+Real parts only: a redis-server on 127.0.0.1, ``python -m assay_serving.bias_scorer`` twice (then
 restarted), and one simulated LLM endpoint (``assay sim-llm`` in its own process) that records
 when each request arrives. The rater's limit is rpm=30 over the providers' 60 s window, so the
 load phase lasts a little over a minute: the clock cannot be faked across processes.

@@ -1,6 +1,6 @@
 """The bias scorer's spend record and caller quotas in a shared Redis (issue 22), with real parts
 only: redis-server processes on 127.0.0.1 started with the manifests' persistence (append-only
-file, fsync always) in tmp_path, ``python -m serving.bias_scorer`` replicas, and simulated
+file, fsync always) in tmp_path, ``python -m assay_serving.bias_scorer`` replicas, and simulated
 endpoints with priced raters:
 
 - Redis crashes (SIGKILL) and restarts: the day's spend is still counted (a caller refused for

@@ -63,7 +63,7 @@ def test_every_line_of_the_classifier_server_is_a_json_record(
         server.stop()
     logged = records(server.logs())
     loggers = {record["logger"] for record in logged}
-    assert {"kserve", "uvicorn.error", "serving.classifier"} <= loggers, loggers
+    assert {"kserve", "uvicorn.error", "assay_serving.classifier"} <= loggers, loggers
     events = {record["event"] for record in logged}
     assert {"model_loaded", "request_rejected", "Finished server process"} <= {
         event.split(" [")[0] for event in events

@@ -1,6 +1,7 @@
 """A version changed in the registry after it was signed is never unpickled or served.
 
-A real ``python -m serving.classifier`` process serves ``<registry>/wdbc-classifier/production``
+A real ``python -m assay_serving.classifier`` process serves
+``<registry>/wdbc-classifier/production``
 (v1), trusting the tests' signing key. The attacker, who can write the registry (as every
 pipeline step's MinIO user can), changes a copy of v2 and points ``production`` at it; the
 server reloads (SIGHUP). Each reload must be refused in the log, no planted pickle may run, and

@@ -19,7 +19,7 @@ from deploy_fakes import FakeClock, FakeCustomObjectsApi, becomes_ready_after
 import assay.deploy.verify as deploy_verify
 from assay.deploy import DeployError, DeploySpec, deploy_verified
 from assay.registry import FileRegistry, open_registry
-from components.deploy import deploy_inference_service
+from assay_components.deploy import deploy_inference_service
 
 NAME = "wdbc-classifier"
 V1 = f"s3://assay-models/registry/{NAME}/v1"

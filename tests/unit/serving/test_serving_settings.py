@@ -1,4 +1,4 @@
-"""The two entry points of each server (``assay serve X``, ``python -m serving.X``) take every
+"""The two entry points of each server (``assay serve X``, ``python -m assay_serving.X``) take every
 option of the server's settings by the same flags, defaults and environment variables."""
 
 from __future__ import annotations
@@ -33,10 +33,16 @@ class Server:
 
 SERVERS = [
     Server(
-        "classifier", ClassifierServerSettings, "serving.classifier", "assay.serving.classifier"
+        "classifier",
+        ClassifierServerSettings,
+        "assay_serving.classifier",
+        "assay.serving.classifier",
     ),
     Server(
-        "bias-scorer", BiasScorerServerSettings, "serving.bias_scorer", "assay.serving.bias_scorer"
+        "bias-scorer",
+        BiasScorerServerSettings,
+        "assay_serving.bias_scorer",
+        "assay.serving.bias_scorer",
     ),
 ]
 ENTRY_DEFAULTS = {"classifier": {"model_uri"}}
@@ -104,7 +110,7 @@ def via_assay(server: Server, monkeypatch: pytest.MonkeyPatch, *args: str) -> An
 
 
 def via_module(server: Server, *args: str) -> Any:
-    """The settings ``python -m serving.<server> ARGS`` builds."""
+    """The settings ``python -m assay_serving.<server> ARGS`` builds."""
     return importlib.import_module(server.entry_module).options_from_args(list(args))
 
 

@@ -48,7 +48,7 @@ def test_bad_options_exit_2(args: list[str], message: str, monkeypatch: pytest.M
 
 def test_cli_pipeline_and_train_config_defaults_agree() -> None:
     from assay.classify.config import TrainConfig
-    from pipelines import get_pipeline
+    from assay_pipelines import get_pipeline
 
     params = {name: f.default for name, f in TrainingParams.model_fields.items()}
     pipeline_inputs = get_pipeline("training").component_spec.inputs

@@ -10,7 +10,7 @@ import pytest
 from assay.errors import UsageError
 from assay.workflow.errors import PipelineRunError
 from assay.workflow.remote import client_arguments, parse_parameters, submit_pipeline
-from pipelines import get_pipeline
+from assay_pipelines import get_pipeline
 
 
 def test_parse_parameters_types_values_from_the_pipeline_signature() -> None:

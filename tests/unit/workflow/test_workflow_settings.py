@@ -25,8 +25,8 @@ from assay.classify.steps import TrainOptions
 from assay.commands import bias_study, train
 from assay.commands._common import setting, settings_from
 from assay.errors import UsageError
-from components.train_models import train_models
-from pipelines import get_pipeline
+from assay_components.train_models import train_models
+from assay_pipelines import get_pipeline
 
 KFP_TYPES = {str: "String", int: "Integer", float: "Float", bool: "Boolean"}
 

@@ -11,12 +11,12 @@ caller's environment. The deploy step calls the Kubernetes API as ServiceAccount
 
 from kfp import dsl, kubernetes
 
-from components.compute_vif import compute_vif
-from components.deploy import deploy_inference_service
-from components.evaluate_models import evaluate_models
-from components.load_data import load_data
-from components.register_model import register_model
-from components.train_models import train_models
+from assay_components.compute_vif import compute_vif
+from assay_components.deploy import deploy_inference_service
+from assay_components.evaluate_models import evaluate_models
+from assay_components.load_data import load_data
+from assay_components.register_model import register_model
+from assay_components.train_models import train_models
 
 PIPELINE_ENV_CONFIG_MAP = "assay-pipeline-env"
 MINIO_SECRET = "minio-credentials"

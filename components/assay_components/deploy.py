@@ -2,7 +2,7 @@
 
 from kfp import dsl
 
-from components._base import COMPONENT_OPTIONS
+from assay_components._base import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)

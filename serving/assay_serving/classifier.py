@@ -1,4 +1,4 @@
-"""``python -m serving.classifier``: the WDBC classifier server (the image's entry point).
+"""``python -m assay_serving.classifier``: the WDBC classifier server (the image's entry point).
 
 Options (``--help``): :class:`assay.serving.settings.ClassifierServerSettings`, the same flags
 and ``ASSAY_*`` variables as ``assay serve classifier``, plus KServe's own server arguments.
@@ -17,7 +17,7 @@ from assay.serving.arguments import settings_from_args, settings_parser
 from assay.serving.settings import ClassifierServerSettings
 from assay.serving.startup import kserve_arguments
 
-PROG = "python -m serving.classifier"
+PROG = "python -m assay_serving.classifier"
 
 
 def build_parser() -> argparse.ArgumentParser:

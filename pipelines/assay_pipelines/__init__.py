@@ -12,8 +12,8 @@ from typing import Any
 from assay.errors import UsageError
 
 PIPELINES: dict[str, str] = {
-    "training": "pipelines.training:training_pipeline",
-    "bias-study": "pipelines.bias_study:bias_study_pipeline",
+    "training": "assay_pipelines.training:training_pipeline",
+    "bias-study": "assay_pipelines.bias_study:bias_study_pipeline",
 }
 
 

@@ -21,12 +21,12 @@ kfp.local ignores Kubernetes settings and the steps use the caller's environment
 
 from kfp import dsl, kubernetes
 
-from components.bias_analyse import bias_analyse
-from components.bias_fit import bias_fit
-from components.bias_load_corpus import bias_load_corpus
-from components.bias_rate import bias_rate
-from components.bias_report import bias_report
-from pipelines.training import MINIO_SECRET, MINIO_SECRET_TO_ENV, PIPELINE_ENV_CONFIG_MAP
+from assay_components.bias_analyse import bias_analyse
+from assay_components.bias_fit import bias_fit
+from assay_components.bias_load_corpus import bias_load_corpus
+from assay_components.bias_rate import bias_rate
+from assay_components.bias_report import bias_report
+from assay_pipelines.training import MINIO_SECRET, MINIO_SECRET_TO_ENV, PIPELINE_ENV_CONFIG_MAP
 
 PROVIDER_SECRET = "llm-provider-keys"
 PROVIDER_KEYS = {key: key for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TOGETHER_API_KEY")}

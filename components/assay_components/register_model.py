@@ -5,7 +5,7 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import Input, Model
 
-from components._base import COMPONENT_OPTIONS
+from assay_components._base import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)

@@ -1,4 +1,5 @@
-"""``python -m serving.bias_scorer``: the LLM-ensemble bias scorer server (the image's entry point).
+"""``python -m assay_serving.bias_scorer``: the LLM-ensemble bias scorer server (the image's
+entry point).
 
 Options (``--help``): :class:`assay.serving.settings.BiasScorerServerSettings`, the same flags
 and ``ASSAY_*`` variables as ``assay serve bias-scorer``, plus KServe's own server arguments.
@@ -17,7 +18,7 @@ from assay.serving.arguments import settings_from_args, settings_parser
 from assay.serving.settings import BiasScorerServerSettings
 from assay.serving.startup import kserve_arguments
 
-PROG = "python -m serving.bias_scorer"
+PROG = "python -m assay_serving.bias_scorer"
 
 
 def build_parser() -> argparse.ArgumentParser:
