@@ -1,7 +1,7 @@
 """Anonymous callers of the bias scorer (issue 22): nothing an anonymous caller can break.
 
-Real ``python -m assay_serving.bias_scorer`` / ``assay serve bias-scorer`` processes on 127.0.0.1 and
-a real simulated endpoint with priced raters (every rating costs USD):
+Real ``python -m assay_serving.bias_scorer`` / ``assay serve bias-scorer`` processes on
+127.0.0.1 and a real simulated endpoint with priced raters (every rating costs USD):
 
 - a scorer started without a caller key file used to serve anyone who reached its port; it now
   refuses to start (exit 2, one sentence naming ``--caller-keys-file`` and
