@@ -42,45 +42,42 @@ def _fanout(results: list[dict], path: Path) -> Path:
     return _save(fig, path)
 
 
+def _panel(ax, results: list[dict], series: tuple, y: str, ylabel: str, *, logy: bool = True):
+    """One panel: a line per value of ``series``'s key, log-log (or log-x), with its legend."""
+    key, x, label, xlabel = series
+    _lines(ax, results, key, x, y, label)
+    ax.set(xscale="log", yscale="log" if logy else "linear", xlabel=xlabel, ylabel=ylabel)
+    ax.legend()
+
+
 def _store(results: list[dict], path: Path) -> Path:
     fig, (append, resume) = _figure("Ratings store", 2)
-    _lines(append, results, "backend", "n", "append_s_per_10k", str)
-    append.set(xscale="log", yscale="log", xlabel="rows", ylabel="append seconds per 10^4 rows")
-    _lines(resume, results, "backend", "n", "resume_s", str)
-    resume.set(xscale="log", yscale="log", xlabel="rows", ylabel="resume scan (s)")
-    append.legend()
-    resume.legend()
+    by_backend = ("backend", "n", str, "rows")
+    _panel(append, results, by_backend, "append_s_per_10k", "append seconds per 10^4 rows")
+    _panel(resume, results, by_backend, "resume_s", "resume scan (s)")
     return _save(fig, path)
 
 
 def _bayes(results: list[dict], path: Path) -> Path:
     fig, (wall, memory) = _figure("Bayesian publisher model (2 chains)", 2)
-    _lines(wall, results, "scale", "ratings", "seconds", str)
-    wall.set(xscale="log", yscale="log", xlabel="ratings", ylabel="fit wall time (s)")
-    _lines(memory, results, "scale", "ratings", "driver_peak_mb", str)
-    memory.set(xscale="log", xlabel="ratings", ylabel="peak RSS of the fit (MiB)")
-    wall.legend()
-    memory.legend()
+    by_scale = ("scale", "ratings", str, "ratings")
+    _panel(wall, results, by_scale, "seconds", "fit wall time (s)")
+    _panel(memory, results, by_scale, "driver_peak_mb", "peak RSS of the fit (MiB)", logy=False)
     return _save(fig, path)
 
 
 def _serve(results: list[dict], path: Path) -> Path:
     fig, (throughput, p99) = _figure("Classifier serving (v2 REST, one server process)", 2)
-    rows = lambda b: f"{b}-row requests"  # noqa: E731
-    _lines(throughput, results, "batch_rows", "n", "rows_per_s", rows)
-    throughput.set(xscale="log", yscale="log", xlabel="concurrency", ylabel="rows per second")
-    _lines(p99, results, "batch_rows", "n", "p99_ms", rows)
-    p99.set(xscale="log", yscale="log", xlabel="concurrency", ylabel="p99 latency (ms)")
-    throughput.legend()
-    p99.legend()
+    by_batch = ("batch_rows", "n", lambda b: f"{b}-row requests", "concurrency")
+    _panel(throughput, results, by_batch, "rows_per_s", "rows per second")
+    _panel(p99, results, by_batch, "p99_ms", "p99 latency (ms)")
     return _save(fig, path)
 
 
 def _train(results: list[dict], path: Path) -> Path:
     fig, (wall,) = _figure("Training (fixed protocol) vs rows", 1)
-    _lines(wall, results, "workers", "rows", "seconds", lambda w: f"{w} Ray worker(s)")
-    wall.set(xscale="log", yscale="log", xlabel="rows", ylabel="training wall time (s)")
-    wall.legend()
+    by_workers = ("workers", "rows", lambda w: f"{w} Ray worker(s)", "rows")
+    _panel(wall, results, by_workers, "seconds", "training wall time (s)")
     return _save(fig, path)
 
 
