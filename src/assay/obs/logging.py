@@ -26,6 +26,9 @@ OWN_HANDLER_LOGGERS = (
     "uvicorn.access",
     "ray",
 )
+# HTTP client libraries log every request at INFO (the LLM SDKs' calls, the preflight's model
+# lists): shown only at debug, so a run's console and a server's log are not one line per call.
+PER_REQUEST_LOGGERS = ("httpx", "httpcore")
 
 
 class _CurrentStderr:
@@ -96,6 +99,9 @@ def configure_logging(level: str = "info", json: bool = False) -> None:
     root.setLevel(numeric)
     for name in OWN_HANDLER_LOGGERS:
         route_to_root(name)
+    quiet = numeric if numeric <= logging.DEBUG else max(numeric, logging.WARNING)
+    for name in PER_REQUEST_LOGGERS:
+        logging.getLogger(name).setLevel(quiet)
     logging.captureWarnings(True)
     structlog.configure(
         processors=[
