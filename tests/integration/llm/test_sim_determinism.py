@@ -63,7 +63,8 @@ FAULTS = FaultRates(
     timeout=0.01,
 )
 FAULT_KINDS = tuple(FaultRates.model_fields)
-RATER_TIMEOUT_S = 0.5  # a "timeout" fault stalls 1 s on the server: the client gives up at 0.5 s
+RATER_TIMEOUT_S = 2.0  # a "timeout" fault stalls 4 s on the server: the client gives up at 2 s
+# (0.5 s let a normal answer delayed by a loaded machine time out too: one extra request)
 CONCURRENCIES = (4, 32)
 
 
@@ -81,7 +82,7 @@ def _sim_config(corpus: pd.DataFrame) -> SimConfig:
         for m in default_models()
     ]
     truth = truth_table_from_pairs(zip(corpus["text"], corpus["true_score"], strict=True))
-    return SimConfig(seed=42, models=models, timeout_delay_s=1.0, truth=truth)
+    return SimConfig(seed=42, models=models, timeout_delay_s=4.0, truth=truth)
 
 
 def _bundled_ensemble(sim: SimServer) -> Ensemble:
