@@ -66,10 +66,12 @@ def passages(n: int) -> bytes:
     return passages_of(["A calm day."] * n)
 
 
-def escaped_passages(rows: int, chars: int) -> bytes:
-    """The scorer's largest legitimate body: ``rows`` passages of ``chars`` characters that JSON
-    spells as ``\\uXXXX`` escapes (6 bytes each: 64 x 20,000 fills the 8 MiB limit)."""
-    return passages_of(["\u00e9" * chars] * rows)
+def escaped_passages(rows: int, chars: int, char: str = "\u00e9") -> bytes:
+    """``rows`` passages of ``chars`` times ``char``, which JSON spells as ``\\uXXXX`` escapes
+    (6 bytes each for \u00e9: 64 x 20,000 fills the 8 MiB limit, but each passage is 40,000 UTF-8
+    bytes, over the scorer's 24,000-token cap; 5,996 emoji are 23,984 bytes + 16 of framing,
+    exactly the cap, and 12 bytes each in JSON: the largest body a passage cap admits)."""
+    return passages_of([char * chars] * rows)
 
 
 def passages_of(texts: list[str]) -> bytes:
@@ -95,12 +97,18 @@ def event_loop_blocks() -> None:
     most this long behind one such step, whatever the machine's load does to wall time."""
     from kserve.protocol.rest.v2_datamodels import InferenceRequest
 
+    from dataclasses import replace
+
     from assay.serving.body_budget import JsonBudget
 
     classifier = JsonBudget.for_tensors(rows=1024, values_per_row=30)
-    scorer = JsonBudget.for_tensors(rows=64, values_per_row=1, tensors=2, text=True)
+    scorer = replace(
+        JsonBudget.for_tensors(rows=64, values_per_row=1, tensors=2, text=True),
+        max_string_bytes=24_000,  # the scorer's default --max-passage-tokens
+    )
     size = 2 * 1024 * 1024 - 4096
-    legit = escaped_passages(64, 20_000)
+    legit = escaped_passages(64, 5_996, "\U0001f600")
+    over_cap = escaped_passages(64, 20_000)
     empty, many, nested = empty_lists(size, False), zeros(size), deep(size)
     tiny = tiny_tensors(8 * 1024 * 1024 - 4096)
     steps = {
@@ -108,6 +116,9 @@ def event_loop_blocks() -> None:
         "classifier: check 2 MiB of 0, (1M values)": lambda: classifier.check(many),
         "classifier: check 2 MiB of [": lambda: classifier.check(nested),
         "scorer: check 8 MiB of tiny tensors": lambda: scorer.check(tiny),
+        f"scorer: check 64 over-cap passages ({len(over_cap) / 2**20:.1f} MiB)": lambda: (
+            scorer.check(over_cap)
+        ),
         f"scorer: check the largest legitimate body ({len(legit) / 2**20:.1f} MiB)": lambda: (
             scorer.check(legit)
         ),
@@ -282,6 +293,16 @@ async def scorer_figures(pid: int, port: int) -> None:
     cost, status = await cpu_per_request(pid, url, attack, 5)
     print(f"  8 MiB of tiny tensors  {cost:8.2f} ms CPU  {cost / base:7.1f}x  (status {status})")
     print(f"  /v2/health/ready under 2 attack loops: {await readiness_under(port, url, attack)}")
+    bodies = {
+        "64 passages of 20,000 \u00e9 (7.3 MiB, over the token cap)": escaped_passages(64, 20_000),
+        "64 passages of 5,996 emoji (4.6 MiB, the largest legitimate)": escaped_passages(
+            64, 5_996, "\U0001f600"
+        ),
+    }
+    for name, body in bodies.items():
+        cost, status = await cpu_per_request(pid, url, body, 5)
+        print(f"  {name:58s} {cost:8.2f} ms CPU  {cost / base:7.1f}x  (status {status})")
+        print(f"  /v2/health/ready under 2 such loops: {await readiness_under(port, url, body)}")
 
 
 async def readiness_under(port: int, url: str, attack: bytes) -> str:

@@ -43,7 +43,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -462,7 +462,12 @@ def run_server(settings: BiasScorerServerSettings, environ: Mapping[str, str]) -
         install_guards(app, model.metrics, LOGGER)
         install_caller_guards(app, model.callers, model.bias_metrics, LOGGER)
         # one process; the limiter, budget and cache are shared across replicas with --redis-url
-        budget = JsonBudget.for_tensors(
-            rows=settings.max_batch_rows, values_per_row=1, tensors=2, text=True
+        budget = replace(
+            JsonBudget.for_tensors(
+                rows=settings.max_batch_rows, values_per_row=1, tensors=2, text=True
+            ),
+            max_string_bytes=settings.max_passage_tokens,
+            string_limit_reason="a passage may cost a rater at most --max-passage-tokens "
+            "tokens, one per UTF-8 byte",
         )
         serve_model(model, settings, logger_name=LOGGER, budget=budget, workers=1)

@@ -12,12 +12,20 @@ in C, about 1 ms per MiB); only when that bound is over a limit, or deeper nesti
 the string literals are cut out (one ``find`` per string, refused past ``max_strings``) and the
 rest counted again in C, so brackets and commas inside passages never count against the
 budget, and refusing a body costs a few passes over its bytes whatever it holds.
+
+``max_string_bytes`` (the bias scorer's passage cap) refuses a body holding a longer string before
+the route's parser (pydantic, about 3 ms per MiB) builds the request: a body too short to hold one
+costs nothing more; a longer one, once within the structure budget (so it holds few values), is
+decoded by orjson and its strings measured.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+import orjson
 
 from assay.serving.tensors import BadRequest
 
@@ -41,6 +49,8 @@ class JsonBudget:
     max_values: int
     max_strings: int
     max_depth: int = 16
+    max_string_bytes: int | None = None
+    string_limit_reason: str = ""
 
     @classmethod
     def for_tensors(
@@ -58,6 +68,11 @@ class JsonBudget:
 
     def check(self, body: bytes) -> None:
         """:class:`BadRequest` (400) when ``body`` holds more than the budget allows."""
+        self._check_structure(body)
+        if self.max_string_bytes is not None and len(body) > self.max_string_bytes:
+            self._check_strings(body, self.max_string_bytes)
+
+    def _check_structure(self, body: bytes) -> None:
         brackets = body.count(b"[") + body.count(b"{")
         if brackets <= self.max_depth and body.count(b",") < self.max_values:
             return  # too few brackets to nest deeper, too few separators for more values
@@ -74,6 +89,23 @@ class JsonBudget:
                 "a v2 request needs a handful (tensor data at most [rows][values])",
                 "body_too_complex",
             )
+
+    def _check_strings(self, body: bytes, limit: int) -> None:
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return  # the route's parser refuses it with its own message
+        for text in strings_in(document):
+            if len(text) * 4 <= limit:
+                continue  # a character is at most 4 UTF-8 bytes
+            found = len(text.encode("utf-8", "replace"))
+            if found > limit:
+                reason = f"; {self.string_limit_reason}" if self.string_limit_reason else ""
+                raise BadRequest(
+                    f"request body holds a string of {found:,} UTF-8 bytes, more than this "
+                    f"server takes ({limit:,}{reason})",
+                    "string_too_long",
+                )
 
     def _without_strings(self, body: bytes) -> bytes:
         """``body`` with its string literals cut out; refused past ``max_strings`` of them."""
@@ -96,6 +128,19 @@ class JsonBudget:
             "the batch limit",
             "body_too_complex",
         )
+
+
+def strings_in(document: object) -> Iterator[str]:
+    """Every string value and key of a decoded JSON document (nesting already bounded)."""
+    if isinstance(document, str):
+        yield document
+    elif isinstance(document, list):
+        for item in document:
+            yield from strings_in(item)
+    elif isinstance(document, dict):
+        for key, value in document.items():
+            yield key
+            yield from strings_in(value)
 
 
 def nesting_depth(skeleton: bytes) -> int:

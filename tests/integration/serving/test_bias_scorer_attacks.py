@@ -143,13 +143,23 @@ def test_all_raters_past_the_deadline_is_a_503_with_coarse_reasons(
     assert "connection" in deadline_scorer.logs()  # the details are in the server log
 
 
+@pytest.mark.parametrize(
+    ("passage", "message"),
+    [
+        # over the cap in UTF-8 bytes alone: refused on the body's bytes, before the v2 parse
+        ("Many words. " * 400, "a string of 4,800 UTF-8 bytes, more than this server takes (500"),
+        # 500 bytes, under the cap alone but over it with the prompt's framing: the token check
+        ("x" * 500, "more than the limit of 500"),
+    ],
+    ids=["bytes", "with-framing"],
+)
 def test_passage_over_the_token_cap_is_refused_before_any_call(
-    deadline_scorer: Scorer, sims: dict[str, Any]
+    deadline_scorer: Scorer, sims: dict[str, Any], passage: str, message: str
 ) -> None:
     before = gpt_calls(sims["slow"])
-    response = deadline_scorer.infer(["Many words. " * 400])
+    response = deadline_scorer.infer([passage])
     assert response.status_code == 400, response.text
-    assert "more than the limit of 500" in response.json()["error"]
+    assert message in response.json()["error"]
     assert gpt_calls(sims["slow"]) == before
 
 

@@ -55,3 +55,36 @@ def test_escaped_quotes_do_not_end_a_string() -> None:
 def test_depth_ignores_malformed_closers() -> None:
     assert nesting_depth(b"[[[]]]") == 3
     assert nesting_depth(b"]]]][") == 0  # the parser refuses it
+
+
+CAPPED = JsonBudget.for_tensors(rows=64, values_per_row=1, tensors=2, text=True)
+CAPPED = JsonBudget(
+    CAPPED.max_containers, CAPPED.max_values, CAPPED.max_strings, max_string_bytes=24_000
+)
+
+
+def test_a_string_over_the_byte_cap_is_refused_before_parsing() -> None:
+    """20,000 'é' are 20,000 characters but 40,000 UTF-8 bytes (120,000 bytes JSON-escaped):
+    refused by its decoded size, not its length in characters or in the body."""
+    body = v2(["\u00e9" * 20_000] * 64, [64], "BYTES", "text")
+    with pytest.raises(BadRequest) as refused:
+        CAPPED.check(body)
+    assert "40,000 UTF-8 bytes" in str(refused.value)
+    assert refused.value.code == "string_too_long"
+
+
+def test_strings_at_the_byte_cap_pass_however_they_are_escaped() -> None:
+    for char in ("a", "\u00e9", "\u4e2d", "\U0001f600", "\x01"):
+        text = char * (24_000 // len(char.encode()))
+        CAPPED.check(v2([text] * 64, [64], "BYTES", "text"))
+        CAPPED.check(json.dumps({"instances": [{"text": text}]}, ensure_ascii=False).encode())
+
+
+def test_a_long_key_or_parameter_counts_like_a_passage() -> None:
+    body = json.dumps({"inputs": [], "parameters": {"x" * 24_001: 1}}).encode()
+    with pytest.raises(BadRequest, match="24,001 UTF-8 bytes"):
+        CAPPED.check(body)
+
+
+def test_malformed_long_bodies_are_left_to_the_parser() -> None:
+    CAPPED.check(b'{"inputs": ["' + b"a" * 30_000)  # unterminated: pydantic refuses it
