@@ -39,7 +39,9 @@ def seed_scale(seed: int, *, quick: bool = False) -> Study:
     return Study(f"seed-scale synthetic ({passages} passages, {textbooks} textbooks)", ratings)
 
 
-def _babe_shaped(seed: int, sentences: int, round_to: float) -> pd.DataFrame:
+def _babe_shaped(
+    seed: int, sentences: int, round_to: float, missing: float | None = None
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     effects = {f"outlet-{k:02d}": float(e) for k, e in enumerate(np.linspace(-0.8, 0.8, 11))}
     spec = SyntheticSpec(
@@ -51,9 +53,37 @@ def _babe_shaped(seed: int, sentences: int, round_to: float) -> pd.DataFrame:
         SimulatedRater(f"expert-{k}", offset=float(rng.normal(0, 0.2)), noise=0.6)
         for k in range(BABE_EXPERTS)
     ]
-    missing = 1.0 - BABE_RATINGS_PER_SENTENCE / BABE_EXPERTS
+    if missing is None:  # raters missing at random, about 5 of the 8 per sentence
+        missing = 1.0 - BABE_RATINGS_PER_SENTENCE / BABE_EXPERTS
     ratings = simulate_ratings(corpus, raters, seed=seed, round_to=round_to, missing_rate=missing)
     return ratings[ratings["error"] == ""].reset_index(drop=True)
+
+
+BABE_PANELS = ((0, 1, 2, 3, 4), (0, 1, 2, 5, 4), (6, 7, 2, 5, 4))
+"""BABE's raters work in three fixed panels of five of its eight experts (1,678, 980 and 974 of
+its 3,699 sentences; the other 67 have smaller subsets of the same experts)."""
+BABE_PANEL_SHARES = (0.46, 0.27, 0.27)
+
+
+def babe_panelled(seed: int, sentences: int, scale: str) -> pd.DataFrame:
+    """Sentences of BABE's shape rated as BABE's were: each by one of three fixed panels of five
+    experts, so that (as on BABE) passages share rating patterns and pool. Binary labels; the
+    ordinal answers take three levels (-1, 0, 1), like BABE's opinion labels."""
+    ratings = _babe_shaped(seed, sentences, round_to=1.0, missing=0.0)
+    passages = ratings["passage_id"].drop_duplicates().to_numpy()
+    rng = np.random.default_rng(seed + 1)
+    panel_of = dict(
+        zip(passages, rng.choice(3, size=len(passages), p=BABE_PANEL_SHARES), strict=True)
+    )
+    experts = {f"expert-{k}": k for k in range(BABE_EXPERTS)}
+    on_panel = [
+        experts[rater] in BABE_PANELS[panel_of[passage]]
+        for passage, rater in zip(ratings["passage_id"], ratings["rater"], strict=True)
+    ]
+    kept = ratings[on_panel].reset_index(drop=True)
+    if scale == "ordinal":
+        kept["score"] = kept["score"].clip(-1.0, 1.0)
+    return kept
 
 
 def babe_opinions(babe_dir: Path) -> pd.DataFrame:

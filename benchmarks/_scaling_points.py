@@ -118,19 +118,20 @@ def store(n: int, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _bayes_ratings(scale: str, ratings: int, seed: int) -> pd.DataFrame:
-    """Simulated ratings of BABE's shape (11 outlets, 8 raters, ~5 per passage) for the binary
-    and ordinal scales; the seed-scale textbook design (150 textbooks, 3 raters) for interval."""
+    """Simulated ratings of BABE's shape (11 outlets, 8 experts in three fixed panels of 5) for
+    the binary and ordinal scales; the seed-scale textbook design (150 textbooks, 3 raters) for
+    interval."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from _bayes_studies import _babe_shaped
+    from _bayes_studies import babe_panelled
 
     from assay.bias.synthetic import SyntheticSpec, generate_corpus, simulate_ratings
 
     if scale == "interval":
         spec = SyntheticSpec(n_passages=max(ratings // 3, 150), n_textbooks=150, seed=seed)
         return simulate_ratings(generate_corpus(spec), seed=seed, round_to=0.5)
-    return _babe_shaped(seed, max(ratings // 5, 50), round_to=1.0)
+    return babe_panelled(seed, max(ratings // 5, 50), scale)
 
 
 def bayes(n: int, args: argparse.Namespace) -> dict[str, Any]:

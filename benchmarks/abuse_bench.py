@@ -95,9 +95,9 @@ def event_loop_blocks() -> None:
     process, the servers' own code): the structure check every JSON body passes, and for the
     scorer's largest legitimate body the parse KServe's route runs. Readiness probes wait at
     most this long behind one such step, whatever the machine's load does to wall time."""
-    from kserve.protocol.rest.v2_datamodels import InferenceRequest
-
     from dataclasses import replace
+
+    from kserve.protocol.rest.v2_datamodels import InferenceRequest
 
     from assay.serving.body_budget import JsonBudget
 

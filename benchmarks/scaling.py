@@ -341,7 +341,7 @@ def measure(args: argparse.Namespace) -> list[dict]:
     if "store" in only:
         results += store_curve(SIZES["store"][pick], SIZES["store-s3"][pick])
     if "bayes" in only:
-        results += bayes_curve(SIZES["bayes"][pick], draws=300 if args.quick else 1000)
+        results += bayes_curve(SIZES["bayes"][pick], draws=100 if args.quick else 1000)
     if "serve" in only:
         results += serve_curve(seconds=1.5 if args.quick else 5.0)
     if "train" in only:
