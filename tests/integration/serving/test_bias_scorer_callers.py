@@ -220,13 +220,15 @@ def wait_for(condition: Any, seconds: float) -> None:
 
 def test_a_passage_of_emoji_is_capped_by_its_bytes(queue_scorer: tuple[Scorer, Any]) -> None:
     """The issue's attack: 19,980 emoji in one passage (chars/4 said 5,011 tokens, under the
-    cap; byte-level BPEs count up to 79,920). The cap counts UTF-8 bytes: 400, nothing rated;
-    an English passage of the same length is still rated (by the scorer with no budget)."""
+    cap; byte-level BPEs count up to 79,920). The cap counts UTF-8 bytes: 400 (from the body's
+    bytes, before the v2 parse), nothing rated; an English passage of the same length is still
+    rated (by the scorer with no budget)."""
     scorer, sim = queue_scorer
     calls_before = received(sim.stats()).get(RATER, 0)
     emoji = infer(scorer, ["😀" * 19_980], KEYS["bob"])
     assert emoji.status_code == 400, emoji.text
-    assert "79936 tokens" in emoji.json()["error"] and "UTF-8 byte" in emoji.json()["error"]
+    error = emoji.json()["error"]
+    assert "a string of 79,920 UTF-8 bytes" in error and "--max-passage-tokens" in error
     assert received(sim.stats()).get(RATER, 0) == calls_before
     english = infer(scorer, [("The council debated taxes. " * 800)[:19_980]], KEYS["bob"])
     assert english.status_code == 200, english.text
