@@ -159,16 +159,28 @@ def answer_loglik(
     return -pt.softplus(eta - upper) - pt.softplus(lower - eta) + gap  # G x K x R x C
 
 
+def data_input(name: str, values: np.ndarray) -> Any:
+    """The array as an input of the compiled model rather than a constant inside it.
+
+    PyTensor keys its numba cache by the graph, constants included: with the ratings as
+    constants every dataset compiles afresh (about 30 s on BABE), with them as inputs a model
+    of the same dimensions (publishers, raters, textbooks, levels) reuses the compiled code.
+    """
+    import pytensor
+
+    return pytensor.shared(np.ascontiguousarray(values), name=name)
+
+
 def node_loglik(patterns: RatingPatterns, per_answer: Any) -> Any:
     """log p(a unit's ratings | its passage effect at each node): units x nodes, from
     ``answer_loglik``'s table (one row per (group, rater, answer), a zero row for padding)."""
     import pytensor.tensor as pt
 
     nodes = per_answer.shape[1]
-    table = per_answer.transpose(0, 2, 3, 1).reshape((patterns.pad, nodes))
+    table = per_answer.transpose(0, 2, 3, 1).reshape((-1, nodes))
     table = pt.concatenate([table, pt.zeros((1, nodes))], axis=0)
-    units, slots = patterns.cells.shape
-    picked = table[patterns.cells.ravel()].reshape((units, slots, nodes))
+    cells = data_input("rating_pattern_cells", patterns.cells)
+    picked = table[cells.ravel()].reshape((cells.shape[0], cells.shape[1], nodes))
     return picked.sum(axis=1)
 
 
@@ -179,4 +191,5 @@ def quadrature_logp(patterns: RatingPatterns, per_answer: Any) -> Any:
 
     _, log_weights = quadrature()
     per_node = node_loglik(patterns, per_answer) + log_weights
-    return (patterns.count * pm.math.logsumexp(per_node, axis=1).flatten()).sum()
+    count = data_input("rating_pattern_count", patterns.count)
+    return (count * pm.math.logsumexp(per_node, axis=1).flatten()).sum()

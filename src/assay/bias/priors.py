@@ -16,7 +16,7 @@ import numpy as np
 
 from assay.bias.collapsed import Nesting
 from assay.bias.design import ModelData
-from assay.bias.likelihood import PUBLISHER_PRIOR_SD
+from assay.bias.likelihood import PUBLISHER_PRIOR_SD, data_input
 
 CENTRED_MIN_RATINGS_PER_TEXTBOOK = 60
 """Textbooks are centred on the logit scales only when each has at least this many ratings."""
@@ -88,7 +88,8 @@ def group_mean(data: ModelData, textbook_sd: Any) -> Any:
         return publisher
     textbook_publisher = Nesting.of(data).textbook_publisher
     assert textbook_publisher is not None
-    return publisher[textbook_publisher.index] + _sampled_textbook_effect(data, textbook_sd)
+    of_textbook = data_input("textbook_publisher", textbook_publisher.index)
+    return publisher[of_textbook] + _sampled_textbook_effect(data, textbook_sd)
 
 
 def passage_group(data: ModelData) -> np.ndarray:

@@ -200,3 +200,31 @@ def test_quadrature_posterior_agrees_with_sampled_passage_effects_for_sharp_rate
     assert (mean_gap.to_numpy() < 4 * mcse).all(), (mean_gap.to_numpy(), mcse)
     sd_ratio = quadrature_fit.std(("chain", "draw")) / exact_fit.std(("chain", "draw"))
     assert np.abs(sd_ratio.to_numpy() - 1).max() < 0.15, sd_ratio.to_numpy()
+
+
+def _logp_constants(data: ModelData) -> list[bytes]:
+    """Every constant array in the model's log density and its gradient, as raw bytes."""
+    import pytensor
+    from pytensor.graph.basic import Constant, ancestors
+
+    model = (build_binary_model if data.scale == "binary" else build_ordinal_model)(data)
+    logp = model.logp()
+    graph = [logp, *pytensor.grad(logp, model.value_vars)]
+    constants = [v for v in ancestors(graph) if isinstance(v, Constant)]
+    return sorted(np.asarray(c.data).tobytes() + str(c.type).encode() for c in constants)
+
+
+@pytest.mark.parametrize("scale", ["binary", "ordinal"])
+@pytest.mark.parametrize("textbooks", [False, True])
+def test_the_ratings_enter_the_compiled_model_as_inputs(scale: str, textbooks: bool) -> None:
+    """Two studies of the same dimensions but different ratings (and, with textbooks, a
+    different textbook-to-publisher map) build log densities with identical constants: the
+    numba cache, keyed by the graph and its constants, serves both with one compilation."""
+    first = random_design(np.random.default_rng(1), scale, textbooks=textbooks, missing=0.4)
+    second = random_design(np.random.default_rng(2), scale, textbooks=textbooks, missing=0.2)
+    if textbooks:
+        assert first.passage_textbook is not None
+        relabel = np.random.default_rng(3).permutation(len(first.textbooks or []))
+        second = replace(second, passage_textbook=relabel[first.passage_textbook])
+    assert not np.array_equal(RatingPatterns.of(first).cells, RatingPatterns.of(second).cells)
+    assert _logp_constants(first) == _logp_constants(second)
