@@ -29,7 +29,7 @@ import numpy as np
 from scipy import sparse
 
 from assay.bias.design import ModelData
-from assay.bias.predictive import replicate
+from assay.bias.predictive import in_draw_chunks, replicate
 from assay.stats import holm
 
 END_TOLERANCE = 0.01
@@ -98,8 +98,14 @@ def _interaction(cells: np.ndarray, present: np.ndarray) -> np.ndarray:
 
 
 def statistics(y: np.ndarray, data: ModelData) -> dict[str, np.ndarray]:
-    """The checked statistics of y (draws x obs, the data's coding), one array per name."""
-    y = np.atleast_2d(np.asarray(y, dtype=float))
+    """The checked statistics of y (draws x obs, the data's coding), one array per name,
+    computed a chunk of draws at a time (each statistic is per draw) to bound the float64
+    temporaries."""
+    return in_draw_chunks(np.atleast_2d(y), lambda rows: _statistics(rows, data))
+
+
+def _statistics(y: np.ndarray, data: ModelData) -> dict[str, np.ndarray]:
+    y = np.asarray(y, dtype=float)
     out: dict[str, np.ndarray] = {}
     if data.scale == "interval":
         out["share at +/-2"] = (np.abs(np.abs(y) - 2) <= END_TOLERANCE).mean(axis=1)

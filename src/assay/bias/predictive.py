@@ -8,6 +8,7 @@ them too: its passage effects are drawn from their exact Normal conditional post
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -130,21 +131,61 @@ def _quadrature_conditional(
     return theta
 
 
+REPLICATION_CHUNK_VALUES = 2_000_000
+"""Draws x observations replicated at a time: the float64 temporaries of a chunk stay near
+16 MB each however many ratings the study has (10^6 ratings x 100 draws at once needed 4-6 GB)."""
+
+
 def replicate(
-    params: dict[str, np.ndarray], data: ModelData, rng: np.random.Generator, *, conditional: bool
+    params: dict[str, np.ndarray],
+    data: ModelData,
+    rng: np.random.Generator,
+    *,
+    conditional: bool,
+    chunk_values: int = REPLICATION_CHUNK_VALUES,
 ) -> np.ndarray:
-    """Replicated ratings, draws x observations, on the data's coding (0/1, category index)."""
+    """Replicated ratings, draws x observations, on the data's coding (0/1, category index;
+    float32 on the interval scale), a chunk of draws at a time. The random stream is consumed
+    in the same order whatever the chunk, so a seed gives the same replications."""
     theta = _passage_effects(params, data, rng, conditional)
-    latent = theta[:, data.obs_passage] + params["rater_offset"][:, data.obs_rater]
+    draws, observations = theta.shape[0], len(data.obs_passage)
+    dtype = np.float32 if data.scale == "interval" else np.int8
+    out = np.empty((draws, observations), dtype)
+    step = max(1, chunk_values // max(observations, 1))
+    for start in range(0, draws, step):
+        rows = slice(start, min(start + step, draws))
+        chunk = {name: values[rows] for name, values in params.items()}
+        out[rows] = _replicate_rows(theta[rows], chunk, data, rng)
+    return out
+
+
+def in_draw_chunks(
+    y: np.ndarray, statistics_of: Callable[[np.ndarray], dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """Per-draw statistics of y (draws x observations), computed a chunk of draws at a time so
+    that their float64 temporaries stay small; the same arrays as ``statistics_of(y)``."""
+    step = max(1, REPLICATION_CHUNK_VALUES // max(y.shape[1], 1))
+    chunks = [statistics_of(y[start : start + step]) for start in range(0, len(y), step)]
+    return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
+
+
+def _replicate_rows(
+    theta: np.ndarray, params: dict[str, Any], data: ModelData, rng: np.random.Generator
+) -> np.ndarray:
+    latent = theta[:, data.obs_passage]
+    latent += params["rater_offset"][:, data.obs_rater]
     scale = params["rater_scale"][:, data.obs_rater]
     if data.scale == "interval":
         return latent + scale * rng.standard_normal(latent.shape)
-    noise = rng.logistic(size=latent.shape)
+    latent /= scale
+    latent += rng.logistic(size=latent.shape)
     if data.scale == "binary":
-        return (latent / scale + noise > 0).astype(np.int8)
+        return latent > 0
     cut = params["cutpoints"]
-    eta = latent / scale + noise
-    return (eta[:, :, None] > cut[:, None, :] / scale[:, :, None]).sum(axis=2).astype(np.int8)
+    levels = np.zeros(latent.shape, np.int8)
+    for c in range(cut.shape[1]):
+        levels += latent > cut[:, c : c + 1] / scale
+    return levels
 
 
 def add_predictive(idata: Any, model: Any, data: ModelData, *, draws: int, seed: int) -> None:
@@ -167,9 +208,8 @@ def add_predictive(idata: Any, model: Any, data: ModelData, *, draws: int, seed:
     obs = np.arange(len(data.y))
 
     def as_group(draws: np.ndarray) -> xr.Dataset:
-        dtype = np.float32 if data.scale == "interval" else np.int8
         return xr.Dataset(
-            {"y": (("chain", "draw", "obs"), draws[None].astype(dtype))},
+            {"y": (("chain", "draw", "obs"), draws[None])},
             coords={"chain": [0], "draw": np.arange(draws.shape[0]), "obs": obs},
         )
 
@@ -211,8 +251,8 @@ def check_statistics(idata: Any, publishers: list[str]) -> dict[str, Any]:
     observed_stats = stats(observed)
     result: dict[str, Any] = {}
     for group in ("posterior_predictive", "prior_predictive"):
-        replicated = idata[group]["y"].to_numpy().reshape(-1, observed.size).astype(float)
-        rep_stats = stats(replicated)
+        replicated = idata[group]["y"].to_numpy().reshape(-1, observed.size)
+        rep_stats = in_draw_chunks(replicated, lambda rows: stats(rows.astype(float)))
         result[group] = {
             key: {
                 "observed": float(observed_stats[key]),
