@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -70,7 +71,16 @@ def fit_once(cell: str, seed: int, draws: int, tune: int) -> dict[str, Any]:
         "cpu_s": round(time.process_time() - cpu_started, 1),
         "load_average": round(os.getloadavg()[0], 1),
         "compile_s": round(result.timings["compile_s"], 1),
+        "commit": _commit(),
     }
+
+
+def _commit() -> str:
+    """The checkout's commit, so rows from different versions of the model can be told apart."""
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    )
+    return done.stdout.strip() or "unknown"
 
 
 def summarise(rows: list[dict[str, Any]]) -> str:
