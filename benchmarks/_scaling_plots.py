@@ -35,8 +35,14 @@ def _fanout(results: list[dict], path: Path) -> Path:
     points = sorted(results, key=lambda r: r["n"])
     rate.plot([p["n"] for p in points], [p["calls_per_s"] for p in points], "o-")
     rate.set(xscale="log", xlabel="passages (x3 raters)", ylabel="calls per second")
-    for field, label in (("driver_peak_mb", "driver"), ("children_peak_mb", "Ray processes")):
-        memory.plot([p["n"] for p in points], [p[field] for p in points], "o-", label=label)
+    lines = [
+        ("fanout_peak_mb", "driver while rating"),
+        ("driver_peak_mb", "driver, with the check reading the store back"),
+        ("children_peak_mb", "Ray processes"),
+    ]
+    for field, label in lines:
+        if all(field in p for p in points):
+            memory.plot([p["n"] for p in points], [p[field] for p in points], "o-", label=label)
     memory.set(xscale="log", xlabel="passages", ylabel="peak RSS (MiB)")
     memory.legend()
     return _save(fig, path)

@@ -71,11 +71,15 @@ def fanout(n: int, args: argparse.Namespace) -> dict[str, Any]:
         metrics=RecordingMetrics(),
     )
     seconds = time.perf_counter() - started
+    cpu_s = cpu_seconds() - cpu_started
+    # The driver's peak while rating, before the check below reads the whole store into memory.
+    fanout_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     stored = RatingsStore(folder).to_frame()
     calls = len(stored)
     return {
         "seconds": seconds,
-        "cpu_s": cpu_seconds() - cpu_started,
+        "cpu_s": cpu_s,
+        "fanout_peak_mb": fanout_peak_mb,
         "calls": calls,
         "ok": int((stored["error"] == "").sum()),
         "calls_per_s": calls / seconds,

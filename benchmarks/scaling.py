@@ -6,7 +6,8 @@
 
 Curves (each point in its own process, its memory sampled every 0.1 s with its children):
   fanout  LLM fan-out through Ray against the simulated endpoint with no server limit:
-          calls per second; peak RSS of the driver and of Ray's processes; the store's size
+          calls per second; peak RSS of the driver while rating (and with the check that
+          reads the whole store back), of Ray's processes; the store's size
   store   ratings store append (seconds per 10^4 rows) and resume scan, local and S3 (moto)
   bayes   Bayesian fit (interval, binary, ordinal): wall time and memory vs ratings (nutpie's
           chains are threads of the point's process, so its memory is the driver's)
@@ -147,7 +148,10 @@ def fanout_curve(sizes: list[int]) -> list[dict]:
         results = []
         for n in sizes:
             result = run_point("fanout", n, "--sim-url", sim.base_url)
-            _print(result, "calls_per_s", "seconds", "driver_peak_mb", "children_peak_mb")
+            _print(
+                result, "calls_per_s", "seconds", "fanout_peak_mb", "driver_peak_mb",
+                "children_peak_mb",
+            )  # fmt: skip
             results.append(result)
         return results
     finally:
@@ -274,7 +278,9 @@ def summarise(results: list[dict]) -> list[str]:
 
     fan = _series(results, curve="fanout")
     add("fan-out wall time", fan, "n", "seconds")
-    add("fan-out driver peak RSS", fan, "n", "driver_peak_mb")
+    if all("fanout_peak_mb" in point for point in fan):
+        add("fan-out driver peak RSS while rating", fan, "n", "fanout_peak_mb")
+    add("fan-out driver peak RSS, with the check's read of the store", fan, "n", "driver_peak_mb")
     add("fan-out Ray processes peak RSS", fan, "n", "children_peak_mb")
     for backend in ("local", "s3"):
         points = _series(results, curve="store", backend=backend)
