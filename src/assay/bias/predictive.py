@@ -78,16 +78,15 @@ def _passage_effects(
         return mean + sd * rng.standard_normal(mean.shape)
     if data.scale != "interval":
         return _quadrature_conditional(params, data, rng, mean, sd)
-    # Exact conditional posterior of each passage effect in the Normal model.
-    weights = 1.0 / params["rater_scale"][:, data.obs_rater] ** 2
-    corrected = data.y[None, :] - params["rater_offset"][:, data.obs_rater]
+    # Exact conditional posterior of each passage effect in the Normal model, a draw at a time
+    # (draws x ratings arrays would grow with the study).
     total_weight = np.zeros_like(mean)
     weighted_sum = np.zeros_like(mean)
     for s in range(mean.shape[0]):
-        total_weight[s] = np.bincount(data.obs_passage, weights[s], len(data.passages))
-        weighted_sum[s] = np.bincount(
-            data.obs_passage, weights[s] * corrected[s], len(data.passages)
-        )
+        weights = 1.0 / params["rater_scale"][s, data.obs_rater] ** 2
+        corrected = data.y - params["rater_offset"][s, data.obs_rater]
+        total_weight[s] = np.bincount(data.obs_passage, weights, len(data.passages))
+        weighted_sum[s] = np.bincount(data.obs_passage, weights * corrected, len(data.passages))
     precision = 1.0 / sd**2 + total_weight
     posterior_mean = (mean / sd**2 + weighted_sum) / precision
     return posterior_mean + rng.standard_normal(mean.shape) / np.sqrt(precision)
