@@ -257,15 +257,27 @@ def _normal_draw(
     return weighted / precision + rng.standard_normal(precision.shape) / np.sqrt(precision)
 
 
+DRAW_CHUNK_VALUES = 2_000_000
+"""Draws x units computed at a time where per-draw work runs over every passage or rating: the
+float64 temporaries of a chunk stay near 16 MB each however large the study."""
+
+
+def draw_chunk(units: int, most: int = 256) -> int:
+    """Draws per chunk over ``units`` passages or ratings; ``most`` for small studies (the
+    random stream, and so a seed's draws, then does not depend on the study's size)."""
+    return max(1, min(most, DRAW_CHUNK_VALUES // max(units, 1)))
+
+
 def collapsed_effect_draws(
     data: ModelData,
     params: dict[str, np.ndarray],
     publisher_sd: float,
     rng: np.random.Generator,
-    chunk: int = 256,
+    chunk: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Publisher (and textbook) effects from their exact conditional posteriors, one per
-    posterior draw of the parameters ``collapsed_normal_logp`` keeps (draws x effects).
+    posterior draw of the parameters ``collapsed_normal_logp`` keeps (draws x effects), a
+    ``chunk`` of draws at a time (None: ``draw_chunk(passages)``).
 
     Publisher j: N(Q_j xbar_j / (Q_j + 1/publisher_sd^2), 1/(Q_j + 1/publisher_sd^2)); then
     textbook t given its publisher's effect mu: N(U_t (xbar_t - mu) / (U_t + 1/textbook_sd^2),
@@ -275,6 +287,7 @@ def collapsed_effect_draws(
     nesting = Nesting.of(data)
     textbooks = nesting.textbook_publisher is not None
     n_draws = len(params["passage_sd"])
+    chunk = chunk or draw_chunk(len(data.passages))
     publishers = np.empty((n_draws, len(data.publishers)))
     textbook_draws = np.empty((n_draws, len(data.textbooks or [])))
     for start in range(0, n_draws, chunk):

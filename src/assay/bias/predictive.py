@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from assay.bias.collapsed import draw_chunk
 from assay.bias.design import ModelData
 from assay.bias.likelihood import (
     PUBLISHER_PRIOR_SD,
@@ -70,26 +71,39 @@ def _passage_effects(
     effects = _group_effects(params, data, rng)
     mean = effects["publisher_effect"][:, data.passage_publisher]
     if data.passage_textbook is not None and "textbook_effect" in effects:
-        mean = mean + effects["textbook_effect"][:, data.passage_textbook]
+        mean += effects["textbook_effect"][:, data.passage_textbook]
     sd = params["passage_sd"][:, None]
     if "passage_z" in params:
         return mean + sd * params["passage_z"]
     if not conditional:
-        return mean + sd * rng.standard_normal(mean.shape)
+        theta = rng.standard_normal(mean.shape)
+        theta *= sd
+        theta += mean
+        return theta
     if data.scale != "interval":
         return _quadrature_conditional(params, data, rng, mean, sd)
-    # Exact conditional posterior of each passage effect in the Normal model, a draw at a time
-    # (draws x ratings arrays would grow with the study).
-    total_weight = np.zeros_like(mean)
-    weighted_sum = np.zeros_like(mean)
+    return _normal_conditional(params, data, rng, mean, sd)
+
+
+def _normal_conditional(
+    params: dict[str, np.ndarray],
+    data: ModelData,
+    rng: np.random.Generator,
+    mean: np.ndarray,
+    sd: np.ndarray,
+) -> np.ndarray:
+    """Passage effects from their exact conditional posterior in the Normal model, a draw at a
+    time: no draws x ratings array, and the same numbers as drawing the noise all at once."""
+    theta = np.empty_like(mean)
     for s in range(mean.shape[0]):
         weights = 1.0 / params["rater_scale"][s, data.obs_rater] ** 2
         corrected = data.y - params["rater_offset"][s, data.obs_rater]
-        total_weight[s] = np.bincount(data.obs_passage, weights, len(data.passages))
-        weighted_sum[s] = np.bincount(data.obs_passage, weights * corrected, len(data.passages))
-    precision = 1.0 / sd**2 + total_weight
-    posterior_mean = (mean / sd**2 + weighted_sum) / precision
-    return posterior_mean + rng.standard_normal(mean.shape) / np.sqrt(precision)
+        total_weight = np.bincount(data.obs_passage, weights, len(data.passages))
+        weighted_sum = np.bincount(data.obs_passage, weights * corrected, len(data.passages))
+        precision = 1.0 / sd[s] ** 2 + total_weight
+        theta[s] = (mean[s] / sd[s] ** 2 + weighted_sum) / precision
+        theta[s] += rng.standard_normal(len(data.passages)) / np.sqrt(precision)
+    return theta
 
 
 def _quadrature_conditional(
@@ -130,31 +144,27 @@ def _quadrature_conditional(
     return theta
 
 
-REPLICATION_CHUNK_VALUES = 2_000_000
-"""Draws x observations replicated at a time: the float64 temporaries of a chunk stay near
-16 MB each however many ratings the study has (10^6 ratings x 100 draws at once needed 4-6 GB)."""
-
-
 def replicate(
     params: dict[str, np.ndarray],
     data: ModelData,
     rng: np.random.Generator,
     *,
     conditional: bool,
-    chunk_values: int = REPLICATION_CHUNK_VALUES,
+    chunk: int | None = None,
 ) -> np.ndarray:
     """Replicated ratings, draws x observations, on the data's coding (0/1, category index;
-    float32 on the interval scale), a chunk of draws at a time. The random stream is consumed
-    in the same order whatever the chunk, so a seed gives the same replications."""
+    float32 on the interval scale), ``chunk`` draws at a time (None: ``draw_chunk``). The random
+    stream is consumed in the same order whatever the chunk, so a seed gives the same
+    replications."""
     theta = _passage_effects(params, data, rng, conditional)
     draws, observations = theta.shape[0], len(data.obs_passage)
     dtype = np.float32 if data.scale == "interval" else np.int8
     out = np.empty((draws, observations), dtype)
-    step = max(1, chunk_values // max(observations, 1))
+    step = chunk or draw_chunk(observations, most=draws)
     for start in range(0, draws, step):
         rows = slice(start, min(start + step, draws))
-        chunk = {name: values[rows] for name, values in params.items()}
-        out[rows] = _replicate_rows(theta[rows], chunk, data, rng)
+        rows_params = {name: values[rows] for name, values in params.items()}
+        out[rows] = _replicate_rows(theta[rows], rows_params, data, rng)
     return out
 
 
@@ -163,7 +173,7 @@ def in_draw_chunks(
 ) -> dict[str, np.ndarray]:
     """Per-draw statistics of y (draws x observations), computed a chunk of draws at a time so
     that their float64 temporaries stay small; the same arrays as ``statistics_of(y)``."""
-    step = max(1, REPLICATION_CHUNK_VALUES // max(y.shape[1], 1))
+    step = draw_chunk(y.shape[1], most=len(y))
     chunks = [statistics_of(y[start : start + step]) for start in range(0, len(y), step)]
     return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assay.bias import ppc, predictive
+from assay.bias import collapsed, ppc
 from assay.bias.design import ModelData
 from assay.bias.predictive import replicate
 
@@ -72,7 +72,7 @@ def test_the_chunk_size_does_not_change_the_replications(scale: str, conditional
             data,
             np.random.default_rng(3),
             conditional=conditional,
-            chunk_values=rows_per_chunk * observations,
+            chunk=rows_per_chunk,
         )
         np.testing.assert_array_equal(chunked, whole)
     assert whole.shape == (DRAWS, observations)
@@ -90,9 +90,7 @@ def test_the_interval_conditional_replications_do_not_depend_on_the_chunk() -> N
     data = ModelData(**{**data.__dict__, "scale": "interval", "levels": None})
     params = _params(data, np.random.default_rng(5))
     whole = replicate(params, data, np.random.default_rng(6), conditional=True)
-    chunked = replicate(
-        params, data, np.random.default_rng(6), conditional=True, chunk_values=len(data.y)
-    )
+    chunked = replicate(params, data, np.random.default_rng(6), conditional=True, chunk=2)
     np.testing.assert_array_equal(chunked, whole)
 
 
@@ -105,10 +103,18 @@ def test_statistics_of_chunks_equal_those_of_the_whole(
         _params(data, np.random.default_rng(8)), data, np.random.default_rng(9), conditional=False
     )
     whole = ppc.statistics(replicated, data)
-    monkeypatch.setattr(predictive, "REPLICATION_CHUNK_VALUES", 2 * len(data.y))
+    monkeypatch.setattr(collapsed, "DRAW_CHUNK_VALUES", 2 * len(data.y))
     chunked = ppc.statistics(replicated, data)
     assert chunked.keys() == whole.keys() and len(whole) > 5
     for name, values in whole.items():
         assert values.shape == (DRAWS,)
         # The sparse group sums add in a different order for a different number of rows.
         np.testing.assert_allclose(chunked[name], values, rtol=1e-12, atol=1e-15)
+
+
+def test_chunks_shrink_only_for_large_studies() -> None:
+    """Studies up to 7,812 passages keep the 256-draw chunks of the integrated effects (so a
+    seed's draws are what they were); larger ones use fewer draws per chunk, at least one."""
+    assert collapsed.draw_chunk(600) == collapsed.draw_chunk(7_812) == 256
+    assert collapsed.draw_chunk(333_334) == 5
+    assert collapsed.draw_chunk(10**8) == 1
