@@ -71,16 +71,20 @@ def fit_once(cell: str, seed: int, draws: int, tune: int) -> dict[str, Any]:
         "cpu_s": round(time.process_time() - cpu_started, 1),
         "load_average": round(os.getloadavg()[0], 1),
         "compile_s": round(result.timings["compile_s"], 1),
-        "commit": _commit(),
+        "commit": COMMIT,
     }
 
 
 def _commit() -> str:
-    """The checkout's commit, so rows from different versions of the model can be told apart."""
+    """The checkout's commit when this process started (the code it imported), so rows from
+    different versions of the model can be told apart."""
     done = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     )
     return done.stdout.strip() or "unknown"
+
+
+COMMIT = _commit()
 
 
 def summarise(rows: list[dict[str, Any]]) -> str:
