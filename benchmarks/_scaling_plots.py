@@ -34,7 +34,7 @@ def _fanout(results: list[dict], path: Path) -> Path:
     fig, (rate, memory) = _figure("LLM fan-out (Ray, simulated endpoint, no server limit)", 2)
     points = sorted(results, key=lambda r: r["n"])
     rate.plot([p["n"] for p in points], [p["calls_per_s"] for p in points], "o-")
-    rate.set(xscale="log", xlabel="passages (x3 raters)", ylabel="calls per second")
+    rate.set(xscale="log", xlabel="passages (x3 raters)", ylabel="calls per second", ylim=(0, None))
     lines = [
         ("fanout_peak_mb", "driver while rating"),
         ("driver_peak_mb", "driver, with the check reading the store back"),
