@@ -194,7 +194,8 @@ class SimEndpoint:
 
     def _limit_headers(self, model: str, wire: str) -> dict[str, str]:
         info = self.state.limit_headers(model)
-        if not info:
+        config = self.config.model(model)
+        if not info or config is None or not config.limit_headers:
             return {}
         if wire == "anthropic":
             reset = datetime.fromtimestamp(time.time() + info["reset_s"], UTC)

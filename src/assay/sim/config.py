@@ -79,6 +79,12 @@ class SimModelConfig(BaseModel):
     retry_after_s: float = Field(
         default=1.0, ge=0, description="Retry-After sent with injected 429s"
     )
+    limit_headers: bool = Field(
+        default=True,
+        description="send the rate-limit headers (x-ratelimit-*, anthropic-ratelimit-*) with "
+        "every answer; off, clients learn of the limit from 429s and Retry-After only, as with "
+        "hosts that send none",
+    )
     faults: FaultRates = Field(default_factory=FaultRates)
 
 

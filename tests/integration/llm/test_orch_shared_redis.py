@@ -26,6 +26,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.redis]
 MODEL = "sim-gpt"
 
 
+def _server_without_limit_headers() -> SimConfig:
+    """20 requests per rolling 2 s, made known only by 429s. With ``x-ratelimit-remaining``
+    headers, runs that share no limiter pause together once the window is full and overrun it
+    only where they resume at the same instant; under load they sometimes did not, and the test
+    of that failure failed. Without them the limiter alone keeps a run under the limit."""
+    return SimConfig(rate_window_s=2.0, models=[sim_model(MODEL, rpm=20, limit_headers=False)])
+
+
 def _rate_in_process(frame: Any, ensemble: Any, store: Path, redis_url: str | None) -> Any:
     return rate_passages(
         frame,
@@ -58,9 +66,9 @@ def _two_runs_at_once(tmp_path: Path, ensemble: Any, redis_url: str | None) -> l
 
 def test_two_runs_share_one_limit_through_redis(tmp_path: Path, redis_url: str) -> None:
     """The server allows 20 requests per rolling 2 s and so does the ensemble (600 rpm): two runs
-    that each believe they own the limit would send twice that; sharing it, never a violation."""
-    config = SimConfig(rate_window_s=2.0, models=[sim_model(MODEL, rpm=20)])
-    with start_sim_server(config=config) as sim:
+    that each believe they own the limit would send twice that; sharing it, never a violation,
+    with no rate-limit header to help."""
+    with start_sim_server(config=_server_without_limit_headers()) as sim:
         ensemble = sim_ensemble(
             sim, rpm=600, raters=(MODEL,), rate_window_s=2.0, burst_s=0.2, safety_margin_s=0.1
         )
@@ -72,9 +80,9 @@ def test_two_runs_share_one_limit_through_redis(tmp_path: Path, redis_url: str) 
 
 
 def test_without_redis_two_runs_break_the_limit(tmp_path: Path) -> None:
-    """The failure the shared limiter prevents (each run's own in-process bucket)."""
-    config = SimConfig(rate_window_s=2.0, models=[sim_model(MODEL, rpm=20)])
-    with start_sim_server(config=config) as sim:
+    """The failure the shared limiter prevents (each run's own in-process bucket): the same
+    runs and server as above, without Redis."""
+    with start_sim_server(config=_server_without_limit_headers()) as sim:
         ensemble = sim_ensemble(
             sim,
             rpm=600,

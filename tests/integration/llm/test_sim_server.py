@@ -142,6 +142,36 @@ def test_rolling_window_follows_the_injected_clock() -> None:
     assert [row["second"] for row in stats["timeline"]] == [0, 59, 60]
 
 
+@pytest.mark.parametrize("wire", ["openai", "anthropic"])
+def test_limit_headers_can_be_switched_off_leaving_retry_after(wire: str) -> None:
+    """``limit_headers: false`` drops the rate-limit headers from answers and refusals alike
+    (a host that sends none); a refusal still says when to come back."""
+    path, body, headers = (
+        ("/v1/chat/completions", openai_body, {})
+        if wire == "openai"
+        else ("/v1/messages", anthropic_body, {"anthropic-version": "2023-06-01"})
+    )
+    shown = [SimModelConfig(name="sim-gpt", rpm=1, latency_s=0)]
+    hidden = [SimModelConfig(name="sim-gpt", rpm=1, latency_s=0, limit_headers=False)]
+    replies = {}
+    for label, models in (("shown", shown), ("hidden", hidden)):
+        with (
+            start_sim_server(config=SimConfig(models=models)) as sim,
+            httpx.Client(base_url=sim.base_url) as client,
+        ):
+            replies[label] = [
+                client.post(path, json=body("sim-gpt", "T."), headers=headers) for _ in range(2)
+            ]
+    assert [r.status_code for r in replies["shown"] + replies["hidden"]] == [200, 429] * 2
+
+    def limit_headers(reply: httpx.Response) -> list[str]:
+        return [h for h in reply.headers if "ratelimit" in h]
+
+    assert all(limit_headers(r) for r in replies["shown"])
+    assert not any(limit_headers(r) for r in replies["hidden"])
+    assert float(replies["hidden"][1].headers["retry-after"]) > 0
+
+
 def test_hundreds_of_concurrent_requests_are_all_answered() -> None:
     with start_sim_server() as sim:
 
