@@ -163,8 +163,9 @@ def data_input(name: str, values: np.ndarray) -> Any:
     """The array as an input of the compiled model rather than a constant inside it.
 
     PyTensor keys its numba cache by the graph, constants included: with the ratings as
-    constants every dataset compiles afresh (about 30 s on BABE), with them as inputs a model
-    of the same dimensions (publishers, raters, textbooks, levels) reuses the compiled code.
+    constants every dataset compiles afresh, with them as inputs a model of the same dimensions
+    (publishers, raters, textbooks, levels) reuses the compiled code. On BABE's binary model:
+    20 s for new ratings with the constants, 11 s with the inputs, 48 s from an empty cache.
     """
     import pytensor
 
