@@ -71,20 +71,19 @@ def fit_once(cell: str, seed: int, draws: int, tune: int) -> dict[str, Any]:
         "cpu_s": round(time.process_time() - cpu_started, 1),
         "load_average": round(os.getloadavg()[0], 1),
         "compile_s": round(result.timings["compile_s"], 1),
-        "commit": COMMIT,
     }
 
 
 def _commit() -> str:
-    """The checkout's commit when this process started (the code it imported), so rows from
-    different versions of the model can be told apart."""
+    """This checkout's commit, so rows from different versions of the model can be told apart."""
     done = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).parent,
     )
     return done.stdout.strip() or "unknown"
-
-
-COMMIT = _commit()
 
 
 def summarise(rows: list[dict[str, Any]]) -> str:
@@ -127,12 +126,13 @@ def main() -> None:
     if args.resume and args.out.exists():
         done = [json.loads(line) for line in args.out.read_text().splitlines() if line]
     seen = {(r["cell"], r["seed"]) for r in done}
+    commit = _commit()  # before the first fit: the code this process imported
     with args.out.open("a" if args.resume else "w") as sink:
         for cell in cells:
             for seed in range(args.seeds):
                 if (cell, seed) in seen:
                     continue
-                row = fit_once(cell, seed, args.draws, args.tune)
+                row = {**fit_once(cell, seed, args.draws, args.tune), "commit": commit}
                 sink.write(json.dumps(row) + "\n")
                 sink.flush()
                 done.append(row)

@@ -193,9 +193,9 @@ class SimEndpoint:
     # --- simulation ----------------------------------------------------------------------------
 
     def _limit_headers(self, model: str, wire: str) -> dict[str, str]:
-        info = self.state.limit_headers(model)
         config = self.config.model(model)
-        if not info or config is None or not config.limit_headers:
+        info = self.state.limit_headers(model) if config and config.limit_headers else {}
+        if not info:
             return {}
         if wire == "anthropic":
             reset = datetime.fromtimestamp(time.time() + info["reset_s"], UTC)

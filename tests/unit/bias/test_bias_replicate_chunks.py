@@ -5,36 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _designs import random_design
 
 from assay.bias import collapsed, ppc
 from assay.bias.design import ModelData
 from assay.bias.predictive import replicate
 
 DRAWS = 7
-
-
-def _design(scale: str, rng: np.random.Generator) -> ModelData:
-    """90 passages of 3 publishers, 3 raters with a rating missing now and then."""
-    passages, publishers, raters = 90, 3, 3
-    rated = rng.random((passages, raters)) > 0.2
-    rated[:, 0] = True
-    obs_passage, obs_rater = np.nonzero(rated)
-    levels = None if scale == "binary" else np.arange(4, dtype=float)
-    n_values = 2 if levels is None else len(levels)
-    y = rng.integers(0, n_values, len(obs_passage))
-    return ModelData(
-        scale=scale,  # type: ignore[arg-type]
-        publishers=[f"P{j}" for j in range(publishers)],
-        raters=[f"r{k}" for k in range(raters)],
-        passages=[f"p{i}" for i in range(passages)],
-        textbooks=None,
-        passage_publisher=np.arange(passages) % publishers,
-        passage_textbook=None,
-        obs_passage=obs_passage,
-        obs_rater=obs_rater,
-        y=y.astype(float) if scale != "binary" else y,
-        levels=levels,
-    )
 
 
 def _params(data: ModelData, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -62,7 +39,7 @@ def _params(data: ModelData, rng: np.random.Generator) -> dict[str, np.ndarray]:
 )
 def test_the_chunk_size_does_not_change_the_replications(scale: str, conditional: bool) -> None:
     """Prior-style (new passages) and, on the logit scales, conditional (quadrature) draws."""
-    data = _design(scale, np.random.default_rng(1))
+    data = random_design(np.random.default_rng(1), scale, textbooks=False, missing=0.2)
     params = _params(data, np.random.default_rng(2))
     observations = len(data.obs_passage)
     whole = replicate(params, data, np.random.default_rng(3), conditional=conditional)
@@ -86,7 +63,7 @@ def test_the_chunk_size_does_not_change_the_replications(scale: str, conditional
 
 def test_the_interval_conditional_replications_do_not_depend_on_the_chunk() -> None:
     """The exact Normal conditional of the passage effects, on interval ratings."""
-    data = _design("ordinal", np.random.default_rng(4))
+    data = random_design(np.random.default_rng(4), "ordinal", textbooks=False, missing=0.2)
     data = ModelData(**{**data.__dict__, "scale": "interval", "levels": None})
     params = _params(data, np.random.default_rng(5))
     whole = replicate(params, data, np.random.default_rng(6), conditional=True)
@@ -98,7 +75,7 @@ def test_the_interval_conditional_replications_do_not_depend_on_the_chunk() -> N
 def test_statistics_of_chunks_equal_those_of_the_whole(
     scale: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = _design(scale, np.random.default_rng(7))
+    data = random_design(np.random.default_rng(7), scale, textbooks=False, missing=0.2)
     replicated = replicate(
         _params(data, np.random.default_rng(8)), data, np.random.default_rng(9), conditional=False
     )
