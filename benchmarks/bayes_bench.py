@@ -27,17 +27,19 @@ prints "not reached in N s": a lower bound, never an extrapolation. assay's head
 whole default run (the prefix at which it reached the target is printed too).
 
 Binary and ordinal scales (passage effects integrated out by quadrature over pooled rating
-patterns): assay's fit on BABE's expert labels (binary; ``--babe``, default ../shared/data/babe,
-when present) or simulated sentences of BABE's shape (ordinal: BABE has no ordinal labels),
-timed the same way; then the same model integrating every passage on its own (the per-passage
-log density the pooled one equals), in a child process stopped after ``--per-passage-timeout``
-seconds, and the ratio of the two times. Targets on a quiet 2-core machine, compilation
-included, diagnostics passing: binary <= 30 s, ordinal <= 60 s. Every timing line prints the
-load average (other work on the machine slows wall time; CPU seconds less so).
+patterns): assay's fit on BABE's expert labels (binary: biased or not; ordinal: the opinion
+labels; ``--babe``, default ../shared/data/babe, when present) or simulated sentences of BABE's
+shape, timed the same way, nutpie sampling assay's numba kernel (``assay.bias.logit_kernel``,
+the default); with ``--graph`` also the same model through PyMC's graph compiled by PyTensor;
+then the model integrating every passage on its own (the per-passage log density the pooled
+one equals, PyMC's graph), in a child process stopped after ``--per-passage-timeout`` seconds,
+and the ratio of the two times. Targets on a quiet 2-core machine, compilation included,
+diagnostics passing: binary <= 30 s, ordinal <= 60 s. Every timing line prints the load
+average (other work on the machine slows wall time; CPU seconds less so).
 
     python benchmarks/bayes_bench.py [--target-ess 3000] [--baseline-draws N] [--quick]
         [--skip-baseline] [--scales interval,binary,ordinal] [--babe DIR]
-        [--per-passage-timeout 600] [--skip-per-passage]
+        [--per-passage-timeout 600] [--skip-per-passage] [--graph]
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ import queue
 import resource
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +121,14 @@ def _model(data: ModelData, pooled: bool) -> Any:
     return build(data, pooled=False)
 
 
+def _variant(scale: Scale, config: BayesConfig, pooled: bool) -> str:
+    if scale == "interval":
+        return ""
+    if not pooled:
+        return " (per passage)"
+    return " (PyMC graph)" if config.log_density == "graph" else ""
+
+
 def run_assay(
     study: Study, scale: Scale, config: BayesConfig, target: float, *, pooled: bool = True
 ) -> Row:
@@ -143,7 +153,7 @@ def run_assay(
         f"{total - (sampled - started):.1f}"
     )
     last = attempts[-1]
-    how = "" if pooled or scale == "interval" else " (per passage)"
+    how = _variant(scale, config, pooled)
     print(
         f"assay {scale}{how} on {study.name}: {len(data.y)} ratings, {len(data.raters)} raters, "
         f"{len(data.publishers)} publishers; total {total:.1f} s ({cpu:.1f} CPU s) = {parts}; "
@@ -197,7 +207,7 @@ def _per_passage_child(
     import pymc  # noqa: F401  (imported before the clock starts, as in the parent)
 
     warnings.filterwarnings("ignore")
-    out.put(run_assay(study, scale, config, target, pooled=False))
+    out.put(run_assay(study, scale, replace(config, log_density="graph"), target, pooled=False))
 
 
 def run_per_passage(
@@ -308,6 +318,12 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--babe", type=Path, default=BABE_DIR, help="BABE folder (binary)")
     parser.add_argument("--per-passage-timeout", type=float, default=600.0)
     parser.add_argument("--skip-per-passage", action="store_true")
+    parser.add_argument(
+        "--graph",
+        action="store_true",
+        help="also fit the pooled binary and ordinal models through PyMC's compiled graph "
+        "(log_density='graph'; PyTensor's compile cache decides how much of it is compiled)",
+    )
     args = parser.parse_args()
     args.target_ess = args.target_ess or (500.0 if args.quick else 3000.0)
     args.baseline_draws = args.baseline_draws or (300 if args.quick else BASELINE_DRAWS)
@@ -346,6 +362,8 @@ def main() -> None:
     for scale, row in pooled.items():
         seconds = LOGIT_TARGETS[scale]
         _print_check(row, studies[scale], LOGIT_ESS_TARGET, seconds=seconds, scale=scale)
+    for scale, study in studies.items() if args.graph else ():
+        rows.append(run_assay(study, scale, replace(config, log_density="graph"), target))
     for scale, study in studies.items():  # after every pooled fit: the slow part last
         if args.skip_per_passage:
             continue

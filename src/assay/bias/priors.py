@@ -18,6 +18,15 @@ from assay.bias.collapsed import Nesting
 from assay.bias.design import ModelData
 from assay.bias.likelihood import PUBLISHER_PRIOR_SD, data_input
 
+LOGIT_PRIOR_SD = {
+    "textbook_sd": 1.0,
+    "passage_sd": 1.0,
+    "rater_offset": 1.0,
+    "rater_log_scale": 0.5,
+    "cutpoints": 2.0,
+}
+"""Prior scales on the logit scales (HalfNormal for the sds, ZeroSumNormal for the raters,
+Normal around ``cutpoint_means`` for the cutpoints); ``assay.bias.logit_kernel`` reads them too."""
 CENTRED_MIN_RATINGS_PER_TEXTBOOK = 60
 """Textbooks are centred on the logit scales only when each has at least this many ratings."""
 
@@ -36,12 +45,13 @@ class RaterAndSpread:
 def rater_and_spread(data: ModelData) -> RaterAndSpread:
     import pymc as pm
 
-    interval = data.scale == "interval"
+    interval, prior = data.scale == "interval", LOGIT_PRIOR_SD
     textbook_sd = None
     if data.textbooks is not None:
-        textbook_sd = pm.HalfNormal("textbook_sd", 0.5 if interval else 1.0)
-    passage_sd = pm.HalfNormal("passage_sd", 1.0)
-    offset = pm.ZeroSumNormal("rater_offset", sigma=0.5 if interval else 1.0, dims="rater")
+        textbook_sd = pm.HalfNormal("textbook_sd", 0.5 if interval else prior["textbook_sd"])
+    passage_sd = pm.HalfNormal("passage_sd", prior["passage_sd"])
+    offset_sd = 0.5 if interval else prior["rater_offset"]
+    offset = pm.ZeroSumNormal("rater_offset", sigma=offset_sd, dims="rater")
     return RaterAndSpread(textbook_sd, passage_sd, offset, _rater_scale(data))
 
 
@@ -50,7 +60,8 @@ def _rater_scale(data: ModelData) -> Any:
 
     if data.scale == "interval":
         return pm.LogNormal("rater_scale", mu=math.log(0.4), sigma=0.8, dims="rater")
-    log_scale = pm.ZeroSumNormal("rater_log_scale", sigma=0.5, dims="rater")
+    sigma = LOGIT_PRIOR_SD["rater_log_scale"]
+    log_scale = pm.ZeroSumNormal("rater_log_scale", sigma=sigma, dims="rater")
     return pm.Deterministic("rater_scale", pm.math.exp(log_scale), dims="rater")
 
 
@@ -109,15 +120,20 @@ def cutpoints(data: ModelData) -> Any:
     if data.scale != "ordinal":
         return None
     assert data.levels is not None
-    k = len(data.levels)
+    means = cutpoint_means(len(data.levels))
     return pm.Normal(
         "cutpoints",
-        mu=np.linspace(-2, 2, k - 1),
-        sigma=2.0,
+        mu=means,
+        sigma=LOGIT_PRIOR_SD["cutpoints"],
         transform=pm.distributions.transforms.ordered,
-        initval=np.linspace(-2, 2, k - 1),
+        initval=means,
         dims="cutpoint",
     )
+
+
+def cutpoint_means(levels: int) -> np.ndarray:
+    """The cutpoints' prior means and initial values: evenly spaced from -2 to 2."""
+    return np.linspace(-2, 2, levels - 1)
 
 
 def passage_effects(mean: Any, passage_sd: Any) -> Any:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from assay.bias.design import ModelData
 from assay.bias.diagnostics import diagnose
+from assay.bias.logit_direct import compile_direct
 from assay.obs.logging import get_logger
 
 log = get_logger(__name__)
@@ -46,6 +47,23 @@ class BayesConfig:
     retry_failed: bool = True
     low_rank_mass_matrix: bool | None = None
     """nutpie's low-rank modified mass matrix; None: on the logit scales (``low_rank_for``)."""
+    log_density: Literal["kernel", "graph"] = "kernel"
+    """What nutpie evaluates on the binary and ordinal scales with passages integrated out:
+    assay's hand-written numba kernel (``assay.bias.logit_kernel``; compiles in seconds) or
+    PyMC's graph compiled by PyTensor (the reference; about a minute from an empty cache)."""
+
+
+def uses_kernel(data: ModelData | None, config: BayesConfig) -> bool:
+    """Whether nutpie samples ``assay.bias.logit_kernel`` rather than the PyMC graph: on the
+    binary and ordinal scales with passages integrated out, unless ``config`` asks for the
+    graph. Models of any other form (per passage, not marginalised) need ``data`` None."""
+    return (
+        data is not None
+        and data.scale in ("binary", "ordinal")
+        and config.sampler == "nutpie"
+        and config.marginalise
+        and config.log_density == "kernel"
+    )
 
 
 def target_accept_for(data: ModelData) -> float:
@@ -66,15 +84,22 @@ def low_rank_for(data: ModelData) -> bool:
     return data.scale != "interval"
 
 
-def compile_model(model: Any, config: BayesConfig) -> tuple[Any, float]:
+def compile_model(
+    model: Any, config: BayesConfig, data: ModelData | None = None
+) -> tuple[Any, float]:
     """The sampler-ready model (nutpie compiles it; PyMC's NUTS takes the model) and the
-    seconds compilation took."""
+    seconds compilation took. With the ``data`` the model was built on, a marginalised logit
+    model compiles as ``assay.bias.logit_kernel`` (``uses_kernel``)."""
     if config.sampler != "nutpie":
         return model, 0.0
     import nutpie
 
     started = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(model)
+    if uses_kernel(data, config):
+        assert data is not None
+        compiled = compile_direct(data, model)
+    else:
+        compiled = nutpie.compile_pymc_model(model)
     return compiled, time.perf_counter() - started
 
 
@@ -130,16 +155,17 @@ def sample(
 def sample_robustly(
     model: Any, data: ModelData, config: BayesConfig, *, progress: bool = False
 ) -> tuple[Any, list[dict[str, Any]]]:
-    """Sample at the design's target acceptance; if that run fails its diagnostics (divergent
-    transitions, R-hat, ESS or BFMI; and ``config.retry_failed``), re-run once, same seed, at
-    ``RETRY_TARGET_ACCEPT`` with twice the warm-up and draws, and keep the second run whatever
-    it shows - its diagnostics then decide. Smaller steps answer divergences; longer chains
+    """Sample ``model``, built on ``data``, at the design's target acceptance (a marginalised
+    logit model through ``assay.bias.logit_kernel``: ``uses_kernel``); if that run fails its
+    diagnostics (divergent transitions, R-hat, ESS or BFMI; and ``config.retry_failed``),
+    re-run once, same seed, at ``RETRY_TARGET_ACCEPT`` with twice the warm-up and draws, and
+    keep the second run whatever it shows - its diagnostics then decide. Smaller steps answer divergences; longer chains
     answer a slowly mixing scale parameter (textbook_sd on the binary scale), whose R-hat from
     1,000 draws per chain can sit just above 1.01. Returns the posterior and one record per run.
     """
     if config.low_rank_mass_matrix is None:
         config = replace(config, low_rank_mass_matrix=low_rank_for(data))
-    compiled, compile_s = compile_model(model, config)
+    compiled, compile_s = compile_model(model, config, data)
     accept = config.target_accept or target_accept_for(data)
     attempts: list[dict[str, Any]] = []
     while True:

@@ -1,0 +1,259 @@
+"""The binary and ordinal models as nutpie samples them: ``assay.bias.logit_kernel``'s
+hand-written log density in place of PyMC's compiled graph, with the same parameters, priors,
+draws' names and dimensions.
+
+``compile_direct(data)`` is what ``assay.bias.sampling`` compiles for a marginalised logit
+model; the PyMC model (``assay.bias.model_logit``) stays the reference the kernel is tested
+against and what prior predictive draws come from.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from assay.bias.collapsed import Nesting
+from assay.bias.design import ModelData
+from assay.bias.likelihood import PUBLISHER_PRIOR_SD, RatingPatterns, quadrature
+from assay.bias.priors import LOGIT_PRIOR_SD, centred_textbooks, cutpoint_means
+
+
+def _free_size(name: str, size: int) -> int:
+    return size - 1 if name.endswith("zerosum") else size
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each parameter sits in the unconstrained vector, in PyMC's order, and the
+    design's sizes."""
+
+    blocks: tuple[tuple[str, str, int], ...]  # (name, transform, constrained size)
+    n_raters: int
+    n_publishers: int
+    n_textbooks: int
+    n_levels: int
+    centred: bool
+
+    @classmethod
+    def of(cls, data: ModelData) -> Layout:
+        if data.scale not in ("binary", "ordinal"):
+            raise ValueError(f"the direct log density covers binary and ordinal, not {data.scale}")
+        raters, publishers = len(data.raters), len(data.publishers)
+        textbooks = 0 if data.textbooks is None else len(data.textbooks)
+        ordinal = data.scale == "ordinal"
+        centred = textbooks > 0 and centred_textbooks(data)
+        blocks: list[tuple[str, str, int]] = []
+        if textbooks:
+            blocks.append(("textbook_sd", "log", 1))
+        blocks += [
+            ("passage_sd", "log", 1),
+            ("rater_offset", "zerosum", raters),
+            ("rater_log_scale", "zerosum", raters),
+            ("publisher_effect", "zerosum" if ordinal else "none", publishers),
+        ]
+        if textbooks:
+            blocks.append(("textbook_effect" if centred else "textbook_z", "none", textbooks))
+        if ordinal:
+            assert data.levels is not None
+            blocks.append(("cutpoints", "ordered", len(data.levels) - 1))
+        levels = 0 if data.levels is None else len(data.levels)
+        return cls(tuple(blocks), raters, publishers, textbooks, levels, centred)
+
+    @property
+    def starts(self) -> dict[str, int]:
+        starts, at = {}, 0
+        for name, transform, size in self.blocks:
+            starts[name] = at
+            at += size - 1 if transform == "zerosum" else size
+        return starts
+
+    @property
+    def n_dim(self) -> int:
+        return sum(size - (transform == "zerosum") for _, transform, size in self.blocks)
+
+    def array(self) -> np.ndarray:
+        """The integer layout ``assay.bias.logit_kernel`` reads."""
+        from assay.bias import logit_kernel as k
+
+        starts = self.starts
+        out = np.zeros(12, dtype=np.int64)
+        out[k.TEXTBOOK_SD] = starts.get("textbook_sd", -1)
+        out[k.PASSAGE_SD] = starts["passage_sd"]
+        out[k.OFFSET] = starts["rater_offset"]
+        out[k.LOG_SCALE] = starts["rater_log_scale"]
+        out[k.PUBLISHER] = starts["publisher_effect"]
+        out[k.TEXTBOOK] = starts.get("textbook_z", starts.get("textbook_effect", -1))
+        out[k.CUT] = starts.get("cutpoints", -1)
+        out[k.N_RATERS], out[k.N_PUBLISHERS] = self.n_raters, self.n_publishers
+        out[k.N_TEXTBOOKS], out[k.N_LEVELS] = self.n_textbooks, self.n_levels
+        ordinal = any(name == "cutpoints" for name, _, _ in self.blocks)
+        out[k.FLAGS] = (
+            (k.ORDINAL if ordinal else 0)
+            | (k.PUBLISHER_ZEROSUM if ordinal else 0)
+            | (k.CENTRED if self.centred else 0)
+        )
+        return out
+
+    def initial_point(self) -> np.ndarray:
+        """PyMC's initial point on the unconstrained scale, without jitter: zeros, and the
+        cutpoints' initial values through the ordered transform."""
+        point = np.zeros(self.n_dim)
+        if self.n_levels:
+            cuts = cutpoint_means(self.n_levels)
+            start = self.starts["cutpoints"]
+            point[start] = cuts[0]
+            point[start + 1 : start + len(cuts)] = np.log(np.diff(cuts))
+        return point
+
+
+def _zerosum(free: np.ndarray) -> np.ndarray:
+    n = free.shape[0] + 1
+    total = free.sum()
+    return np.append(free - total / (math.sqrt(n) + n), -total / math.sqrt(n))
+
+
+@dataclass(frozen=True)
+class DirectLogitDensity:
+    """The kernel's arguments for one study, and the map from the unconstrained vector to the
+    named draws."""
+
+    layout: Layout
+    arrays: tuple[np.ndarray, ...]
+    coords: dict[str, list[str]]
+    dims: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def of(cls, data: ModelData) -> DirectLogitDensity:
+        layout = Layout.of(data)
+        patterns = RatingPatterns.of(data, pooled=True)
+        nodes, log_weights = quadrature()
+        nesting = Nesting.of(data).textbook_publisher
+        textbook_publisher = np.zeros(0, np.int64) if nesting is None else nesting.index
+        prior = LOGIT_PRIOR_SD
+        sigmas = np.array(
+            [prior["textbook_sd"], prior["passage_sd"], prior["rater_offset"],
+             prior["rater_log_scale"], PUBLISHER_PRIOR_SD[data.scale], prior["cutpoints"]]
+        )  # fmt: skip
+        cut_mu = cutpoint_means(layout.n_levels) if layout.n_levels else np.zeros(0)
+        arrays = (
+            layout.array(), sigmas, cut_mu, np.ascontiguousarray(textbook_publisher, np.int64),
+            np.ascontiguousarray(patterns.cells, np.int64), patterns.count.astype(np.float64),
+            nodes, log_weights,
+        )  # fmt: skip
+        keep = ("publisher", "rater", "textbook", "cutpoint")
+        coords = {name: list(values) for name, values in data.coords.items() if name in keep}
+        dims = {
+            "passage_sd": (), "textbook_sd": (), "rater_offset": ("rater",),
+            "rater_log_scale": ("rater",), "rater_scale": ("rater",),
+            "publisher_effect": ("publisher",), "textbook_z": ("textbook",),
+            "textbook_effect": ("textbook",), "cutpoints": ("cutpoint",),
+        }  # fmt: skip
+        return cls(layout, arrays, coords, dims)
+
+    def logp_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        from assay.bias.logit_kernel import logp_and_grad
+
+        return logp_and_grad(np.asarray(x, dtype=np.float64), *self.arrays)
+
+    def expand(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """The named draws on their own scales, as PyMC names them (transformed values left
+        out), with ``rater_scale`` and, without centring, ``textbook_effect``."""
+        out: dict[str, np.ndarray] = {}
+        starts = self.layout.starts
+        for name, transform, size in self.layout.blocks:
+            start = starts[name]
+            free = np.asarray(x[start : start + size - (transform == "zerosum")], dtype=float)
+            if transform == "log":
+                out[name] = np.asarray(math.exp(free[0]))
+            elif transform == "zerosum":
+                out[name] = _zerosum(free)
+            elif transform == "ordered":
+                out[name] = np.cumsum(np.append(free[0], np.exp(free[1:])))
+            else:
+                out[name] = free.copy()
+        out["rater_scale"] = np.exp(out["rater_log_scale"])
+        if "textbook_z" in out:
+            out["textbook_effect"] = out["textbook_sd"] * out["textbook_z"]
+        return out
+
+    def names(self) -> list[str]:
+        names = [name for name, _, _ in self.layout.blocks] + ["rater_scale"]
+        return names + (["textbook_effect"] if "textbook_z" in names else [])
+
+    def shapes(self) -> list[tuple[int, ...]]:
+        layout = self.layout
+        sizes = {
+            "publisher": layout.n_publishers,
+            "rater": layout.n_raters,
+            "textbook": layout.n_textbooks,
+            "cutpoint": max(layout.n_levels - 1, 0),
+        }
+        return [tuple(sizes[d] for d in self.dims[name]) for name in self.names()]
+
+
+def initial_point_fn(model: Any) -> Any:
+    """The chains' starting points exactly as ``nutpie.compile_pymc_model`` draws them from
+    ``model`` (PyMC's initial point, uniform(-1, 1) jitter on every free variable, seeded by
+    nutpie per chain), flattened in the value variables' order. PyMC compiles it in Python
+    mode (no C or numba compilation), which is not thread-safe: nutpie starts its chains from
+    several threads, so draws take a lock, as nutpie's own wrapper does."""
+    from pymc.initial_point import make_initial_point_fn
+
+    draw = make_initial_point_fn(
+        model=model,
+        jitter_rvs=set(model.free_RVs),
+        default_strategy="support_point",
+        return_transformed=True,
+    )
+    names = [var.name for var in model.value_vars]
+    lock = threading.Lock()
+
+    def initial_point(seed: int) -> np.ndarray:
+        with lock:
+            point = draw(seed)
+        return np.concatenate([np.ravel(point[name]) for name in names]).astype(np.float64)
+
+    return initial_point
+
+
+def compile_direct(data: ModelData, model: Any) -> Any:
+    """A nutpie model of the marginalised logit ``model`` built on ``data``, ready for
+    ``nutpie.sample``, starting its chains where ``nutpie.compile_pymc_model`` would
+    (``initial_point_fn``). Compiling is the kernel's numba compilation, forced here."""
+    from nutpie.compiled_pyfunc import from_pyfunc
+
+    density = DirectLogitDensity.of(data)
+    start = density.layout.initial_point()
+    density.logp_and_grad(start)
+
+    def make_logp_fn() -> Any:
+        kernel_args = density.arrays
+        from assay.bias.logit_kernel import logp_and_grad
+
+        def logp(x: np.ndarray, **_: Any) -> tuple[float, np.ndarray]:
+            return logp_and_grad(x, *kernel_args)
+
+        return logp
+
+    def make_expand_fn(*_: Any) -> Any:
+        def expand(x: np.ndarray, **__: Any) -> dict[str, np.ndarray]:
+            return density.expand(x)
+
+        return expand
+
+    names = density.names()
+    return from_pyfunc(
+        ndim=density.layout.n_dim,
+        make_logp_fn=make_logp_fn,
+        make_expand_fn=make_expand_fn,
+        expanded_dtypes=[np.dtype("float64")] * len(names),
+        expanded_shapes=density.shapes(),
+        expanded_names=names,
+        coords=density.coords,
+        dims={name: density.dims[name] for name in names},
+        make_initial_point_fn=initial_point_fn(model),
+    )

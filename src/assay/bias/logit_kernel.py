@@ -1,0 +1,359 @@
+"""The logit models' marginal log density and its gradient, written by hand in one numba kernel.
+
+The same density PyMC builds (``assay.bias.model_logit`` with the pooled quadrature of
+``assay.bias.likelihood``), priors and transforms included, evaluated in one pass over the
+rating patterns instead of a PyTensor graph: PyTensor compiles that graph into many numba
+functions (about 50 s on BABE from an empty cache, 22 s of it for the priors alone), this
+kernel compiles once in a few seconds and costs a fraction of the graph per evaluation.
+``tests/unit/bias/test_bias_logit_kernel.py`` holds it to PyMC's log density and gradient.
+
+The unconstrained vector is laid out as PyMC orders the model's value variables:
+[textbook_sd (log)], passage_sd (log), rater_offset (zero-sum, R - 1), rater_log_scale
+(zero-sum, R - 1), publisher_effect (P, or P - 1 zero-sum on the ordinal scale),
+[textbook_z or textbook_effect (T)], [cutpoints (ordered, C - 1)].
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+OUTER_CUT = 1e6
+"""The padded outer cutpoints, as in ``assay.bias.likelihood.answer_loglik``."""
+EXP_UNDERFLOW = 746.0
+"""exp(-x) is 0.0 in double precision beyond this."""
+NEGLIGIBLE_LOG_RATIO = -60.0
+"""Quadrature nodes whose term is below exp(-60) of a unit's largest are left out of its sum:
+together they change its log-likelihood by less than 40 x 1e-26."""
+
+# Integer layout of ``layout`` (see ``assay.bias.logit_direct.Layout.array``).
+TEXTBOOK_SD, PASSAGE_SD, OFFSET, LOG_SCALE, PUBLISHER, TEXTBOOK, CUT = range(7)
+N_RATERS, N_PUBLISHERS, N_TEXTBOOKS, N_LEVELS, FLAGS = range(7, 12)
+ORDINAL, PUBLISHER_ZEROSUM, CENTRED = 1, 2, 4
+
+# Prior scales (``assay.bias.priors`` and ``PUBLISHER_PRIOR_SD``); index into ``sigmas``.
+SIG_TEXTBOOK_SD, SIG_PASSAGE_SD, SIG_OFFSET, SIG_LOG_SCALE, SIG_PUBLISHER, SIG_CUT = range(6)
+
+
+@numba.njit(cache=False, nogil=True)
+def softplus_pair(x: float) -> tuple[float, float, float]:
+    """softplus(x), softplus(-x) and sigmoid(x) from one exponential (none beyond
+    ``EXP_UNDERFLOW``, where the exponential is 0 and the results are exact)."""
+    if x > EXP_UNDERFLOW:
+        return x, 0.0, 1.0
+    if x < -EXP_UNDERFLOW:
+        return 0.0, -x, 0.0
+    e = math.exp(-abs(x))
+    tail = math.log1p(e)
+    sig = 1.0 / (1.0 + e) if x >= 0.0 else e / (1.0 + e)
+    return max(x, 0.0) + tail, max(-x, 0.0) + tail, sig
+
+
+@numba.njit(cache=False, nogil=True)
+def log1mexp(x: float) -> float:
+    """log(1 - exp(x)) for x < 0, as PyTensor computes it."""
+    if x < -0.6931471805599453:
+        return math.log1p(-math.exp(x))
+    return math.log(-math.expm1(x))
+
+
+@numba.njit(cache=False, nogil=True)
+def zerosum_extend(z: np.ndarray) -> np.ndarray:
+    """PyMC's zero-sum transform, backward: n - 1 free values to n that sum to zero."""
+    n = z.shape[0] + 1
+    total = z.sum()
+    root = math.sqrt(n)
+    norm = total / (root + n)
+    out = np.empty(n)
+    out[: n - 1] = z - norm
+    out[n - 1] = -total / root
+    return out
+
+
+@numba.njit(cache=False, nogil=True)
+def zerosum_pullback(grad: np.ndarray) -> np.ndarray:
+    """The gradient with respect to the free values from one with respect to the n values."""
+    n = grad.shape[0]
+    root = math.sqrt(n)
+    head = grad[: n - 1].sum()
+    return grad[: n - 1] - head / (root + n) - grad[n - 1] / root
+
+
+@numba.njit(cache=False, nogil=True)
+def zerosum_normal(x: np.ndarray, start: int, n: int, sigma: float) -> tuple[np.ndarray, float]:
+    """The n zero-sum values stored from ``start`` and their ZeroSumNormal log density."""
+    values = zerosum_extend(x[start : start + n - 1])
+    logp = -0.5 * (values * values).sum() / (sigma * sigma)
+    return values, logp - (n - 1) * (HALF_LOG_2PI + math.log(sigma))
+
+
+@numba.njit(cache=False, nogil=True)
+def half_normal_log(x: float, sigma: float) -> tuple[float, float, float]:
+    """A HalfNormal on the log scale: its value, log density with the Jacobian, and that
+    log density's derivative with respect to the log."""
+    value = math.exp(x)
+    ratio = value / sigma
+    logp = 0.5 * math.log(2.0 / math.pi) - math.log(sigma) - 0.5 * ratio * ratio + x
+    return value, logp, 1.0 - ratio * ratio
+
+
+@numba.njit(cache=False, nogil=True)
+def answer_gaps(
+    padded: np.ndarray, scale: np.ndarray, ordinal: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per rater and answer, log(1 - exp(lower - upper)) with lower and upper the answer's
+    cutpoints over the rater's scale (the factor of P(answer) that no passage changes), and
+    its derivative with respect to lower - upper; zeros on the binary scale."""
+    n_raters, n_answers = scale.shape[0], padded.shape[0] - 1
+    gap = np.zeros((n_raters, n_answers))
+    d_gap = np.zeros((n_raters, n_answers))
+    if not ordinal:
+        return gap, d_gap
+    for r in range(n_raters):
+        for a in range(n_answers):
+            lower, upper = padded[a] / scale[r], padded[a + 1] / scale[r]
+            gap[r, a] = log1mexp(min(lower - upper, -1e-12))
+            if lower - upper < -1e-12:
+                d_gap[r, a] = -1.0 / math.expm1(upper - lower)
+    return gap, d_gap
+
+
+@numba.njit(cache=False, nogil=True)
+def answer_table(
+    group_mean: np.ndarray,
+    passage_sd: float,
+    offset: np.ndarray,
+    scale: np.ndarray,
+    padded: np.ndarray,
+    gap: np.ndarray,
+    nodes: np.ndarray,
+    ordinal: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """log p(answer | the passage effect at node k) for every (group, rater, answer) row, with
+    a last row of zeros for padding; and sigmoid(eta - padded[c] / scale) per (group, rater),
+    cutpoint c and node (binary: sigmoid(eta) in c = 0), for the gradient.
+
+    Binary: log sigmoid(+-eta). Ordinal: P(a) = sigmoid(upper - eta) sigmoid(eta - lower)
+    (1 - exp(lower - upper)), the last factor ``gap``."""
+    n_groups, n_raters, n_nodes = group_mean.shape[0], scale.shape[0], nodes.shape[0]
+    n_answers = padded.shape[0] - 1
+    table = np.zeros((n_groups * n_raters * n_answers + 1, n_nodes))
+    slope = np.empty((n_groups * n_raters, n_answers + 1, n_nodes))
+    pos = np.empty(n_answers + 1)
+    neg = np.empty(n_answers + 1)
+    for g in range(n_groups):
+        for r in range(n_raters):
+            inv = 1.0 / scale[r]
+            gr = g * n_raters + r
+            row = gr * n_answers
+            for k in range(n_nodes):
+                eta = (group_mean[g] + passage_sd * nodes[k] + offset[r]) * inv
+                if not ordinal:
+                    pos[0], neg[0], slope[gr, 0, k] = softplus_pair(eta)
+                    table[row, k], table[row + 1, k] = -pos[0], -neg[0]
+                    continue
+                for c in range(n_answers + 1):
+                    pos[c], neg[c], slope[gr, c, k] = softplus_pair(eta - padded[c] * inv)
+                for a in range(n_answers):
+                    table[row + a, k] = -pos[a + 1] - neg[a] + gap[r, a]
+    return table, slope
+
+
+@numba.njit(cache=False, nogil=True)
+def pattern_pass(
+    table: np.ndarray,
+    cells: np.ndarray,
+    count: np.ndarray,
+    log_weights: np.ndarray,
+    grad_table: np.ndarray,
+) -> float:
+    """sum over units of count x log sum_k w_k prod p(answer | node k), and its gradient with
+    respect to every table entry, added into ``grad_table``."""
+    n_nodes = log_weights.shape[0]
+    per_node = np.empty(n_nodes)
+    total = 0.0
+    for u in range(cells.shape[0]):
+        for k in range(n_nodes):
+            per_node[k] = log_weights[k]
+        for m in range(cells.shape[1]):
+            row = cells[u, m]
+            for k in range(n_nodes):
+                per_node[k] += table[row, k]
+        top = per_node.max()
+        summed = 0.0
+        for k in range(n_nodes):
+            shifted = per_node[k] - top
+            per_node[k] = math.exp(shifted) if shifted > NEGLIGIBLE_LOG_RATIO else 0.0
+            summed += per_node[k]
+        total += count[u] * (top + math.log(summed))
+        scale = count[u] / summed
+        for m in range(cells.shape[1]):
+            row = cells[u, m]
+            for k in range(n_nodes):
+                grad_table[row, k] += scale * per_node[k]
+    return total
+
+
+@numba.njit(cache=False, nogil=True)
+def logp_and_grad(
+    x: np.ndarray,
+    layout: np.ndarray,
+    sigmas: np.ndarray,
+    cut_mu: np.ndarray,
+    textbook_publisher: np.ndarray,
+    cells: np.ndarray,
+    count: np.ndarray,
+    nodes: np.ndarray,
+    log_weights: np.ndarray,
+) -> tuple[float, np.ndarray]:
+    """The model's log density (Jacobians included) at ``x`` and its gradient."""
+    n_raters, n_pub = layout[N_RATERS], layout[N_PUBLISHERS]
+    n_textbooks, n_levels, flags = layout[N_TEXTBOOKS], layout[N_LEVELS], layout[FLAGS]
+    ordinal = (flags & ORDINAL) != 0
+    grad = np.zeros(x.shape[0])
+
+    passage_sd, logp, d_log_sd = half_normal_log(x[layout[PASSAGE_SD]], sigmas[SIG_PASSAGE_SD])
+    offset, lp = zerosum_normal(x, layout[OFFSET], n_raters, sigmas[SIG_OFFSET])
+    logp += lp
+    log_scale, lp = zerosum_normal(x, layout[LOG_SCALE], n_raters, sigmas[SIG_LOG_SCALE])
+    logp += lp
+    scale = np.exp(log_scale)
+
+    sig_pub = sigmas[SIG_PUBLISHER]
+    if (flags & PUBLISHER_ZEROSUM) != 0:
+        publisher, lp = zerosum_normal(x, layout[PUBLISHER], n_pub, sig_pub)
+        logp += lp
+    else:
+        publisher = x[layout[PUBLISHER] : layout[PUBLISHER] + n_pub].copy()
+        logp += -0.5 * (publisher * publisher).sum() / (sig_pub * sig_pub) - n_pub * (
+            HALF_LOG_2PI + math.log(sig_pub)
+        )
+
+    textbook_sd, d_log_tsd = 0.0, 0.0
+    if n_textbooks > 0:
+        textbook_sd, lp, d_log_tsd = half_normal_log(
+            x[layout[TEXTBOOK_SD]], sigmas[SIG_TEXTBOOK_SD]
+        )
+        logp += lp
+        free = x[layout[TEXTBOOK] : layout[TEXTBOOK] + n_textbooks]
+        if (flags & CENTRED) != 0:
+            textbook = free.copy()
+            logp += -0.5 * (textbook * textbook).sum() / (
+                textbook_sd * textbook_sd
+            ) - n_textbooks * (HALF_LOG_2PI + math.log(textbook_sd))
+        else:
+            textbook = textbook_sd * free
+            logp += -0.5 * (free * free).sum() - n_textbooks * HALF_LOG_2PI
+        group_mean = publisher[textbook_publisher] + textbook
+    else:
+        group_mean = publisher.copy()
+
+    n_cuts = n_levels - 1 if ordinal else 0
+    cuts = np.empty(n_cuts)
+    if ordinal:
+        start = layout[CUT]
+        running = 0.0
+        for c in range(n_cuts):
+            running = x[start] if c == 0 else running + math.exp(x[start + c])
+            cuts[c] = running
+            if c > 0:
+                logp += x[start + c]
+            z = (running - cut_mu[c]) / sigmas[SIG_CUT]
+            logp += -0.5 * z * z - HALF_LOG_2PI - math.log(sigmas[SIG_CUT])
+
+    n_groups, n_nodes = group_mean.shape[0], nodes.shape[0]
+    n_answers = n_levels if ordinal else 2
+    padded = np.empty(n_answers + 1)
+    padded[0], padded[n_answers] = -OUTER_CUT, OUTER_CUT
+    for c in range(n_cuts):
+        padded[c + 1] = cuts[c]
+    gap, d_gap = answer_gaps(padded, scale, ordinal)
+    table, slope = answer_table(group_mean, passage_sd, offset, scale, padded, gap, nodes, ordinal)
+    grad_table = np.zeros(table.shape)
+    logp += pattern_pass(table, cells, count, log_weights, grad_table)
+
+    # Back through the table to the group means, passage_sd, rater offsets and scales, cuts.
+    d_mean = np.zeros(n_groups)
+    d_offset = np.zeros(n_raters)
+    d_scale = np.zeros(n_raters)
+    d_cut = np.zeros(n_answers + 1)
+    d_lower = np.zeros((n_raters, n_answers))  # d logp / d (padded[a] / scale[r])
+    d_upper = np.zeros((n_raters, n_answers))  # d logp / d (padded[a + 1] / scale[r])
+    d_sd = 0.0
+    for g in range(n_groups):
+        for r in range(n_raters):
+            inv = 1.0 / scale[r]
+            gr = g * n_raters + r
+            row = gr * n_answers
+            for k in range(n_nodes):
+                d_eta = 0.0
+                if ordinal:
+                    for a in range(n_answers):
+                        weight = grad_table[row + a, k]
+                        above, below = slope[gr, a + 1, k], 1.0 - slope[gr, a, k]
+                        d_eta += weight * (below - above)
+                        d_lower[r, a] += weight * (d_gap[r, a] - below)
+                        d_upper[r, a] += weight * (above - d_gap[r, a])
+                else:
+                    p = slope[gr, 0, k]
+                    d_eta = grad_table[row + 1, k] * (1.0 - p) - grad_table[row, k] * p
+                eta = (group_mean[g] + passage_sd * nodes[k] + offset[r]) * inv
+                d_mean[g] += d_eta * inv
+                d_sd += d_eta * inv * nodes[k]
+                d_offset[r] += d_eta * inv
+                d_scale[r] -= d_eta * eta * inv
+    if ordinal:
+        for r in range(n_raters):
+            inv = 1.0 / scale[r]
+            for a in range(n_answers):
+                d_cut[a] += d_lower[r, a] * inv
+                d_cut[a + 1] += d_upper[r, a] * inv
+                lower, upper = padded[a] * inv, padded[a + 1] * inv
+                d_scale[r] -= (d_lower[r, a] * lower + d_upper[r, a] * upper) * inv
+
+    grad[layout[PASSAGE_SD]] = d_sd * passage_sd + d_log_sd
+
+    d_offset -= offset / (sigmas[SIG_OFFSET] * sigmas[SIG_OFFSET])
+    start = layout[OFFSET]
+    grad[start : start + n_raters - 1] = zerosum_pullback(d_offset)
+
+    d_log_scale = d_scale * scale - log_scale / (sigmas[SIG_LOG_SCALE] * sigmas[SIG_LOG_SCALE])
+    start = layout[LOG_SCALE]
+    grad[start : start + n_raters - 1] = zerosum_pullback(d_log_scale)
+
+    if n_textbooks > 0:
+        d_publisher = np.zeros(n_pub)
+        for t in range(n_textbooks):
+            d_publisher[textbook_publisher[t]] += d_mean[t]
+        start = layout[TEXTBOOK]
+        free = x[start : start + n_textbooks]
+        if (flags & CENTRED) != 0:
+            var = textbook_sd * textbook_sd
+            grad[start : start + n_textbooks] = d_mean - free / var
+            d_tsd = ((free * free).sum() / var - n_textbooks) / textbook_sd
+        else:
+            grad[start : start + n_textbooks] = d_mean * textbook_sd - free
+            d_tsd = (d_mean * free).sum()
+        grad[layout[TEXTBOOK_SD]] = d_tsd * textbook_sd + d_log_tsd
+    else:
+        d_publisher = d_mean
+    d_publisher = d_publisher - publisher / (sig_pub * sig_pub)
+    start = layout[PUBLISHER]
+    if (flags & PUBLISHER_ZEROSUM) != 0:
+        grad[start : start + n_pub - 1] = zerosum_pullback(d_publisher)
+    else:
+        grad[start : start + n_pub] = d_publisher
+
+    if ordinal:
+        start = layout[CUT]
+        below_sum = 0.0
+        for c in range(n_cuts - 1, -1, -1):
+            below_sum += d_cut[c + 1] - (cuts[c] - cut_mu[c]) / (sigmas[SIG_CUT] * sigmas[SIG_CUT])
+            if c == 0:
+                grad[start] = below_sum
+            else:
+                grad[start + c] = below_sum * math.exp(x[start + c]) + 1.0
+    return logp, grad

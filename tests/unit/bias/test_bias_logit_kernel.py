@@ -1,0 +1,184 @@
+"""The hand-written logit log density (``assay.bias.logit_kernel``) against PyMC's: the same
+value and gradient at random points, on every variant of the model (binary and ordinal, with
+no textbooks, centred and non-centred textbooks), and the same named draws."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from assay.bias.diagnostics import diagnose
+from assay.bias.logit_direct import DirectLogitDensity, Layout, initial_point_fn
+from assay.bias.model_logit import build_binary_model, build_ordinal_model
+from assay.bias.priors import centred_textbooks
+from assay.bias.sampling import BayesConfig, sample, sample_robustly, uses_kernel
+from tests.unit.bias._designs import random_design
+
+FAST = "FAST_COMPILE"
+"""PyMC's functions are compiled for a few evaluations: Python ops, no C or numba compilation."""
+VARIANTS = [
+    ("binary", False, 0.2),
+    ("binary", True, 0.2),
+    ("binary", True, 0.7),
+    ("ordinal", False, 0.2),
+    ("ordinal", True, 0.2),
+    ("ordinal", True, 0.7),
+]
+
+
+def _pymc_functions(model):
+    from pymc.blocking import DictToArrayBijection, RaveledVars
+
+    point = model.initial_point()
+    names = [v.name for v in model.value_vars]
+    logp = model.compile_logp(mode=FAST)
+    dlogp = model.compile_dlogp(mode=FAST)
+    template = DictToArrayBijection.map({n: point[n] for n in names})
+
+    def at(x):
+        values = DictToArrayBijection.rmap(RaveledVars(x, template.point_map_info))
+        return float(logp(values)), np.asarray(dlogp(values))
+
+    return at, template.data
+
+
+@pytest.fixture(scope="module", params=VARIANTS, ids=lambda v: f"{v[0]}-tb{v[1]}-miss{v[2]}")
+def variant(request):
+    scale, textbooks, missing = request.param
+    data = random_design(np.random.default_rng(11), scale, textbooks=textbooks, missing=missing)
+    build = build_binary_model if scale == "binary" else build_ordinal_model
+    model = build(data)
+    return data, model, DirectLogitDensity.of(data)
+
+
+def test_the_variants_cover_centred_and_non_centred_textbooks():
+    rng = np.random.default_rng(11)
+    centred = {
+        missing: centred_textbooks(random_design(rng, "binary", textbooks=True, missing=missing))
+        for missing in (0.2, 0.7)
+    }
+    assert centred == {0.2: True, 0.7: False}
+
+
+def test_layout_follows_pymc_value_variables(variant):
+    _, model, density = variant
+    _, initial = _pymc_functions(model)
+    assert density.layout.n_dim == initial.size
+    names = [
+        v.name.rsplit("_", 3)[0] if v.name.endswith("__") else v.name for v in model.value_vars
+    ]
+    assert [name for name, _, _ in density.layout.blocks] == [
+        n.removesuffix("_log").removesuffix("_zerosum").removesuffix("_ordered") for n in names
+    ]
+    np.testing.assert_allclose(density.layout.initial_point(), initial, atol=1e-12)
+
+
+def test_log_density_and_gradient_equal_pymc_at_random_points(variant):
+    _, model, density = variant
+    pymc_at, initial = _pymc_functions(model)
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        x = initial + rng.normal(0, 0.7, initial.size)
+        expected, expected_grad = pymc_at(x)
+        logp, grad = density.logp_and_grad(x)
+        assert abs(logp - expected) <= 1e-9 * max(1.0, abs(expected))
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-8, atol=1e-8)
+
+
+def test_gradient_matches_finite_differences(variant):
+    """Independent of PyMC: central differences of the kernel's own log density."""
+    _, _, density = variant
+    x = density.layout.initial_point() + np.random.default_rng(3).normal(
+        0, 0.5, density.layout.n_dim
+    )
+    _, grad = density.logp_and_grad(x)
+    step = 1e-6
+    for i in range(len(x)):
+        up, down = x.copy(), x.copy()
+        up[i] += step
+        down[i] -= step
+        numeric = (density.logp_and_grad(up)[0] - density.logp_and_grad(down)[0]) / (2 * step)
+        assert numeric == pytest.approx(grad[i], rel=1e-5, abs=1e-5)
+
+
+def test_named_draws_equal_pymcs_constrained_values(variant):
+    _, model, density = variant
+    _, initial = _pymc_functions(model)
+    from pymc.blocking import DictToArrayBijection, RaveledVars
+
+    x = initial + np.random.default_rng(9).normal(0, 0.5, initial.size)
+    point = DictToArrayBijection.rmap(
+        RaveledVars(x, DictToArrayBijection.map(model.initial_point()).point_map_info)
+    )
+    expected = model.compile_fn(
+        model.replace_rvs_by_values([model[n] for n in density.names()]),
+        inputs=model.value_vars,
+        point_fn=True,
+        mode=FAST,
+        on_unused_input="ignore",
+    )(point)
+    got = density.expand(x)
+    for name, value in zip(density.names(), expected, strict=True):
+        np.testing.assert_allclose(got[name], value, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_interval_scale_is_refused():
+    data = random_design(np.random.default_rng(0), "binary", textbooks=False, missing=0.2)
+    with pytest.raises(ValueError, match="binary and ordinal"):
+        Layout.of(type(data)(**{**data.__dict__, "scale": "interval"}))
+
+
+def test_chains_start_where_nutpie_starts_the_pymc_model(variant):
+    """PyMC's initial point with uniform(-1, 1) jitter, one draw per seed, in the kernel's
+    layout: within 1 of the unjittered point, different per seed, the same for one seed."""
+    _, model, density = variant
+    draw = initial_point_fn(model)
+    starts = [draw(seed) for seed in (1, 2, 1)]
+    base = density.layout.initial_point()
+    for start in starts:
+        assert start.shape == base.shape
+        assert np.abs(start - base).max() <= 1.0
+    assert np.array_equal(starts[0], starts[2]) and not np.array_equal(starts[0], starts[1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scale", ["binary", "ordinal"])
+def test_kernel_and_graph_posteriors_agree(scale: str) -> None:
+    """The fit as the study runs it (``sample_robustly``, through the kernel) against nutpie
+    on PyMC's compiled graph, each with its own seed: the same draws' names and dimensions,
+    every publisher effect's posterior mean within 4 combined Monte-Carlo standard errors
+    and its sd within 15%."""
+    import arviz as az
+
+    data = random_design(np.random.default_rng(4), scale, textbooks=True, missing=0.2)
+    build = build_binary_model if scale == "binary" else build_ordinal_model
+    config = BayesConfig(draws=500, tune=500, chains=2, cores=2, retry_failed=False)
+    kernel, _ = sample_robustly(build(data), data, replace(config, seed=1))
+    assert uses_kernel(data, config) and kernel.attrs["compile_s"] > 0
+    graph = sample(build(data), replace(config, seed=2, log_density="graph"))
+    assert diagnose(kernel).divergences == 0 and diagnose(graph).divergences == 0
+    names = sorted(str(n) for n in graph.posterior.data_vars if not str(n).endswith("__"))
+    assert sorted(map(str, kernel.posterior.data_vars)) == names
+    for name in names:
+        assert kernel.posterior[name].dims == graph.posterior[name].dims, name
+    fits = [idata.posterior["publisher_effect"] for idata in (kernel, graph)]
+    gap = np.abs(fits[0].mean(("chain", "draw")) - fits[1].mean(("chain", "draw"))).to_numpy()
+    mcse = np.hypot(*(az.mcse(f.to_dataset(name="e"))["e"].to_numpy() for f in fits))
+    assert (gap < 4 * mcse).all(), (gap, mcse)
+    sd_ratio = (fits[0].std(("chain", "draw")) / fits[1].std(("chain", "draw"))).to_numpy()
+    assert np.abs(sd_ratio - 1).max() < 0.15, sd_ratio
+
+
+def test_starting_points_can_be_drawn_from_many_threads_at_once(variant):
+    """nutpie draws each chain's start from its own thread; PyMC's Python-mode function
+    failed ("Failed to initialize point") when two ran at once without a lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, model, _ = variant
+    draw = initial_point_fn(model)
+    with ThreadPoolExecutor(8) as pool:
+        starts = list(pool.map(draw, [s % 4 for s in range(64)]))
+    for seed, start in enumerate(starts):
+        assert np.array_equal(start, starts[seed % 4])
