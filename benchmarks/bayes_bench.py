@@ -72,6 +72,7 @@ from assay.bias.bayes import (
     prepare,
     sample_robustly,
 )
+from assay.bias.logit_direct import check_quadrature
 from assay.bias.model_logit import build_binary_model, build_ordinal_model
 
 BASELINE_DRAWS = 3000
@@ -142,6 +143,8 @@ def run_assay(
         add_collapsed_effects(idata, data, config.seed)
     total, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
     diagnostics = diagnose(idata)
+    if scale != "interval":
+        check_quadrature(idata, data, diagnostics)
     draws = _publisher_draws(idata)
     ess = min_bulk_ess(draws)
     prefix = prefix_reaching(draws, target)
@@ -161,7 +164,8 @@ def run_assay(
         f"{config.chains} chains; min publisher bulk ESS {ess:.0f} (target reached after "
         f"{'-' if prefix is None else prefix} draws per chain); max R-hat "
         f"{diagnostics.rhat_max:.4f} ({diagnostics.worst['r_hat']}); divergences "
-        f"{diagnostics.divergences}; diagnostics {'passed' if diagnostics.passed else 'FAILED'}; "
+        f"{diagnostics.divergences}; quadrature error spread {diagnostics.quadrature_error}; "
+        f"diagnostics {'passed' if diagnostics.passed else 'FAILED'}; "
         f"{load()}",
         flush=True,
     )
@@ -275,7 +279,9 @@ def _print_check(
     print(f"issue target, assay {scale} fit on the {study.name} ({load()}):")
     for criterion in criteria:
         print(f"  {'PASS' if criterion.passed else 'FAIL'}  {criterion.name}: {criterion.value}")
-    print(f"  => {'PASS' if all(c.passed for c in criteria) else 'FAIL'}")
+    verdict, others = ("FAIL", "; ".join(row.notes)) if row.notes else ("PASS", "none failed")
+    print(f"  {verdict}  every diagnostic (tail ESS, BFMI, quadrature): {others}")
+    print(f"  => {'PASS' if all(c.passed for c in criteria) and not row.notes else 'FAIL'}")
 
 
 def _print_ratio(ours: Row, base: TimeToTarget, target: float) -> None:

@@ -45,6 +45,9 @@ class Diagnostics:
     worst: dict[str, str] = field(default_factory=dict)
     passage_level: dict[str, float] = field(default_factory=dict)
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    quadrature_error: float | None = None
+    """Binary and ordinal: spread of the quadrature's log-density error over posterior draws
+    (``assay.bias.logit_direct.check_quadrature``); None on the interval scale."""
 
     @property
     def passed(self) -> bool:

@@ -15,6 +15,7 @@ from assay.bias.collapsed import collapsed_effect_draws
 from assay.bias.design import ModelData, prepare
 from assay.bias.diagnostics import Diagnostics, diagnose
 from assay.bias.likelihood import PUBLISHER_PRIOR_SD
+from assay.bias.logit_direct import check_quadrature
 from assay.bias.models import build_model, collapses_effects
 from assay.bias.predictive import add_predictive
 from assay.bias.sampling import BayesConfig, sample_robustly
@@ -79,6 +80,8 @@ def fit(
     add_predictive(idata, model, data, draws=config.predictive_draws, seed=config.seed)
     finished = time.perf_counter()
     diagnostics = diagnose(idata)
+    if data.scale != "interval" and config.marginalise:
+        check_quadrature(idata, data, diagnostics)
     diagnostics.attempts = attempts
     compile_s = float(idata.attrs.get("compile_s", 0.0))
     timings = {

@@ -22,8 +22,9 @@ from assay.bias.likelihood import PUBLISHER_PRIOR_SD, RatingPatterns, quadrature
 from assay.bias.priors import LOGIT_PRIOR_SD, centred_textbooks, cutpoint_means
 
 
-def _free_size(name: str, size: int) -> int:
-    return size - 1 if name.endswith("zerosum") else size
+def _free_size(transform: str, size: int) -> int:
+    """Unconstrained values a parameter of ``size`` values takes: one fewer when zero-sum."""
+    return size - 1 if transform == "zerosum" else size
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Layout:
     @classmethod
     def of(cls, data: ModelData) -> Layout:
         if data.scale not in ("binary", "ordinal"):
-            raise ValueError(f"the direct log density covers binary and ordinal, not {data.scale}")
+            raise ValueError(f"the logit kernel covers binary and ordinal, not {data.scale}")
         raters, publishers = len(data.raters), len(data.publishers)
         textbooks = 0 if data.textbooks is None else len(data.textbooks)
         ordinal = data.scale == "ordinal"
@@ -68,12 +69,12 @@ class Layout:
         starts, at = {}, 0
         for name, transform, size in self.blocks:
             starts[name] = at
-            at += size - 1 if transform == "zerosum" else size
+            at += _free_size(transform, size)
         return starts
 
     @property
     def n_dim(self) -> int:
-        return sum(size - (transform == "zerosum") for _, transform, size in self.blocks)
+        return sum(_free_size(transform, size) for _, transform, size in self.blocks)
 
     def array(self) -> np.ndarray:
         """The integer layout ``assay.bias.logit_kernel`` reads."""
@@ -108,6 +109,12 @@ class Layout:
             point[start] = cuts[0]
             point[start + 1 : start + len(cuts)] = np.log(np.diff(cuts))
         return point
+
+
+def _zerosum_free(values: np.ndarray) -> np.ndarray:
+    """The inverse of ``_zerosum``: the n - 1 free values of n that sum to zero."""
+    n = values.shape[0]
+    return values[:-1] - values[-1] * math.sqrt(n) / (math.sqrt(n) + n)
 
 
 def _zerosum(free: np.ndarray) -> np.ndarray:
@@ -166,7 +173,7 @@ class DirectLogitDensity:
         starts = self.layout.starts
         for name, transform, size in self.layout.blocks:
             start = starts[name]
-            free = np.asarray(x[start : start + size - (transform == "zerosum")], dtype=float)
+            free = np.asarray(x[start : start + _free_size(transform, size)], dtype=float)
             if transform == "log":
                 out[name] = np.asarray(math.exp(free[0]))
             elif transform == "zerosum":
@@ -179,6 +186,29 @@ class DirectLogitDensity:
         if "textbook_z" in out:
             out["textbook_effect"] = out["textbook_sd"] * out["textbook_z"]
         return out
+
+    def unconstrained(self, draw: dict[str, np.ndarray]) -> np.ndarray:
+        """The inverse of ``expand``: the unconstrained vector of one named draw."""
+        parts = []
+        for name, transform, _ in self.layout.blocks:
+            value = np.atleast_1d(np.asarray(draw[name], dtype=float))
+            if transform == "log":
+                parts.append(np.log(value))
+            elif transform == "zerosum":
+                parts.append(_zerosum_free(value))
+            elif transform == "ordered":
+                parts.append(np.append(value[0], np.log(np.diff(value))))
+            else:
+                parts.append(value)
+        return np.concatenate(parts)
+
+    def logp_with_nodes(self, x: np.ndarray, nodes: np.ndarray, log_weights: np.ndarray) -> float:
+        """The log density at ``x`` with another quadrature rule (``quadrature_error``)."""
+        from assay.bias.logit_kernel import logp_and_grad
+
+        return float(
+            logp_and_grad(np.asarray(x, dtype=np.float64), *self.arrays[:6], nodes, log_weights)[0]
+        )
 
     def names(self) -> list[str]:
         names = [name for name, _, _ in self.layout.blocks] + ["rater_scale"]
@@ -227,8 +257,13 @@ def compile_direct(data: ModelData, model: Any) -> Any:
     from nutpie.compiled_pyfunc import from_pyfunc
 
     density = DirectLogitDensity.of(data)
-    start = density.layout.initial_point()
-    density.logp_and_grad(start)
+    starts = initial_point_fn(model)
+    if starts(0).shape != (density.layout.n_dim,):
+        raise ValueError(
+            f"the model has {starts(0).size} free values, the logit kernel for its data "
+            f"{density.layout.n_dim}: build the model on the same data"
+        )
+    density.logp_and_grad(density.layout.initial_point())
 
     def make_logp_fn() -> Any:
         kernel_args = density.arrays
@@ -255,5 +290,64 @@ def compile_direct(data: ModelData, model: Any) -> Any:
         expanded_names=names,
         coords=density.coords,
         dims={name: density.dims[name] for name in names},
-        make_initial_point_fn=initial_point_fn(model),
+        make_initial_point_fn=starts,
     )
+
+
+REFERENCE_NODES = 1024
+"""The Gauss-Hermite order ``quadrature_error`` checks the model's quadrature against."""
+QUADRATURE_TOLERANCE = 0.1
+"""Largest spread (nats) of the quadrature's log-density error over the checked posterior
+draws: a constant error leaves the posterior alone, a varying one reshapes it."""
+
+
+def reference_quadrature() -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and log weights of the ``REFERENCE_NODES``-point rule for E[f(Z)], Z ~ N(0, 1)."""
+    from scipy.special import roots_hermitenorm
+
+    nodes, weights = roots_hermitenorm(REFERENCE_NODES)
+    kept = weights > 0
+    return nodes[kept], np.log(weights[kept] / math.sqrt(2 * math.pi))
+
+
+def quadrature_error(density: DirectLogitDensity, draws: list[dict[str, np.ndarray]]) -> float:
+    """How much the model's quadrature error varies over ``draws``: the spread (max - min) of
+    log density with ``QUADRATURE_NODES`` nodes minus log density with the reference rule.
+
+    Gauss-Hermite needs the integrand smooth on the scale of its node spacing; a rater whose
+    scale is a small fraction of passage_sd answers like a step function of the passage
+    effect, and then the rule misses the log density by an amount that changes with the
+    parameters (on BABE's opinion labels, about 30 nats, varying by 3)."""
+    nodes, log_weights = reference_quadrature()
+    errors = []
+    for draw in draws:
+        x = density.unconstrained(draw)
+        errors.append(density.logp_and_grad(x)[0] - density.logp_with_nodes(x, nodes, log_weights))
+    return float(max(errors) - min(errors))
+
+
+def posterior_draws(idata: Any, names: list[str], count: int) -> list[dict[str, np.ndarray]]:
+    """``count`` draws spread evenly over every chain of the posterior, by name."""
+    stacked = {name: idata.posterior[name].stack(sample=("chain", "draw")) for name in names}
+    total = next(iter(stacked.values())).sizes["sample"]
+    picks = np.linspace(0, total - 1, min(count, total)).astype(int)
+    return [
+        {name: values.isel(sample=i).to_numpy() for name, values in stacked.items()} for i in picks
+    ]
+
+
+def check_quadrature(idata: Any, data: ModelData, diagnostics: Any, *, draws: int = 8) -> None:
+    """Add the quadrature's accuracy to ``diagnostics`` (binary and ordinal scales with
+    passages integrated out), and a failure when it exceeds ``QUADRATURE_TOLERANCE``."""
+    from assay.bias.likelihood import QUADRATURE_NODES
+
+    density = DirectLogitDensity.of(data)
+    names = [name for name, _, _ in density.layout.blocks]
+    spread = quadrature_error(density, posterior_draws(idata, names, draws))
+    diagnostics.quadrature_error = round(spread, 4)
+    if spread > QUADRATURE_TOLERANCE:
+        diagnostics.failures.append(
+            f"quadrature error varies by {spread:.2f} nats over {draws} posterior draws "
+            f"(> {QUADRATURE_TOLERANCE}): {QUADRATURE_NODES} Gauss-Hermite nodes are too few "
+            "for raters this sharp against passage_sd, so the draws are not the model's posterior"
+        )

@@ -198,88 +198,23 @@ def pattern_pass(
 
 
 @numba.njit(cache=False, nogil=True)
-def logp_and_grad(
-    x: np.ndarray,
-    layout: np.ndarray,
-    sigmas: np.ndarray,
-    cut_mu: np.ndarray,
-    textbook_publisher: np.ndarray,
-    cells: np.ndarray,
-    count: np.ndarray,
+def table_pullback(
+    grad_table: np.ndarray,
+    slope: np.ndarray,
+    d_gap: np.ndarray,
+    group_mean: np.ndarray,
+    passage_sd: float,
+    offset: np.ndarray,
+    scale: np.ndarray,
+    padded: np.ndarray,
     nodes: np.ndarray,
-    log_weights: np.ndarray,
-) -> tuple[float, np.ndarray]:
-    """The model's log density (Jacobians included) at ``x`` and its gradient."""
-    n_raters, n_pub = layout[N_RATERS], layout[N_PUBLISHERS]
-    n_textbooks, n_levels, flags = layout[N_TEXTBOOKS], layout[N_LEVELS], layout[FLAGS]
-    ordinal = (flags & ORDINAL) != 0
-    grad = np.zeros(x.shape[0])
-
-    passage_sd, logp, d_log_sd = half_normal_log(x[layout[PASSAGE_SD]], sigmas[SIG_PASSAGE_SD])
-    offset, lp = zerosum_normal(x, layout[OFFSET], n_raters, sigmas[SIG_OFFSET])
-    logp += lp
-    log_scale, lp = zerosum_normal(x, layout[LOG_SCALE], n_raters, sigmas[SIG_LOG_SCALE])
-    logp += lp
-    scale = np.exp(log_scale)
-
-    sig_pub = sigmas[SIG_PUBLISHER]
-    if (flags & PUBLISHER_ZEROSUM) != 0:
-        publisher, lp = zerosum_normal(x, layout[PUBLISHER], n_pub, sig_pub)
-        logp += lp
-    else:
-        publisher = x[layout[PUBLISHER] : layout[PUBLISHER] + n_pub].copy()
-        logp += -0.5 * (publisher * publisher).sum() / (sig_pub * sig_pub) - n_pub * (
-            HALF_LOG_2PI + math.log(sig_pub)
-        )
-
-    textbook_sd, d_log_tsd = 0.0, 0.0
-    if n_textbooks > 0:
-        textbook_sd, lp, d_log_tsd = half_normal_log(
-            x[layout[TEXTBOOK_SD]], sigmas[SIG_TEXTBOOK_SD]
-        )
-        logp += lp
-        free = x[layout[TEXTBOOK] : layout[TEXTBOOK] + n_textbooks]
-        if (flags & CENTRED) != 0:
-            textbook = free.copy()
-            logp += -0.5 * (textbook * textbook).sum() / (
-                textbook_sd * textbook_sd
-            ) - n_textbooks * (HALF_LOG_2PI + math.log(textbook_sd))
-        else:
-            textbook = textbook_sd * free
-            logp += -0.5 * (free * free).sum() - n_textbooks * HALF_LOG_2PI
-        group_mean = publisher[textbook_publisher] + textbook
-    else:
-        group_mean = publisher.copy()
-
-    n_cuts = n_levels - 1 if ordinal else 0
-    cuts = np.empty(n_cuts)
-    if ordinal:
-        start = layout[CUT]
-        running = 0.0
-        for c in range(n_cuts):
-            running = x[start] if c == 0 else running + math.exp(x[start + c])
-            cuts[c] = running
-            if c > 0:
-                logp += x[start + c]
-            z = (running - cut_mu[c]) / sigmas[SIG_CUT]
-            logp += -0.5 * z * z - HALF_LOG_2PI - math.log(sigmas[SIG_CUT])
-
-    n_groups, n_nodes = group_mean.shape[0], nodes.shape[0]
-    n_answers = n_levels if ordinal else 2
-    padded = np.empty(n_answers + 1)
-    padded[0], padded[n_answers] = -OUTER_CUT, OUTER_CUT
-    for c in range(n_cuts):
-        padded[c + 1] = cuts[c]
-    gap, d_gap = answer_gaps(padded, scale, ordinal)
-    table, slope = answer_table(group_mean, passage_sd, offset, scale, padded, gap, nodes, ordinal)
-    grad_table = np.zeros(table.shape)
-    logp += pattern_pass(table, cells, count, log_weights, grad_table)
-
-    # Back through the table to the group means, passage_sd, rater offsets and scales, cuts.
-    d_mean = np.zeros(n_groups)
-    d_offset = np.zeros(n_raters)
-    d_scale = np.zeros(n_raters)
-    d_cut = np.zeros(n_answers + 1)
+    ordinal: bool,
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
+    """From the gradient with respect to the answer table to the gradients with respect to
+    the group means, passage_sd, rater offsets and scales, and the padded cutpoints."""
+    n_groups, n_raters, n_nodes = group_mean.shape[0], scale.shape[0], nodes.shape[0]
+    n_answers = padded.shape[0] - 1
+    d_mean, d_offset, d_scale = np.zeros(n_groups), np.zeros(n_raters), np.zeros(n_raters)
     d_lower = np.zeros((n_raters, n_answers))  # d logp / d (padded[a] / scale[r])
     d_upper = np.zeros((n_raters, n_answers))  # d logp / d (padded[a + 1] / scale[r])
     d_sd = 0.0
@@ -305,6 +240,7 @@ def logp_and_grad(
                 d_sd += d_eta * inv * nodes[k]
                 d_offset[r] += d_eta * inv
                 d_scale[r] -= d_eta * eta * inv
+    d_cut = np.zeros(n_answers + 1)
     if ordinal:
         for r in range(n_raters):
             inv = 1.0 / scale[r]
@@ -313,47 +249,176 @@ def logp_and_grad(
                 d_cut[a + 1] += d_upper[r, a] * inv
                 lower, upper = padded[a] * inv, padded[a + 1] * inv
                 d_scale[r] -= (d_lower[r, a] * lower + d_upper[r, a] * upper) * inv
+    return d_mean, d_sd, d_offset, d_scale, d_cut
+
+
+@numba.njit(cache=False, nogil=True)
+def loglik_and_grad(
+    group_mean: np.ndarray,
+    passage_sd: float,
+    offset: np.ndarray,
+    scale: np.ndarray,
+    cuts: np.ndarray,
+    ordinal: bool,
+    cells: np.ndarray,
+    count: np.ndarray,
+    nodes: np.ndarray,
+    log_weights: np.ndarray,
+) -> tuple[float, np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
+    """The ratings' log-likelihood, passages integrated out, and its gradient with respect
+    to the group means, passage_sd, rater offsets and scales, and the cutpoints."""
+    n_answers = cuts.shape[0] + 1 if ordinal else 2
+    padded = np.empty(n_answers + 1)
+    padded[0], padded[n_answers] = -OUTER_CUT, OUTER_CUT
+    if ordinal:
+        padded[1:n_answers] = cuts
+    gap, d_gap = answer_gaps(padded, scale, ordinal)
+    table, slope = answer_table(group_mean, passage_sd, offset, scale, padded, gap, nodes, ordinal)
+    grad_table = np.zeros(table.shape)
+    loglik = pattern_pass(table, cells, count, log_weights, grad_table)
+    d_mean, d_sd, d_offset, d_scale, d_padded = table_pullback(
+        grad_table, slope, d_gap, group_mean, passage_sd, offset, scale, padded, nodes, ordinal
+    )
+    return loglik, d_mean, d_sd, d_offset, d_scale, d_padded[1:n_answers].copy()
+
+
+@numba.njit(cache=False, nogil=True)
+def normal_logp(values: np.ndarray, sigma: float) -> float:
+    """Normal(0, sigma) log density of every value, summed."""
+    return -0.5 * (values * values).sum() / (sigma * sigma) - values.shape[0] * (
+        HALF_LOG_2PI + math.log(sigma)
+    )
+
+
+@numba.njit(cache=False, nogil=True)
+def ordered_cutpoints(
+    x: np.ndarray, start: int, mu: np.ndarray, sigma: float
+) -> tuple[np.ndarray, float]:
+    """The cutpoints stored from ``start`` through PyMC's ordered transform and their
+    Normal(mu, sigma) log density with the transform's Jacobian."""
+    cuts = np.empty(mu.shape[0])
+    logp = 0.0
+    for c in range(mu.shape[0]):
+        cuts[c] = x[start] if c == 0 else cuts[c - 1] + math.exp(x[start + c])
+        if c > 0:
+            logp += x[start + c]
+        z = (cuts[c] - mu[c]) / sigma
+        logp += -0.5 * z * z - HALF_LOG_2PI - math.log(sigma)
+    return cuts, logp
+
+
+@numba.njit(cache=False, nogil=True)
+def ordered_pullback(
+    x: np.ndarray, start: int, cuts: np.ndarray, mu: np.ndarray, sigma: float, d_cuts: np.ndarray
+) -> np.ndarray:
+    """The gradient with respect to the stored cutpoint values (prior and Jacobian added)."""
+    n = cuts.shape[0]
+    grad = np.empty(n)
+    later = 0.0
+    for c in range(n - 1, -1, -1):
+        later += d_cuts[c] - (cuts[c] - mu[c]) / (sigma * sigma)
+        grad[c] = later if c == 0 else later * math.exp(x[start + c]) + 1.0
+    return grad
+
+
+@numba.njit(cache=False, nogil=True)
+def textbook_effects(
+    x: np.ndarray, layout: np.ndarray, sigma: float
+) -> tuple[float, float, np.ndarray, np.ndarray, float]:
+    """textbook_sd, its log density's derivative with respect to its log, the stored
+    textbook values, the textbook effects and the log density of all of them."""
+    n, centred = layout[N_TEXTBOOKS], (layout[FLAGS] & CENTRED) != 0
+    textbook_sd, logp, d_log_sd = half_normal_log(x[layout[TEXTBOOK_SD]], sigma)
+    free = x[layout[TEXTBOOK] : layout[TEXTBOOK] + n]
+    if centred:
+        return textbook_sd, d_log_sd, free, free.copy(), logp + normal_logp(free, textbook_sd)
+    return textbook_sd, d_log_sd, free, textbook_sd * free, logp + normal_logp(free, 1.0)
+
+
+@numba.njit(cache=False, nogil=True)
+def textbook_pullback(
+    layout: np.ndarray, textbook_sd: float, d_log_sd: float, free: np.ndarray, d_mean: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """The gradients with respect to log textbook_sd and the stored textbook values, from
+    the gradient with respect to the textbooks' means."""
+    if (layout[FLAGS] & CENTRED) != 0:
+        var = textbook_sd * textbook_sd
+        d_sd = ((free * free).sum() / var - free.shape[0]) / textbook_sd
+        return d_sd * textbook_sd + d_log_sd, d_mean - free / var
+    return (d_mean * free).sum() * textbook_sd + d_log_sd, d_mean * textbook_sd - free
+
+
+@numba.njit(cache=False, nogil=True)
+def logp_and_grad(
+    x: np.ndarray,
+    layout: np.ndarray,
+    sigmas: np.ndarray,
+    cut_mu: np.ndarray,
+    textbook_publisher: np.ndarray,
+    cells: np.ndarray,
+    count: np.ndarray,
+    nodes: np.ndarray,
+    log_weights: np.ndarray,
+) -> tuple[float, np.ndarray]:
+    """The model's log density (Jacobians included) at ``x`` and its gradient."""
+    n_raters, n_pub, n_textbooks = layout[N_RATERS], layout[N_PUBLISHERS], layout[N_TEXTBOOKS]
+    ordinal = (layout[FLAGS] & ORDINAL) != 0
+    zerosum_publishers = (layout[FLAGS] & PUBLISHER_ZEROSUM) != 0
+    grad = np.zeros(x.shape[0])
+
+    passage_sd, logp, d_log_sd = half_normal_log(x[layout[PASSAGE_SD]], sigmas[SIG_PASSAGE_SD])
+    offset, lp = zerosum_normal(x, layout[OFFSET], n_raters, sigmas[SIG_OFFSET])
+    logp += lp
+    log_scale, lp = zerosum_normal(x, layout[LOG_SCALE], n_raters, sigmas[SIG_LOG_SCALE])
+    logp += lp
+    scale = np.exp(log_scale)
+    sig_pub = sigmas[SIG_PUBLISHER]
+    if zerosum_publishers:
+        publisher, lp = zerosum_normal(x, layout[PUBLISHER], n_pub, sig_pub)
+    else:
+        publisher = x[layout[PUBLISHER] : layout[PUBLISHER] + n_pub].copy()
+        lp = normal_logp(publisher, sig_pub)
+    logp += lp
+    group_mean = publisher.copy()
+    textbook_sd, d_log_tsd, free = 0.0, 0.0, np.empty(0)
+    if n_textbooks > 0:
+        textbook_sd, d_log_tsd, free, textbook, lp = textbook_effects(
+            x, layout, sigmas[SIG_TEXTBOOK_SD]
+        )
+        logp += lp
+        group_mean = publisher[textbook_publisher] + textbook
+    cuts = np.empty(0)
+    if ordinal:
+        cuts, lp = ordered_cutpoints(x, layout[CUT], cut_mu, sigmas[SIG_CUT])
+        logp += lp
+
+    loglik, d_mean, d_sd, d_offset, d_scale, d_cuts = loglik_and_grad(
+        group_mean, passage_sd, offset, scale, cuts, ordinal, cells, count, nodes, log_weights
+    )
+    logp += loglik
 
     grad[layout[PASSAGE_SD]] = d_sd * passage_sd + d_log_sd
-
     d_offset -= offset / (sigmas[SIG_OFFSET] * sigmas[SIG_OFFSET])
-    start = layout[OFFSET]
-    grad[start : start + n_raters - 1] = zerosum_pullback(d_offset)
-
+    grad[layout[OFFSET] : layout[OFFSET] + n_raters - 1] = zerosum_pullback(d_offset)
     d_log_scale = d_scale * scale - log_scale / (sigmas[SIG_LOG_SCALE] * sigmas[SIG_LOG_SCALE])
-    start = layout[LOG_SCALE]
-    grad[start : start + n_raters - 1] = zerosum_pullback(d_log_scale)
-
+    grad[layout[LOG_SCALE] : layout[LOG_SCALE] + n_raters - 1] = zerosum_pullback(d_log_scale)
+    d_publisher = d_mean
     if n_textbooks > 0:
         d_publisher = np.zeros(n_pub)
         for t in range(n_textbooks):
             d_publisher[textbook_publisher[t]] += d_mean[t]
-        start = layout[TEXTBOOK]
-        free = x[start : start + n_textbooks]
-        if (flags & CENTRED) != 0:
-            var = textbook_sd * textbook_sd
-            grad[start : start + n_textbooks] = d_mean - free / var
-            d_tsd = ((free * free).sum() / var - n_textbooks) / textbook_sd
-        else:
-            grad[start : start + n_textbooks] = d_mean * textbook_sd - free
-            d_tsd = (d_mean * free).sum()
-        grad[layout[TEXTBOOK_SD]] = d_tsd * textbook_sd + d_log_tsd
-    else:
-        d_publisher = d_mean
+        d_log_tsd, d_free = textbook_pullback(layout, textbook_sd, d_log_tsd, free, d_mean)
+        grad[layout[TEXTBOOK_SD]] = d_log_tsd
+        grad[layout[TEXTBOOK] : layout[TEXTBOOK] + n_textbooks] = d_free
     d_publisher = d_publisher - publisher / (sig_pub * sig_pub)
     start = layout[PUBLISHER]
-    if (flags & PUBLISHER_ZEROSUM) != 0:
+    if zerosum_publishers:
         grad[start : start + n_pub - 1] = zerosum_pullback(d_publisher)
     else:
         grad[start : start + n_pub] = d_publisher
-
     if ordinal:
         start = layout[CUT]
-        below_sum = 0.0
-        for c in range(n_cuts - 1, -1, -1):
-            below_sum += d_cut[c + 1] - (cuts[c] - cut_mu[c]) / (sigmas[SIG_CUT] * sigmas[SIG_CUT])
-            if c == 0:
-                grad[start] = below_sum
-            else:
-                grad[start + c] = below_sum * math.exp(x[start + c]) + 1.0
+        grad[start : start + cuts.shape[0]] = ordered_pullback(
+            x, start, cuts, cut_mu, sigmas[SIG_CUT], d_cuts
+        )
     return logp, grad

@@ -159,9 +159,10 @@ def sample_robustly(
     logit model through ``assay.bias.logit_kernel``: ``uses_kernel``); if that run fails its
     diagnostics (divergent transitions, R-hat, ESS or BFMI; and ``config.retry_failed``),
     re-run once, same seed, at ``RETRY_TARGET_ACCEPT`` with twice the warm-up and draws, and
-    keep the second run whatever it shows - its diagnostics then decide. Smaller steps answer divergences; longer chains
-    answer a slowly mixing scale parameter (textbook_sd on the binary scale), whose R-hat from
-    1,000 draws per chain can sit just above 1.01. Returns the posterior and one record per run.
+    keep the second run whatever it shows - its diagnostics then decide. Smaller steps answer
+    divergences; longer chains answer a slowly mixing scale parameter (textbook_sd on the
+    binary scale), whose R-hat from 1,000 draws per chain can sit just above 1.01. Returns the
+    posterior and one record per run.
     """
     if config.low_rank_mass_matrix is None:
         config = replace(config, low_rank_mass_matrix=low_rank_for(data))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from assay.bias.diagnostics import diagnose
-from assay.bias.logit_direct import DirectLogitDensity, Layout, initial_point_fn
+from assay.bias.logit_direct import DirectLogitDensity, Layout, compile_direct, initial_point_fn
 from assay.bias.model_logit import build_binary_model, build_ordinal_model
 from assay.bias.priors import centred_textbooks
 from assay.bias.sampling import BayesConfig, sample, sample_robustly, uses_kernel
@@ -126,7 +126,7 @@ def test_named_draws_equal_pymcs_constrained_values(variant):
 
 def test_interval_scale_is_refused():
     data = random_design(np.random.default_rng(0), "binary", textbooks=False, missing=0.2)
-    with pytest.raises(ValueError, match="binary and ordinal"):
+    with pytest.raises(ValueError, match="covers binary and ordinal, not interval"):
         Layout.of(type(data)(**{**data.__dict__, "scale": "interval"}))
 
 
@@ -182,3 +182,60 @@ def test_starting_points_can_be_drawn_from_many_threads_at_once(variant):
         starts = list(pool.map(draw, [s % 4 for s in range(64)]))
     for seed, start in enumerate(starts):
         assert np.array_equal(start, starts[seed % 4])
+
+
+def test_a_model_built_on_other_data_is_refused():
+    rng = np.random.default_rng(0)
+    data = random_design(rng, "binary", textbooks=False, missing=0.2)
+    other = random_design(rng, "binary", textbooks=True, missing=0.2)
+    with pytest.raises(ValueError, match="build the model on the same data"):
+        compile_direct(data, build_binary_model(other))
+
+
+def _sharp_study(noise: float) -> object:
+    """Binary answers of 4 raters with logistic noise of scale ``noise`` on 400 passages of
+    sd 3.6 (BABE's opinion labels' posterior passage sd) in 3 publishers."""
+    from assay.bias.design import ModelData
+
+    rng = np.random.default_rng(2)
+    passages, raters = 400, 4
+    publisher = rng.integers(0, 3, passages)
+    theta = np.array([-0.5, 0.0, 0.5])[publisher] + rng.normal(0, 3.6, passages)
+    obs_passage = np.repeat(np.arange(passages), raters)
+    obs_rater = np.tile(np.arange(raters), passages)
+    answer = theta[obs_passage] + noise * rng.logistic(size=len(obs_passage)) > 0
+    return ModelData(
+        scale="binary", publishers=["A", "B", "C"], raters=[f"r{k}" for k in range(raters)],
+        passages=[f"p{i}" for i in range(passages)], textbooks=None, passage_publisher=publisher,
+        passage_textbook=None, obs_passage=obs_passage, obs_rater=obs_rater,
+        y=answer.astype(int),
+    )  # fmt: skip
+
+
+def test_unconstrained_inverts_expand(variant):
+    _, _, density = variant
+    x = density.layout.initial_point()
+    x = x + np.random.default_rng(8).normal(0, 0.5, density.layout.n_dim)
+    np.testing.assert_allclose(density.unconstrained(density.expand(x)), x, atol=1e-12)
+
+
+@pytest.mark.parametrize(("noise", "flagged"), [(1.0, False), (0.1, True)])
+def test_quadrature_check_flags_raters_too_sharp_for_the_nodes(noise, flagged):
+    """The model's rater scales are relative (their logs sum to zero), so sharpness is
+    passage_sd over the rater scale: 3.6 / 1 is smooth enough for the 40 nodes; 3.6 / 0.1
+    (BABE's opinion labels' posterior) is a step function they miss by an amount that moves
+    with passage_sd. Three draws around the truth, passage_sd 3.6 / noise +- 5%."""
+    from assay.bias.logit_direct import QUADRATURE_TOLERANCE, quadrature_error
+
+    density = DirectLogitDensity.of(_sharp_study(noise))
+    draws = [
+        {
+            "passage_sd": np.asarray(3.6 / noise * factor),
+            "rater_offset": np.zeros(4),
+            "rater_log_scale": np.zeros(4),
+            "publisher_effect": np.array([-0.5, 0.0, 0.5]) / noise,
+        }
+        for factor in (0.95, 1.0, 1.05)
+    ]
+    spread = quadrature_error(density, draws)
+    assert (spread > QUADRATURE_TOLERANCE) is flagged, spread
