@@ -65,6 +65,7 @@ def fit_once(cell: str, seed: int, draws: int, tune: int) -> dict[str, Any]:
         "ess_tail_min": round(diag.ess_tail_min),
         "passed": diag.passed,
         "failures": diag.failures,
+        "quadrature_error": diag.quadrature_error,
         "worst": diag.worst,
         "clean": diag.divergences == 0 and diag.rhat_max <= 1.01,
         "seconds": round(time.perf_counter() - started, 1),
