@@ -221,6 +221,8 @@ def _diagnostics(diag: dict[str, Any]) -> dict[str, Any]:
         f"min tail ESS {diag['ess_tail_min']:.0f} (≥ {diag['ess_required']:.0f}), "
         f"divergences {diag['divergences']}, min BFMI {diag['bfmi_min']:.2f} (≥ 0.3)"
     )
+    if diag.get("quadrature_error") is not None:
+        figures += f", quadrature error spread {diag['quadrature_error']:.3f} nats (≤ 0.1)"
     return {
         "passed": diag["passed"],
         "figures": figures + rerun_note(diag),

@@ -56,7 +56,8 @@ class BayesConfig:
 def uses_kernel(data: ModelData | None, config: BayesConfig) -> bool:
     """Whether nutpie samples ``assay.bias.logit_kernel`` rather than the PyMC graph: on the
     binary and ordinal scales with passages integrated out, unless ``config`` asks for the
-    graph. Models of any other form (per passage, not marginalised) need ``data`` None."""
+    graph. The kernel always pools rating patterns: a per-passage model (``pooled=False``) is
+    sampled with ``log_density="graph"`` or without ``data``."""
     return (
         data is not None
         and data.scale in ("binary", "ordinal")

@@ -239,3 +239,16 @@ def test_quadrature_check_flags_raters_too_sharp_for_the_nodes(noise, flagged):
     ]
     spread = quadrature_error(density, draws)
     assert (spread > QUADRATURE_TOLERANCE) is flagged, spread
+
+
+def test_the_report_states_the_quadrature_error_where_there_is_one():
+    from assay.bias.report import _diagnostics
+
+    diag = {
+        "rhat_max": 1.004, "ess_bulk_min": 1609, "ess_tail_min": 366, "ess_required": 400,
+        "divergences": 0, "bfmi_min": 0.9, "passed": False, "failures": ["quadrature ..."],
+        "attempts": [],
+    }  # fmt: skip
+    assert "quadrature" not in _diagnostics({**diag, "quadrature_error": None})["figures"]
+    figures = _diagnostics({**diag, "quadrature_error": 9.3612})["figures"]
+    assert "quadrature error spread 9.361 nats (≤ 0.1)" in figures
