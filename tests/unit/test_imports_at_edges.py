@@ -30,6 +30,8 @@ LAZY_PROJECT_IMPORTS: dict[tuple[str, str], str] = {
     "server needs uvicorn and Starlette (the llm extra), the package's config does not",
     ("sim/server.py", "assay.sim.app"): "the app is built on Starlette (the llm extra), "
     "imported when a server starts",
+    ("bias/logit_direct.py", "assay.bias.logit_kernel"): "the kernel is numba code; numba (the "
+    "bayes extra) loads when a fit compiles it, not when the library is imported",
 }
 """The only library functions that import a project module, and why. Keep it small."""
 

@@ -15,11 +15,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import roots_hermitenorm
 
 from assay.bias.collapsed import Nesting
 from assay.bias.design import ModelData
-from assay.bias.likelihood import PUBLISHER_PRIOR_SD, RatingPatterns, quadrature
+from assay.bias.likelihood import (
+    PUBLISHER_PRIOR_SD,
+    QUADRATURE_NODES,
+    RatingPatterns,
+    quadrature,
+)
 from assay.bias.priors import LOGIT_PRIOR_SD, centred_textbooks, cutpoint_means
+
+
+def _kernel() -> Any:
+    """``assay.bias.logit_kernel``, imported on first use: it is numba code, and numba (the
+    bayes extra) loads only when a fit needs it."""
+    from assay.bias import logit_kernel
+
+    return logit_kernel
 
 
 def _free_size(transform: str, size: int) -> int:
@@ -78,8 +92,7 @@ class Layout:
 
     def array(self) -> np.ndarray:
         """The integer layout ``assay.bias.logit_kernel`` reads."""
-        from assay.bias import logit_kernel as k
-
+        k = _kernel()
         starts = self.starts
         out = np.zeros(12, dtype=np.int64)
         out[k.TEXTBOOK_SD] = starts.get("textbook_sd", -1)
@@ -162,9 +175,7 @@ class DirectLogitDensity:
         return cls(layout, arrays, coords, dims)
 
     def logp_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        from assay.bias.logit_kernel import logp_and_grad
-
-        return logp_and_grad(np.asarray(x, dtype=np.float64), *self.arrays)
+        return _kernel().logp_and_grad(np.asarray(x, dtype=np.float64), *self.arrays)
 
     def expand(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """The named draws on their own scales, as PyMC names them (transformed values left
@@ -204,8 +215,7 @@ class DirectLogitDensity:
 
     def logp_with_nodes(self, x: np.ndarray, nodes: np.ndarray, log_weights: np.ndarray) -> float:
         """The log density at ``x`` with another quadrature rule (``quadrature_error``)."""
-        from assay.bias.logit_kernel import logp_and_grad
-
+        logp_and_grad = _kernel().logp_and_grad
         return float(
             logp_and_grad(np.asarray(x, dtype=np.float64), *self.arrays[:6], nodes, log_weights)[0]
         )
@@ -266,8 +276,7 @@ def compile_direct(data: ModelData, model: Any) -> Any:
     density.logp_and_grad(density.layout.initial_point())
 
     def make_logp_fn() -> Any:
-        kernel_args = density.arrays
-        from assay.bias.logit_kernel import logp_and_grad
+        kernel_args, logp_and_grad = density.arrays, _kernel().logp_and_grad
 
         def logp(x: np.ndarray, **_: Any) -> tuple[float, np.ndarray]:
             return logp_and_grad(x, *kernel_args)
@@ -303,8 +312,6 @@ draws: a constant error leaves the posterior alone, a varying one reshapes it.""
 
 def reference_quadrature() -> tuple[np.ndarray, np.ndarray]:
     """Nodes and log weights of the ``REFERENCE_NODES``-point rule for E[f(Z)], Z ~ N(0, 1)."""
-    from scipy.special import roots_hermitenorm
-
     nodes, weights = roots_hermitenorm(REFERENCE_NODES)
     kept = weights > 0
     return nodes[kept], np.log(weights[kept] / math.sqrt(2 * math.pi))
@@ -339,8 +346,6 @@ def posterior_draws(idata: Any, names: list[str], count: int) -> list[dict[str, 
 def check_quadrature(idata: Any, data: ModelData, diagnostics: Any, *, draws: int = 8) -> None:
     """Add the quadrature's accuracy to ``diagnostics`` (binary and ordinal scales with
     passages integrated out), and a failure when it exceeds ``QUADRATURE_TOLERANCE``."""
-    from assay.bias.likelihood import QUADRATURE_NODES
-
     density = DirectLogitDensity.of(data)
     names = [name for name, _, _ in density.layout.blocks]
     spread = quadrature_error(density, posterior_draws(idata, names, draws))
