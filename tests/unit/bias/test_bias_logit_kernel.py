@@ -1,20 +1,17 @@
 """The hand-written logit log density (``assay.bias.logit_kernel``) against PyMC's: the same
 value and gradient at random points, on every variant of the model (binary and ordinal, with
-no textbooks, centred and non-centred textbooks), and the same named draws."""
+no textbooks, centred and non-centred textbooks), and the same named draws. The posterior it
+samples is compared with the per-passage model's in ``test_bias_pooled_quadrature.py``."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
+from _designs import random_design
 
-from assay.bias.diagnostics import diagnose
 from assay.bias.logit_direct import DirectLogitDensity, Layout, compile_direct, initial_point_fn
 from assay.bias.model_logit import build_binary_model, build_ordinal_model
 from assay.bias.priors import centred_textbooks
-from assay.bias.sampling import BayesConfig, sample, sample_robustly, uses_kernel
-from tests.unit.bias._designs import random_design
 
 FAST = "FAST_COMPILE"
 """PyMC's functions are compiled for a few evaluations: Python ops, no C or numba compilation."""
@@ -141,34 +138,6 @@ def test_chains_start_where_nutpie_starts_the_pymc_model(variant):
         assert start.shape == base.shape
         assert np.abs(start - base).max() <= 1.0
     assert np.array_equal(starts[0], starts[2]) and not np.array_equal(starts[0], starts[1])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("scale", ["binary", "ordinal"])
-def test_kernel_and_graph_posteriors_agree(scale: str) -> None:
-    """The fit as the study runs it (``sample_robustly``, through the kernel) against nutpie
-    on PyMC's compiled graph, each with its own seed: the same draws' names and dimensions,
-    every publisher effect's posterior mean within 4 combined Monte-Carlo standard errors
-    and its sd within 15%."""
-    import arviz as az
-
-    data = random_design(np.random.default_rng(4), scale, textbooks=True, missing=0.2)
-    build = build_binary_model if scale == "binary" else build_ordinal_model
-    config = BayesConfig(draws=500, tune=500, chains=2, cores=2, retry_failed=False)
-    kernel, _ = sample_robustly(build(data), data, replace(config, seed=1))
-    assert uses_kernel(data, config) and kernel.attrs["compile_s"] > 0
-    graph = sample(build(data), replace(config, seed=2, log_density="graph"))
-    assert diagnose(kernel).divergences == 0 and diagnose(graph).divergences == 0
-    names = sorted(str(n) for n in graph.posterior.data_vars if not str(n).endswith("__"))
-    assert sorted(map(str, kernel.posterior.data_vars)) == names
-    for name in names:
-        assert kernel.posterior[name].dims == graph.posterior[name].dims, name
-    fits = [idata.posterior["publisher_effect"] for idata in (kernel, graph)]
-    gap = np.abs(fits[0].mean(("chain", "draw")) - fits[1].mean(("chain", "draw"))).to_numpy()
-    mcse = np.hypot(*(az.mcse(f.to_dataset(name="e"))["e"].to_numpy() for f in fits))
-    assert (gap < 4 * mcse).all(), (gap, mcse)
-    sd_ratio = (fits[0].std(("chain", "draw")) / fits[1].std(("chain", "draw"))).to_numpy()
-    assert np.abs(sd_ratio - 1).max() < 0.15, sd_ratio
 
 
 def test_starting_points_can_be_drawn_from_many_threads_at_once(variant):
