@@ -74,6 +74,7 @@ from assay.bias.bayes import (
 )
 from assay.bias.logit_direct import check_quadrature
 from assay.bias.model_logit import build_binary_model, build_ordinal_model
+from assay.bias.sampling import uses_kernel
 
 BASELINE_DRAWS = 3000
 """Post-warm-up draws per chain of the baseline: one full run reached ESS 3,000 after 1,550."""
@@ -144,7 +145,8 @@ def run_assay(
     total, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
     diagnostics = diagnose(idata)
     if scale != "interval":
-        check_quadrature(idata, data, diagnostics)
+        graph = not uses_kernel(data, config)
+        check_quadrature(idata, data, diagnostics, gauss_hermite_rule=graph)
     draws = _publisher_draws(idata)
     ess = min_bulk_ess(draws)
     prefix = prefix_reaching(draws, target)

@@ -18,7 +18,7 @@ from assay.bias.likelihood import PUBLISHER_PRIOR_SD
 from assay.bias.logit_direct import check_quadrature
 from assay.bias.models import build_model, collapses_effects
 from assay.bias.predictive import add_predictive
-from assay.bias.sampling import BayesConfig, sample_robustly
+from assay.bias.sampling import BayesConfig, sample_robustly, uses_kernel
 from assay.obs.logging import get_logger
 
 log = get_logger(__name__)
@@ -81,7 +81,9 @@ def fit(
     finished = time.perf_counter()
     diagnostics = diagnose(idata)
     if data.scale != "interval" and config.marginalise:
-        check_quadrature(idata, data, diagnostics)
+        check_quadrature(
+            idata, data, diagnostics, gauss_hermite_rule=not uses_kernel(data, config)
+        )
     diagnostics.attempts = attempts
     compile_s = float(idata.attrs.get("compile_s", 0.0))
     timings = {

@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import roots_hermitenorm
 
 from assay.bias.collapsed import Nesting
 from assay.bias.design import ModelData
 from assay.bias.likelihood import (
     PUBLISHER_PRIOR_SD,
-    QUADRATURE_NODES,
     RatingPatterns,
     quadrature,
 )
@@ -34,6 +32,19 @@ def _kernel() -> Any:
     from assay.bias import logit_kernel
 
     return logit_kernel
+
+
+def gauss_hermite() -> tuple[np.ndarray, np.ndarray]:
+    """The fixed Gauss-Hermite rule of PyMC's graph (``assay.bias.likelihood.quadrature``)."""
+    return quadrature()
+
+
+def shared_cells(patterns: RatingPatterns) -> np.ndarray:
+    """``patterns.cells`` indexing a table of rater x answer rows (one for every group), with
+    its padding row last."""
+    per_group = patterns.n_raters * patterns.n_values
+    cells = np.where(patterns.cells == patterns.pad, per_group, patterns.cells % per_group)
+    return np.ascontiguousarray(cells, np.int64)
 
 
 def _free_size(transform: str, size: int) -> int:
@@ -150,7 +161,6 @@ class DirectLogitDensity:
     def of(cls, data: ModelData) -> DirectLogitDensity:
         layout = Layout.of(data)
         patterns = RatingPatterns.of(data, pooled=True)
-        nodes, log_weights = quadrature()
         nesting = Nesting.of(data).textbook_publisher
         textbook_publisher = np.zeros(0, np.int64) if nesting is None else nesting.index
         prior = LOGIT_PRIOR_SD
@@ -162,7 +172,8 @@ class DirectLogitDensity:
         arrays = (
             layout.array(), sigmas, cut_mu, np.ascontiguousarray(textbook_publisher, np.int64),
             np.ascontiguousarray(patterns.cells, np.int64), patterns.count.astype(np.float64),
-            nodes, log_weights,
+            np.ascontiguousarray(patterns.group.index, np.int64), shared_cells(patterns),
+            np.zeros(0), np.zeros(0),
         )  # fmt: skip
         keep = ("publisher", "rater", "textbook", "cutpoint")
         coords = {name: list(values) for name, values in data.coords.items() if name in keep}
@@ -174,8 +185,14 @@ class DirectLogitDensity:
         }  # fmt: skip
         return cls(layout, arrays, coords, dims)
 
-    def logp_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        return _kernel().logp_and_grad(np.asarray(x, dtype=np.float64), *self.arrays)
+    def logp_and_grad(
+        self, x: np.ndarray, rule: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[float, np.ndarray]:
+        """The log density and its gradient at ``x``: passages integrated by the adaptive
+        rule, or by ``rule`` (nodes and log weights for E[f(Z)], Z ~ N(0, 1)), such as
+        ``gauss_hermite()``, the rule PyMC's graph uses."""
+        arrays = self.arrays if rule is None else (*self.arrays[:-2], *rule)
+        return _kernel().logp_and_grad(np.asarray(x, dtype=np.float64), *arrays)
 
     def expand(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """The named draws on their own scales, as PyMC names them (transformed values left
@@ -213,12 +230,15 @@ class DirectLogitDensity:
                 parts.append(value)
         return np.concatenate(parts)
 
-    def logp_with_nodes(self, x: np.ndarray, nodes: np.ndarray, log_weights: np.ndarray) -> float:
-        """The log density at ``x`` with another quadrature rule (``quadrature_error``)."""
-        logp_and_grad = _kernel().logp_and_grad
-        return float(
-            logp_and_grad(np.asarray(x, dtype=np.float64), *self.arrays[:6], nodes, log_weights)[0]
-        )
+    def mean_span(self, draw: dict[str, np.ndarray]) -> float:
+        """How far apart (in passage sds) the groups' means lie in ``draw``."""
+        means = np.asarray(draw["publisher_effect"], dtype=float)
+        if self.layout.n_textbooks:
+            effects = draw.get("textbook_effect")
+            if effects is None:
+                effects = draw["textbook_sd"] * draw["textbook_z"]
+            means = means[self.arrays[3]] + effects
+        return float((means.max() - means.min()) / draw["passage_sd"])
 
     def names(self) -> list[str]:
         names = [name for name, _, _ in self.layout.blocks] + ["rater_scale"]
@@ -303,33 +323,49 @@ def compile_direct(data: ModelData, model: Any) -> Any:
     )
 
 
-REFERENCE_NODES = 1024
-"""The Gauss-Hermite order ``quadrature_error`` checks the model's quadrature against."""
+REFERENCE_STEP = 0.25
+"""The reference rule's node spacing, as a fraction of the sharpest rater's logistic scale
+over passage_sd (and at most ``REFERENCE_MAX_STEP``)."""
+REFERENCE_MAX_STEP = 0.05
+REFERENCE_REACH = 10.0
+"""The reference rule covers each group's passage prior to +- this many sds beyond the span
+of the group means (the adaptive rule's nodes span the group means +- 9)."""
+REFERENCE_MAX_NODES = 100_001
 QUADRATURE_TOLERANCE = 0.1
 """Largest spread (nats) of the quadrature's log-density error over the checked posterior
 draws: a constant error leaves the posterior alone, a varying one reshapes it."""
 
 
-def reference_quadrature() -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and log weights of the ``REFERENCE_NODES``-point rule for E[f(Z)], Z ~ N(0, 1)."""
-    nodes, weights = roots_hermitenorm(REFERENCE_NODES)
-    kept = weights > 0
-    return nodes[kept], np.log(weights[kept] / math.sqrt(2 * math.pi))
+def reference_rule(draw: dict[str, np.ndarray], mean_span: float) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and log weights of a fine trapezoid rule for E[f(Z)], Z ~ N(0, 1), for
+    ``draw``'s sharpest rater and group means spanning ``mean_span`` passage sds: exact to
+    double precision once its spacing is a quarter of the integrand's smallest scale (its
+    error falls as exp(-2 pi^2 scale / spacing)), and independent of the adaptive rule."""
+    sharpest = float(np.min(draw["rater_scale"]) / draw["passage_sd"])
+    reach = REFERENCE_REACH + mean_span
+    step = max(min(REFERENCE_STEP * sharpest, REFERENCE_MAX_STEP),
+               2 * reach / (REFERENCE_MAX_NODES - 1))  # fmt: skip
+    nodes = np.arange(-reach, reach + step / 2, step)
+    return nodes, math.log(step) - 0.5 * nodes**2 - 0.5 * math.log(2 * math.pi)
 
 
-def quadrature_error(density: DirectLogitDensity, draws: list[dict[str, np.ndarray]]) -> float:
-    """How much the model's quadrature error varies over ``draws``: the spread (max - min) of
-    log density with ``QUADRATURE_NODES`` nodes minus log density with the reference rule.
+def quadrature_error(
+    density: DirectLogitDensity, draws: list[dict[str, np.ndarray]], rule: Any = None
+) -> float:
+    """How much the quadrature's error varies over ``draws``: the spread (max - min) of the
+    log density with the sampled rule (the adaptive one, or ``rule``, e.g. PyMC's
+    ``gauss_hermite()``) minus the log density with ``reference_rule``.
 
     Gauss-Hermite needs the integrand smooth on the scale of its node spacing; a rater whose
     scale is a small fraction of passage_sd answers like a step function of the passage
-    effect, and then the rule misses the log density by an amount that changes with the
-    parameters (on BABE's opinion labels, about 30 nats, varying by 3)."""
-    nodes, log_weights = reference_quadrature()
+    effect, and then 64 Gauss-Hermite nodes miss the log density by an amount that changes
+    with the parameters (on BABE's opinion labels, about 30 nats, varying by 5)."""
     errors = []
     for draw in draws:
         x = density.unconstrained(draw)
-        errors.append(density.logp_and_grad(x)[0] - density.logp_with_nodes(x, nodes, log_weights))
+        sampled = density.logp_and_grad(x, rule)[0]
+        reference = reference_rule(draw, density.mean_span(draw))
+        errors.append(sampled - density.logp_and_grad(x, reference)[0])
     return float(max(errors) - min(errors))
 
 
@@ -343,16 +379,24 @@ def posterior_draws(idata: Any, names: list[str], count: int) -> list[dict[str, 
     ]
 
 
-def check_quadrature(idata: Any, data: ModelData, diagnostics: Any, *, draws: int = 8) -> None:
+def check_quadrature(
+    idata: Any,
+    data: ModelData,
+    diagnostics: Any,
+    *,
+    gauss_hermite_rule: bool = False,
+    draws: int = 8,
+) -> None:
     """Add the quadrature's accuracy to ``diagnostics`` (binary and ordinal scales with
     passages integrated out), and a failure when it exceeds ``QUADRATURE_TOLERANCE``."""
     density = DirectLogitDensity.of(data)
-    names = [name for name, _, _ in density.layout.blocks]
-    spread = quadrature_error(density, posterior_draws(idata, names, draws))
+    names = [name for name, _, _ in density.layout.blocks] + ["rater_scale"]
+    rule = gauss_hermite() if gauss_hermite_rule else None
+    spread = quadrature_error(density, posterior_draws(idata, names, draws), rule)
     diagnostics.quadrature_error = round(spread, 4)
     if spread > QUADRATURE_TOLERANCE:
         diagnostics.failures.append(
             f"quadrature error varies by {spread:.2f} nats over {draws} posterior draws "
-            f"(> {QUADRATURE_TOLERANCE}): {QUADRATURE_NODES} Gauss-Hermite nodes are too few "
-            "for raters this sharp against passage_sd, so the draws are not the model's posterior"
+            f"(> {QUADRATURE_TOLERANCE}): the quadrature is too coarse for raters this sharp "
+            "against passage_sd, so the draws are not the model's posterior"
         )

@@ -1,11 +1,17 @@
 """The logit models' marginal log density and its gradient, written by hand in one numba kernel.
 
-The same density PyMC builds (``assay.bias.model_logit`` with the pooled quadrature of
+The model PyMC builds (``assay.bias.model_logit`` with the pooled quadrature of
 ``assay.bias.likelihood``), priors and transforms included, evaluated in one pass over the
 rating patterns instead of a PyTensor graph: PyTensor compiles that graph into many numba
 functions (about 50 s on BABE from an empty cache, 22 s of it for the priors alone), this
-kernel compiles once in a few seconds and costs a fraction of the graph per evaluation.
-``tests/unit/bias/test_bias_logit_kernel.py`` holds it to PyMC's log density and gradient.
+kernel compiles once in about 15 s and costs a fraction of the graph per evaluation.
+
+Passage effects are integrated by ``assay.bias.adaptive_rule``, whose nodes follow sharp
+raters' thresholds, where PyMC's graph uses 64 fixed Gauss-Hermite nodes that miss such
+integrals (by about 30 nats on BABE's opinion labels). Given a fixed rule instead (``nodes``
+non-empty: Gauss-Hermite, or the quadrature check's reference), the kernel computes what PyMC
+does; ``tests/unit/bias/test_bias_logit_kernel.py`` holds it to PyMC's log density and
+gradient that way, and the adaptive rule to a fine reference rule and finite differences.
 
 The unconstrained vector is laid out as PyMC orders the model's value variables:
 [textbook_sd (log)], passage_sd (log), rater_offset (zero-sum, R - 1), rater_log_scale
@@ -20,14 +26,21 @@ import math
 import numba
 import numpy as np
 
+from assay.bias.adaptive_rule import (
+    REACH,
+    node_count,
+    place_nodes,
+    sharp_thresholds,
+    warp_pullback,
+)
+
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 OUTER_CUT = 1e6
 """The padded outer cutpoints, as in ``assay.bias.likelihood.answer_loglik``."""
 EXP_UNDERFLOW = 746.0
 """exp(-x) is 0.0 in double precision beyond this."""
-NEGLIGIBLE_LOG_RATIO = -60.0
-"""Quadrature nodes whose term is below exp(-60) of a unit's largest are left out of its sum:
-together they change its log-likelihood by less than 40 x 1e-26."""
+UNDERFLOW = 1e-250
+"""A unit's integral below this is recomputed on the log scale, where it cannot underflow."""
 
 # Integer layout of ``layout`` (see ``assay.bias.logit_direct.Layout.array``).
 TEXTBOOK_SD, PASSAGE_SD, OFFSET, LOG_SCALE, PUBLISHER, TEXTBOOK, CUT = range(7)
@@ -163,37 +176,68 @@ def answer_table(
 
 
 @numba.njit(cache=False, nogil=True)
+def log_space_unit(
+    table: np.ndarray, cells: np.ndarray, u: int, log_weights: np.ndarray, per_node: np.ndarray
+) -> float:
+    """log sum_k w_k prod p(answer | node k) of unit ``u`` computed on the log scale, for a
+    unit whose terms underflow on the probability scale; ``per_node`` gets each node's share."""
+    n_nodes = log_weights.shape[0]
+    for k in range(n_nodes):
+        per_node[k] = log_weights[k]
+    for m in range(cells.shape[1]):
+        row = cells[u, m]
+        for k in range(n_nodes):
+            per_node[k] += table[row, k]
+    top = per_node.max()
+    summed = 0.0
+    for k in range(n_nodes):
+        per_node[k] = math.exp(per_node[k] - top)
+        summed += per_node[k]
+    per_node /= summed
+    return top + math.log(summed)
+
+
+@numba.njit(cache=False, nogil=True)
 def pattern_pass(
     table: np.ndarray,
     cells: np.ndarray,
     count: np.ndarray,
+    unit_rule: np.ndarray,
     log_weights: np.ndarray,
     grad_table: np.ndarray,
+    grad_weights: np.ndarray,
 ) -> float:
-    """sum over units of count x log sum_k w_k prod p(answer | node k), and its gradient with
-    respect to every table entry, added into ``grad_table``."""
-    n_nodes = log_weights.shape[0]
+    """sum over units of count x log sum_k w_k prod p(answer | node k), with the weights of
+    the unit's rule (row ``unit_rule[u]`` of ``log_weights``), and its gradient with respect
+    to every table entry and log weight, added into ``grad_table`` and ``grad_weights``.
+
+    Products are taken on the probability scale (no exponential per unit and node); a unit
+    whose sum falls below ``UNDERFLOW`` is summed again on the log scale."""
+    n_nodes = log_weights.shape[1]
+    prob, weights = np.exp(table), np.exp(log_weights)
     per_node = np.empty(n_nodes)
     total = 0.0
     for u in range(cells.shape[0]):
+        rule = unit_rule[u]
         for k in range(n_nodes):
-            per_node[k] = log_weights[k]
+            per_node[k] = weights[rule, k]
         for m in range(cells.shape[1]):
             row = cells[u, m]
             for k in range(n_nodes):
-                per_node[k] += table[row, k]
-        top = per_node.max()
-        summed = 0.0
+                per_node[k] *= prob[row, k]
+        summed = per_node.sum()
+        if summed >= UNDERFLOW:
+            total += count[u] * math.log(summed)
+            share = count[u] / summed
+        else:
+            total += count[u] * log_space_unit(table, cells, u, log_weights[rule], per_node)
+            share = count[u]
         for k in range(n_nodes):
-            shifted = per_node[k] - top
-            per_node[k] = math.exp(shifted) if shifted > NEGLIGIBLE_LOG_RATIO else 0.0
-            summed += per_node[k]
-        total += count[u] * (top + math.log(summed))
-        scale = count[u] / summed
+            grad_weights[rule, k] += share * per_node[k]
         for m in range(cells.shape[1]):
             row = cells[u, m]
             for k in range(n_nodes):
-                grad_table[row, k] += scale * per_node[k]
+                grad_table[row, k] += share * per_node[k]
     return total
 
 
@@ -209,15 +253,17 @@ def table_pullback(
     padded: np.ndarray,
     nodes: np.ndarray,
     ordinal: bool,
-) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """From the gradient with respect to the answer table to the gradients with respect to
-    the group means, passage_sd, rater offsets and scales, and the padded cutpoints."""
+    the group means, passage_sd, rater offsets and scales, the padded cutpoints and the
+    nodes."""
     n_groups, n_raters, n_nodes = group_mean.shape[0], scale.shape[0], nodes.shape[0]
     n_answers = padded.shape[0] - 1
     d_mean, d_offset, d_scale = np.zeros(n_groups), np.zeros(n_raters), np.zeros(n_raters)
     d_lower = np.zeros((n_raters, n_answers))  # d logp / d (padded[a] / scale[r])
     d_upper = np.zeros((n_raters, n_answers))  # d logp / d (padded[a + 1] / scale[r])
     d_sd = 0.0
+    d_node = np.zeros(n_nodes)
     for g in range(n_groups):
         for r in range(n_raters):
             inv = 1.0 / scale[r]
@@ -240,6 +286,7 @@ def table_pullback(
                 d_sd += d_eta * inv * nodes[k]
                 d_offset[r] += d_eta * inv
                 d_scale[r] -= d_eta * eta * inv
+                d_node[k] += d_eta * inv * passage_sd
     d_cut = np.zeros(n_answers + 1)
     if ordinal:
         for r in range(n_raters):
@@ -249,11 +296,22 @@ def table_pullback(
                 d_cut[a + 1] += d_upper[r, a] * inv
                 lower, upper = padded[a] * inv, padded[a + 1] * inv
                 d_scale[r] -= (d_lower[r, a] * lower + d_upper[r, a] * upper) * inv
-    return d_mean, d_sd, d_offset, d_scale, d_cut
+    return d_mean, d_sd, d_offset, d_scale, d_cut, d_node
 
 
 @numba.njit(cache=False, nogil=True)
-def loglik_and_grad(
+def padded_cutpoints(cuts: np.ndarray, ordinal: bool) -> np.ndarray:
+    """The cutpoints between -OUTER_CUT and OUTER_CUT (binary: those two alone)."""
+    n_answers = cuts.shape[0] + 1 if ordinal else 2
+    padded = np.empty(n_answers + 1)
+    padded[0], padded[n_answers] = -OUTER_CUT, OUTER_CUT
+    if ordinal:
+        padded[1:n_answers] = cuts
+    return padded
+
+
+@numba.njit(cache=False, nogil=True)
+def fixed_rule_loglik(
     group_mean: np.ndarray,
     passage_sd: float,
     offset: np.ndarray,
@@ -265,21 +323,96 @@ def loglik_and_grad(
     nodes: np.ndarray,
     log_weights: np.ndarray,
 ) -> tuple[float, np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
-    """The ratings' log-likelihood, passages integrated out, and its gradient with respect
-    to the group means, passage_sd, rater offsets and scales, and the cutpoints."""
-    n_answers = cuts.shape[0] + 1 if ordinal else 2
-    padded = np.empty(n_answers + 1)
-    padded[0], padded[n_answers] = -OUTER_CUT, OUTER_CUT
-    if ordinal:
-        padded[1:n_answers] = cuts
+    """The ratings' log-likelihood with passage effects integrated by one fixed rule for
+    E[f(Z)], Z ~ N(0, 1) (as PyMC's graph does, with Gauss-Hermite), and its gradient with
+    respect to the group means, passage_sd, rater offsets and scales, and the cutpoints."""
+    padded = padded_cutpoints(cuts, ordinal)
+    n_answers = padded.shape[0] - 1
     gap, d_gap = answer_gaps(padded, scale, ordinal)
     table, slope = answer_table(group_mean, passage_sd, offset, scale, padded, gap, nodes, ordinal)
     grad_table = np.zeros(table.shape)
-    loglik = pattern_pass(table, cells, count, log_weights, grad_table)
-    d_mean, d_sd, d_offset, d_scale, d_padded = table_pullback(
+    one_rule = np.zeros(cells.shape[0], np.int64)
+    grad_weights = np.zeros((1, nodes.shape[0]))
+    loglik = pattern_pass(
+        table, cells, count, one_rule, log_weights.reshape(1, -1), grad_table, grad_weights
+    )
+    d_mean, d_sd, d_offset, d_scale, d_padded, _ = table_pullback(
         grad_table, slope, d_gap, group_mean, passage_sd, offset, scale, padded, nodes, ordinal
     )
     return loglik, d_mean, d_sd, d_offset, d_scale, d_padded[1:n_answers].copy()
+
+
+@numba.njit(cache=False, nogil=True)
+def group_log_weights(
+    y: np.ndarray, slope: np.ndarray, log_spacing: float, mu: np.ndarray
+) -> np.ndarray:
+    """Per group, the log weight of every node for E[f(Y)], Y ~ N(mu_g, 1), in the warped
+    trapezoid rule: spacing / u'(y) x the normal density."""
+    log_weights = np.empty((mu.shape[0], y.shape[0]))
+    for g in range(mu.shape[0]):
+        for j in range(y.shape[0]):
+            z = y[j] - mu[g]
+            log_weights[g, j] = log_spacing - math.log(slope[j]) - 0.5 * z * z - HALF_LOG_2PI
+    return log_weights
+
+
+@numba.njit(cache=False, nogil=True)
+def adaptive_rule_loglik(
+    group_mean: np.ndarray,
+    passage_sd: float,
+    offset: np.ndarray,
+    scale: np.ndarray,
+    cuts: np.ndarray,
+    ordinal: bool,
+    shared_cells: np.ndarray,
+    count: np.ndarray,
+    unit_group: np.ndarray,
+) -> tuple[float, np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
+    """``fixed_rule_loglik`` with ``assay.bias.adaptive_rule``'s nodes on y = (group mean +
+    passage effect) / passage_sd: one answer table for all groups (``shared_cells`` index it
+    by rater and answer), and the gradient through the moving nodes and weights."""
+    padded = padded_cutpoints(cuts, ordinal)
+    n_answers = padded.shape[0] - 1
+    gap, d_gap = answer_gaps(padded, scale, ordinal)
+    mu = group_mean / passage_sd
+    tau, width, lam, d_lam, rater, cut = sharp_thresholds(offset, scale, passage_sd, cuts)
+    lowest, highest = np.argmin(mu), np.argmax(mu)
+    low, high = mu[lowest] - REACH, mu[highest] + REACH
+    n_nodes = node_count(low, high)
+    y, slope_u, curve_u, u_low, u_high = place_nodes(tau, width, lam, low, high, n_nodes)
+    log_spacing = math.log((u_high - u_low) / (n_nodes - 1))
+    log_weights = group_log_weights(y, slope_u, log_spacing, mu)
+    origin = np.zeros(1)
+    table, slope = answer_table(origin, passage_sd, offset, scale, padded, gap, y, ordinal)
+    grad_table, grad_weights = np.zeros(table.shape), np.zeros(log_weights.shape)
+    loglik = pattern_pass(
+        table, shared_cells, count, unit_group, log_weights, grad_table, grad_weights
+    )
+    _, d_sd, d_offset, d_scale, d_padded, g_node = table_pullback(
+        grad_table, slope, d_gap, origin, passage_sd, offset, scale, padded, y, ordinal
+    )
+    d_mu, g_slope, g_spacing = np.zeros(mu.shape[0]), np.zeros(n_nodes), 0.0
+    for g in range(mu.shape[0]):
+        for j in range(n_nodes):
+            weight, z = grad_weights[g, j], y[j] - mu[g]
+            d_mu[g] += weight * z
+            g_node[j] -= weight * (z + curve_u[j] / slope_u[j])
+            g_slope[j] -= weight / slope_u[j]
+            g_spacing += weight
+    g_tau, g_width, g_low, g_high = warp_pullback(
+        y, slope_u, u_low, u_high, tau, width, lam, d_lam, g_node, g_slope, g_spacing
+    )
+    d_mu[lowest] += g_low
+    d_mu[highest] += g_high
+    for b in range(tau.shape[0]):
+        r = rater[b]
+        d_offset[r] -= g_tau[b] / passage_sd
+        d_scale[r] += g_width[b] / passage_sd
+        d_sd -= (g_tau[b] * tau[b] + g_width[b] * width[b]) / passage_sd
+        if ordinal:
+            d_padded[cut[b] + 1] += g_tau[b] / passage_sd
+    d_sd -= (d_mu * mu).sum() / passage_sd
+    return loglik, d_mu / passage_sd, d_sd, d_offset, d_scale, d_padded[1:n_answers].copy()
 
 
 @numba.njit(cache=False, nogil=True)
@@ -357,10 +490,14 @@ def logp_and_grad(
     textbook_publisher: np.ndarray,
     cells: np.ndarray,
     count: np.ndarray,
+    unit_group: np.ndarray,
+    shared_cells: np.ndarray,
     nodes: np.ndarray,
     log_weights: np.ndarray,
 ) -> tuple[float, np.ndarray]:
-    """The model's log density (Jacobians included) at ``x`` and its gradient."""
+    """The model's log density (Jacobians included) at ``x`` and its gradient: passages
+    integrated by ``assay.bias.adaptive_rule`` when ``nodes`` is empty, else by that fixed
+    rule for E[f(Z)], Z ~ N(0, 1) (PyMC's Gauss-Hermite, or a reference)."""
     n_raters, n_pub, n_textbooks = layout[N_RATERS], layout[N_PUBLISHERS], layout[N_TEXTBOOKS]
     ordinal = (layout[FLAGS] & ORDINAL) != 0
     zerosum_publishers = (layout[FLAGS] & PUBLISHER_ZEROSUM) != 0
@@ -392,9 +529,14 @@ def logp_and_grad(
         cuts, lp = ordered_cutpoints(x, layout[CUT], cut_mu, sigmas[SIG_CUT])
         logp += lp
 
-    loglik, d_mean, d_sd, d_offset, d_scale, d_cuts = loglik_and_grad(
-        group_mean, passage_sd, offset, scale, cuts, ordinal, cells, count, nodes, log_weights
-    )
+    if nodes.shape[0] == 0:
+        loglik, d_mean, d_sd, d_offset, d_scale, d_cuts = adaptive_rule_loglik(
+            group_mean, passage_sd, offset, scale, cuts, ordinal, shared_cells, count, unit_group
+        )  # fmt: skip
+    else:
+        loglik, d_mean, d_sd, d_offset, d_scale, d_cuts = fixed_rule_loglik(
+            group_mean, passage_sd, offset, scale, cuts, ordinal, cells, count, nodes, log_weights
+        )
     logp += loglik
 
     grad[layout[PASSAGE_SD]] = d_sd * passage_sd + d_log_sd

@@ -1,7 +1,10 @@
-"""The hand-written logit log density (``assay.bias.logit_kernel``) against PyMC's: the same
-value and gradient at random points, on every variant of the model (binary and ordinal, with
-no textbooks, centred and non-centred textbooks), and the same named draws. The posterior it
-samples is compared with the per-passage model's in ``test_bias_pooled_quadrature.py``."""
+"""The hand-written logit log density (``assay.bias.logit_kernel``) against PyMC's: with
+PyMC's Gauss-Hermite rule, the same value and gradient at random points, on every variant of
+the model (binary and ordinal, with no textbooks, centred and non-centred textbooks), and the
+same named draws; with its own adaptive rule (``assay.bias.adaptive_rule``), the value of a
+fine reference rule and a gradient equal to finite differences, smooth and sharp raters alike.
+The posterior it samples is compared with the per-passage model's in
+``test_bias_pooled_quadrature.py``."""
 
 from __future__ import annotations
 
@@ -9,7 +12,14 @@ import numpy as np
 import pytest
 from _designs import random_design
 
-from assay.bias.logit_direct import DirectLogitDensity, Layout, compile_direct, initial_point_fn
+from assay.bias.logit_direct import (
+    DirectLogitDensity,
+    Layout,
+    compile_direct,
+    gauss_hermite,
+    initial_point_fn,
+    reference_rule,
+)
 from assay.bias.model_logit import build_binary_model, build_ordinal_model
 from assay.bias.priors import centred_textbooks
 
@@ -72,24 +82,63 @@ def test_layout_follows_pymc_value_variables(variant):
     np.testing.assert_allclose(density.layout.initial_point(), initial, atol=1e-12)
 
 
-def test_log_density_and_gradient_equal_pymc_at_random_points(variant):
+def test_log_density_and_gradient_equal_pymc_with_its_gauss_hermite_rule(variant):
     _, model, density = variant
     pymc_at, initial = _pymc_functions(model)
     rng = np.random.default_rng(5)
     for _ in range(5):
         x = initial + rng.normal(0, 0.7, initial.size)
         expected, expected_grad = pymc_at(x)
-        logp, grad = density.logp_and_grad(x)
+        logp, grad = density.logp_and_grad(x, gauss_hermite())
         assert abs(logp - expected) <= 1e-9 * max(1.0, abs(expected))
         np.testing.assert_allclose(grad, expected_grad, rtol=1e-8, atol=1e-8)
 
 
-def test_gradient_matches_finite_differences(variant):
-    """Independent of PyMC: central differences of the kernel's own log density."""
+def _sharpened(density: DirectLogitDensity, x: np.ndarray, factor: float) -> np.ndarray:
+    """``x`` with the first rater's scale ``factor`` times smaller (the zero sum of the log
+    scales kept by the last rater's)."""
+    draw = density.expand(x)
+    log_scale = draw["rater_log_scale"].copy()
+    log_scale[0] -= np.log(factor)
+    log_scale[-1] += np.log(factor)
+    draw["rater_log_scale"] = log_scale
+    return density.unconstrained(draw)
+
+
+POINTS = {"smooth": 1.0, "sharp": 12.0, "very sharp": 150.0}
+"""How much sharper than at a random point the first rater is made (its scale over
+passage_sd, w, from 0.3-2 to 0.02-0.2 and 0.002-0.01): from no node clustering to nodes packed
+at its thresholds."""
+
+
+@pytest.mark.parametrize("sharpness", list(POINTS))
+def test_the_adaptive_rule_equals_a_fine_reference_rule(variant, sharpness):
+    """The log density the sampler sees against ``reference_rule`` (a trapezoid rule fine for
+    the sharpest rater) at three random points: within 1e-4 nats (at most 7e-5 seen, on
+    textbook designs, whose group means spread the nodes wider), where Gauss-Hermite misses
+    by up to 3e-4 nats at the smooth points and by more than 0.1 at a sharp one."""
+    _, _, density = variant
+    rng = np.random.default_rng(21)
+    gauss_hermite_errors = []
+    for _ in range(3):
+        x = density.layout.initial_point() + rng.normal(0, 0.5, density.layout.n_dim)
+        x = _sharpened(density, x, POINTS[sharpness])
+        draw = density.expand(x)
+        reference = density.logp_and_grad(x, reference_rule(draw, density.mean_span(draw)))[0]
+        assert density.logp_and_grad(x)[0] == pytest.approx(reference, abs=1e-4)
+        gauss_hermite_errors.append(abs(density.logp_and_grad(x, gauss_hermite())[0] - reference))
+    assert (max(gauss_hermite_errors) > 0.1) is (sharpness != "smooth"), gauss_hermite_errors
+
+
+@pytest.mark.parametrize("sharpness", list(POINTS))
+def test_gradient_matches_finite_differences(variant, sharpness):
+    """Independent of PyMC: central differences of the kernel's own log density, through the
+    adaptive rule's moving nodes and weights when a rater is sharp."""
     _, _, density = variant
     x = density.layout.initial_point() + np.random.default_rng(3).normal(
         0, 0.5, density.layout.n_dim
     )
+    x = _sharpened(density, x, POINTS[sharpness])
     _, grad = density.logp_and_grad(x)
     step = 1e-6
     for i in range(len(x)):
@@ -161,13 +210,13 @@ def test_a_model_built_on_other_data_is_refused():
         compile_direct(data, build_binary_model(other))
 
 
-def _sharp_study(noise: float) -> object:
-    """Binary answers of 4 raters with logistic noise of scale ``noise`` on 400 passages of
-    sd 3.6 (BABE's opinion labels' posterior passage sd) in 3 publishers."""
+def _sharp_study(noise: float, raters: int) -> object:
+    """Binary answers of ``raters`` raters with logistic noise of scale ``noise`` on 400
+    passages of sd 3.6 (BABE's opinion labels' posterior passage sd) in 3 publishers."""
     from assay.bias.design import ModelData
 
     rng = np.random.default_rng(2)
-    passages, raters = 400, 4
+    passages = 400
     publisher = rng.integers(0, 3, passages)
     theta = np.array([-0.5, 0.0, 0.5])[publisher] + rng.normal(0, 3.6, passages)
     obs_passage = np.repeat(np.arange(passages), raters)
@@ -188,25 +237,37 @@ def test_unconstrained_inverts_expand(variant):
     np.testing.assert_allclose(density.unconstrained(density.expand(x)), x, atol=1e-12)
 
 
-@pytest.mark.parametrize(("noise", "flagged"), [(1.0, False), (0.1, True)])
-def test_quadrature_check_flags_raters_too_sharp_for_the_nodes(noise, flagged):
+@pytest.mark.parametrize(
+    ("rule", "noise", "raters", "flagged"),
+    [
+        ("gauss-hermite", 1.0, 4, False),
+        ("gauss-hermite", 0.1, 4, True),
+        ("adaptive", 0.1, 4, False),
+        ("adaptive", 0.01, 4, False),
+        ("adaptive", 0.002, 24, True),
+    ],
+)
+def test_the_quadrature_check_flags_a_rule_too_coarse_for_the_raters(rule, noise, raters, flagged):
     """The model's rater scales are relative (their logs sum to zero), so sharpness is
-    passage_sd over the rater scale: 3.6 / 1 is smooth enough for the 40 nodes; 3.6 / 0.1
-    (BABE's opinion labels' posterior) is a step function they miss by an amount that moves
-    with passage_sd. Three draws around the truth, passage_sd 3.6 / noise +- 5%."""
+    passage_sd over the rater scale. Gauss-Hermite's 40 nodes do at 3.6 / 1 and miss 3.6 / 0.1
+    (BABE's opinion labels' posterior) by an amount that moves with passage_sd; the adaptive
+    rule's 96 nodes do at 3.6 / 0.01 and run out at 24 raters of 3.6 / 0.002, each threshold
+    in its own place. Three draws around the truth, passage_sd 3.6 / noise +- 5%."""
     from assay.bias.logit_direct import QUADRATURE_TOLERANCE, quadrature_error
 
-    density = DirectLogitDensity.of(_sharp_study(noise))
+    density = DirectLogitDensity.of(_sharp_study(noise, raters))
+    offsets = np.linspace(-1.5, 1.5, raters) / noise
     draws = [
         {
             "passage_sd": np.asarray(3.6 / noise * factor),
-            "rater_offset": np.zeros(4),
-            "rater_log_scale": np.zeros(4),
+            "rater_offset": offsets - offsets.mean(),
+            "rater_log_scale": np.zeros(raters),
+            "rater_scale": np.ones(raters),
             "publisher_effect": np.array([-0.5, 0.0, 0.5]) / noise,
         }
         for factor in (0.95, 1.0, 1.05)
     ]
-    spread = quadrature_error(density, draws)
+    spread = quadrature_error(density, draws, gauss_hermite() if rule == "gauss-hermite" else None)
     assert (spread > QUADRATURE_TOLERANCE) is flagged, spread
 
 
