@@ -66,8 +66,9 @@ class BiasStudySettings(BaseSettings):
         "auto",
         description="Rating scale: interval (score -2..+2), binary (biased 0/1), ordinal (the "
         "score's nearest whole point -2..+2, or an imported scale's values); auto = binary for "
-        "BABE, interval otherwise. Binary and ordinal fits check their quadrature and fail "
-        "their diagnostics where raters are too sharp for it (BABE's opinion labels are).",
+        "BABE, interval otherwise. Binary and ordinal fits integrate passages with nodes that "
+        "follow sharp raters' thresholds, check that quadrature against a fine rule, and fail "
+        "their diagnostics where it is too coarse.",
     )
     passages: int = Field(600, ge=1, description="Size of the synthetic corpus.")
     textbooks: int = Field(60, ge=1, description="Textbooks in the synthetic corpus.")

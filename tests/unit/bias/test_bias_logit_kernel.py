@@ -282,3 +282,30 @@ def test_the_report_states_the_quadrature_error_where_there_is_one():
     assert "quadrature" not in _diagnostics({**diag, "quadrature_error": None})["figures"]
     figures = _diagnostics({**diag, "quadrature_error": 9.3612})["figures"]
     assert "quadrature error spread 9.361 nats (≤ 0.1)" in figures
+
+
+@pytest.mark.parametrize("shift", [0.0, -400.0])
+def test_patterns_sum_on_the_probability_scale_and_on_the_log_scale_alike(shift):
+    """Two units of three ratings each over five nodes, their log-likelihoods a normal size
+    and then 1,200 nats lower (exp underflows; the unit is summed again on the log scale):
+    log sum_k w_k prod p and its gradients equal scipy's logsumexp and softmax."""
+    from scipy.special import logsumexp, softmax
+
+    from assay.bias.logit_kernel import pattern_pass
+
+    rng = np.random.default_rng(4)
+    table = np.vstack([rng.normal(-2.0, 1.0, (4, 5)) + shift, np.zeros((1, 5))])
+    cells = np.array([[0, 1, 2], [1, 3, 4]])
+    count = np.array([2.0, 3.0])
+    log_weights = np.log(rng.dirichlet(np.ones(5)))[None, :]
+    grad_table, grad_weights = np.zeros_like(table), np.zeros((1, 5))
+    total = pattern_pass(
+        table, cells, count, np.zeros(2, np.int64), log_weights, grad_table, grad_weights
+    )
+    per_node = [log_weights[0] + table[row].sum(axis=0) for row in cells]
+    expected = sum(c * logsumexp(p) for c, p in zip(count, per_node, strict=True))
+    assert total == pytest.approx(expected, rel=1e-13)
+    shares = [c * softmax(p) for c, p in zip(count, per_node, strict=True)]
+    np.testing.assert_allclose(grad_weights[0], shares[0] + shares[1], rtol=1e-12)
+    np.testing.assert_allclose(grad_table[1], shares[0] + shares[1], rtol=1e-12)
+    np.testing.assert_allclose(grad_table[0], shares[0], rtol=1e-12)
