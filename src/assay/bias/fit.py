@@ -81,9 +81,7 @@ def fit(
     finished = time.perf_counter()
     diagnostics = diagnose(idata)
     if data.scale != "interval" and config.marginalise:
-        check_quadrature(
-            idata, data, diagnostics, gauss_hermite_rule=not uses_kernel(data, config)
-        )
+        check_quadrature(idata, data, diagnostics, gauss_hermite_rule=not uses_kernel(data, config))
     diagnostics.attempts = attempts
     compile_s = float(idata.attrs.get("compile_s", 0.0))
     timings = {
