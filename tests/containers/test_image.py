@@ -83,7 +83,8 @@ def test_the_pipeline_image_imports_every_part(engine: Engine, pipeline_image: s
 LOGIT_KERNEL_IN_THE_IMAGE = """
 import json, numpy as np
 from assay.bias.design import ModelData
-from assay.bias.logit_direct import DirectLogitDensity, check_quadrature, gauss_hermite
+from assay.bias.likelihood import quadrature
+from assay.bias.logit_direct import DirectLogitDensity, check_quadrature
 from assay.bias.model_logit import build_ordinal_model
 from assay.bias.sampling import BayesConfig, sample_robustly, uses_kernel
 rng = np.random.default_rng(3)
@@ -108,7 +109,7 @@ from assay.bias.diagnostics import diagnose
 diagnostics = diagnose(idata)
 check_quadrature(idata, data, diagnostics)
 print(json.dumps({"kernel": uses_kernel(data, config), "logp": pymc_logp,
-    "gap": density.logp_and_grad(x, gauss_hermite())[0] - pymc_logp,
+    "gap": density.logp_and_grad(x, quadrature())[0] - pymc_logp,
     "adaptive_gap": density.logp_and_grad(x)[0] - pymc_logp,
     "divergences": diagnostics.divergences, "quadrature": diagnostics.quadrature_error,
     "effects": idata.posterior["publisher_effect"].mean(("chain", "draw")).values.tolist()}))

@@ -34,11 +34,6 @@ def _kernel() -> Any:
     return logit_kernel
 
 
-def gauss_hermite() -> tuple[np.ndarray, np.ndarray]:
-    """The fixed Gauss-Hermite rule of PyMC's graph (``assay.bias.likelihood.quadrature``)."""
-    return quadrature()
-
-
 def shared_cells(patterns: RatingPatterns) -> np.ndarray:
     """``patterns.cells`` indexing a table of rater x answer rows (one for every group), with
     its padding row last."""
@@ -190,7 +185,7 @@ class DirectLogitDensity:
     ) -> tuple[float, np.ndarray]:
         """The log density and its gradient at ``x``: passages integrated by the adaptive
         rule, or by ``rule`` (nodes and log weights for E[f(Z)], Z ~ N(0, 1)), such as
-        ``gauss_hermite()``, the rule PyMC's graph uses."""
+        ``assay.bias.likelihood.quadrature()``, the Gauss-Hermite rule PyMC's graph uses."""
         arrays = self.arrays if rule is None else (*self.arrays[:-2], *rule)
         return _kernel().logp_and_grad(np.asarray(x, dtype=np.float64), *arrays)
 
@@ -354,7 +349,7 @@ def quadrature_error(
 ) -> float:
     """How much the quadrature's error varies over ``draws``: the spread (max - min) of the
     log density with the sampled rule (the adaptive one, or ``rule``, e.g. PyMC's
-    ``gauss_hermite()``) minus the log density with ``reference_rule``.
+    ``assay.bias.likelihood.quadrature()``) minus the log density with ``reference_rule``.
 
     Gauss-Hermite needs the integrand smooth on the scale of its node spacing; a rater whose
     scale is a small fraction of passage_sd answers like a step function of the passage
@@ -391,7 +386,7 @@ def check_quadrature(
     passages integrated out), and a failure when it exceeds ``QUADRATURE_TOLERANCE``."""
     density = DirectLogitDensity.of(data)
     names = [name for name, _, _ in density.layout.blocks] + ["rater_scale"]
-    rule = gauss_hermite() if gauss_hermite_rule else None
+    rule = quadrature() if gauss_hermite_rule else None
     spread = quadrature_error(density, posterior_draws(idata, names, draws), rule)
     diagnostics.quadrature_error = round(spread, 4)
     if spread > QUADRATURE_TOLERANCE:

@@ -311,6 +311,35 @@ def padded_cutpoints(cuts: np.ndarray, ordinal: bool) -> np.ndarray:
 
 
 @numba.njit(cache=False, nogil=True)
+def table_loglik(
+    group_mean: np.ndarray,
+    passage_sd: float,
+    offset: np.ndarray,
+    scale: np.ndarray,
+    padded: np.ndarray,
+    ordinal: bool,
+    nodes: np.ndarray,
+    cells: np.ndarray,
+    count: np.ndarray,
+    unit_rule: np.ndarray,
+    log_weights: np.ndarray,
+) -> tuple[
+    float, np.ndarray, tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+]:
+    """The ratings' log-likelihood at the given nodes and weights (the answer table for
+    ``group_mean`` + passage_sd x node, ``pattern_pass``), its gradient with respect to the
+    log weights, and ``table_pullback``'s gradients."""
+    gap, d_gap = answer_gaps(padded, scale, ordinal)
+    table, slope = answer_table(group_mean, passage_sd, offset, scale, padded, gap, nodes, ordinal)
+    grad_table, grad_weights = np.zeros(table.shape), np.zeros(log_weights.shape)
+    loglik = pattern_pass(table, cells, count, unit_rule, log_weights, grad_table, grad_weights)
+    pulled = table_pullback(
+        grad_table, slope, d_gap, group_mean, passage_sd, offset, scale, padded, nodes, ordinal
+    )
+    return loglik, grad_weights, pulled
+
+
+@numba.njit(cache=False, nogil=True)
 def fixed_rule_loglik(
     group_mean: np.ndarray,
     passage_sd: float,
@@ -327,19 +356,13 @@ def fixed_rule_loglik(
     E[f(Z)], Z ~ N(0, 1) (as PyMC's graph does, with Gauss-Hermite), and its gradient with
     respect to the group means, passage_sd, rater offsets and scales, and the cutpoints."""
     padded = padded_cutpoints(cuts, ordinal)
-    n_answers = padded.shape[0] - 1
-    gap, d_gap = answer_gaps(padded, scale, ordinal)
-    table, slope = answer_table(group_mean, passage_sd, offset, scale, padded, gap, nodes, ordinal)
-    grad_table = np.zeros(table.shape)
     one_rule = np.zeros(cells.shape[0], np.int64)
-    grad_weights = np.zeros((1, nodes.shape[0]))
-    loglik = pattern_pass(
-        table, cells, count, one_rule, log_weights.reshape(1, -1), grad_table, grad_weights
-    )
-    d_mean, d_sd, d_offset, d_scale, d_padded, _ = table_pullback(
-        grad_table, slope, d_gap, group_mean, passage_sd, offset, scale, padded, nodes, ordinal
-    )
-    return loglik, d_mean, d_sd, d_offset, d_scale, d_padded[1:n_answers].copy()
+    loglik, _, pulled = table_loglik(
+        group_mean, passage_sd, offset, scale, padded, ordinal, nodes, cells, count, one_rule,
+        log_weights.reshape(1, -1),
+    )  # fmt: skip
+    d_mean, d_sd, d_offset, d_scale, d_padded, _ = pulled
+    return loglik, d_mean, d_sd, d_offset, d_scale, d_padded[1:-1].copy()
 
 
 @numba.njit(cache=False, nogil=True)
@@ -354,6 +377,28 @@ def group_log_weights(
             z = y[j] - mu[g]
             log_weights[g, j] = log_spacing - math.log(slope[j]) - 0.5 * z * z - HALF_LOG_2PI
     return log_weights
+
+
+@numba.njit(cache=False, nogil=True)
+def group_weights_pullback(
+    grad_weights: np.ndarray,
+    y: np.ndarray,
+    slope: np.ndarray,
+    curve: np.ndarray,
+    mu: np.ndarray,
+    g_node: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """From the gradient with respect to ``group_log_weights`` to those with respect to mu,
+    u'(y_j) at fixed y and the log spacing; the part through y_j is added into ``g_node``."""
+    d_mu, g_slope, g_spacing = np.zeros(mu.shape[0]), np.zeros(y.shape[0]), 0.0
+    for g in range(mu.shape[0]):
+        for j in range(y.shape[0]):
+            weight, z = grad_weights[g, j], y[j] - mu[g]
+            d_mu[g] += weight * z
+            g_node[j] -= weight * (z + curve[j] / slope[j])
+            g_slope[j] -= weight / slope[j]
+            g_spacing += weight
+    return d_mu, g_slope, g_spacing
 
 
 @numba.njit(cache=False, nogil=True)
@@ -372,8 +417,6 @@ def adaptive_rule_loglik(
     passage effect) / passage_sd: one answer table for all groups (``shared_cells`` index it
     by rater and answer), and the gradient through the moving nodes and weights."""
     padded = padded_cutpoints(cuts, ordinal)
-    n_answers = padded.shape[0] - 1
-    gap, d_gap = answer_gaps(padded, scale, ordinal)
     mu = group_mean / passage_sd
     tau, width, lam, d_lam, rater, cut = sharp_thresholds(offset, scale, passage_sd, cuts)
     lowest, highest = np.argmin(mu), np.argmax(mu)
@@ -382,23 +425,12 @@ def adaptive_rule_loglik(
     y, slope_u, curve_u, u_low, u_high = place_nodes(tau, width, lam, low, high, n_nodes)
     log_spacing = math.log((u_high - u_low) / (n_nodes - 1))
     log_weights = group_log_weights(y, slope_u, log_spacing, mu)
-    origin = np.zeros(1)
-    table, slope = answer_table(origin, passage_sd, offset, scale, padded, gap, y, ordinal)
-    grad_table, grad_weights = np.zeros(table.shape), np.zeros(log_weights.shape)
-    loglik = pattern_pass(
-        table, shared_cells, count, unit_group, log_weights, grad_table, grad_weights
-    )
-    _, d_sd, d_offset, d_scale, d_padded, g_node = table_pullback(
-        grad_table, slope, d_gap, origin, passage_sd, offset, scale, padded, y, ordinal
-    )
-    d_mu, g_slope, g_spacing = np.zeros(mu.shape[0]), np.zeros(n_nodes), 0.0
-    for g in range(mu.shape[0]):
-        for j in range(n_nodes):
-            weight, z = grad_weights[g, j], y[j] - mu[g]
-            d_mu[g] += weight * z
-            g_node[j] -= weight * (z + curve_u[j] / slope_u[j])
-            g_slope[j] -= weight / slope_u[j]
-            g_spacing += weight
+    loglik, grad_weights, pulled = table_loglik(
+        np.zeros(1), passage_sd, offset, scale, padded, ordinal, y, shared_cells, count,
+        unit_group, log_weights,
+    )  # fmt: skip
+    _, d_sd, d_offset, d_scale, d_padded, g_node = pulled
+    d_mu, g_slope, g_spacing = group_weights_pullback(grad_weights, y, slope_u, curve_u, mu, g_node)
     g_tau, g_width, g_low, g_high = warp_pullback(
         y, slope_u, u_low, u_high, tau, width, lam, d_lam, g_node, g_slope, g_spacing
     )
@@ -412,7 +444,7 @@ def adaptive_rule_loglik(
         if ordinal:
             d_padded[cut[b] + 1] += g_tau[b] / passage_sd
     d_sd -= (d_mu * mu).sum() / passage_sd
-    return loglik, d_mu / passage_sd, d_sd, d_offset, d_scale, d_padded[1:n_answers].copy()
+    return loglik, d_mu / passage_sd, d_sd, d_offset, d_scale, d_padded[1:-1].copy()
 
 
 @numba.njit(cache=False, nogil=True)

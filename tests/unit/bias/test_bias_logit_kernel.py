@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from _designs import random_design
 
+from assay.bias.likelihood import quadrature
 from assay.bias.logit_direct import (
     DirectLogitDensity,
     Layout,
     compile_direct,
-    gauss_hermite,
     initial_point_fn,
     reference_rule,
 )
@@ -89,7 +89,7 @@ def test_log_density_and_gradient_equal_pymc_with_its_gauss_hermite_rule(variant
     for _ in range(5):
         x = initial + rng.normal(0, 0.7, initial.size)
         expected, expected_grad = pymc_at(x)
-        logp, grad = density.logp_and_grad(x, gauss_hermite())
+        logp, grad = density.logp_and_grad(x, quadrature())
         assert abs(logp - expected) <= 1e-9 * max(1.0, abs(expected))
         np.testing.assert_allclose(grad, expected_grad, rtol=1e-8, atol=1e-8)
 
@@ -126,7 +126,7 @@ def test_the_adaptive_rule_equals_a_fine_reference_rule(variant, sharpness):
         draw = density.expand(x)
         reference = density.logp_and_grad(x, reference_rule(draw, density.mean_span(draw)))[0]
         assert density.logp_and_grad(x)[0] == pytest.approx(reference, abs=1e-4)
-        gauss_hermite_errors.append(abs(density.logp_and_grad(x, gauss_hermite())[0] - reference))
+        gauss_hermite_errors.append(abs(density.logp_and_grad(x, quadrature())[0] - reference))
     assert (max(gauss_hermite_errors) > 0.1) is (sharpness != "smooth"), gauss_hermite_errors
 
 
@@ -267,7 +267,7 @@ def test_the_quadrature_check_flags_a_rule_too_coarse_for_the_raters(rule, noise
         }
         for factor in (0.95, 1.0, 1.05)
     ]
-    spread = quadrature_error(density, draws, gauss_hermite() if rule == "gauss-hermite" else None)
+    spread = quadrature_error(density, draws, quadrature() if rule == "gauss-hermite" else None)
     assert (spread > QUADRATURE_TOLERANCE) is flagged, spread
 
 
